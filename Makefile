@@ -1,0 +1,59 @@
+# Atelier: two commands on a fresh machine.
+#   make run   installs, starts everything on the embedded default, runs the sample images, keeps serving
+#   make test  installs and runs the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKAGES := -e 'shared[images,local]' -e services/uploader -e services/tagger -e services/router \
+	-e services/stylizer -e services/exporter
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run demo test test-fast lint proto models bench bench-models bench-failover compose-config clean
+
+install: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch is pinned to the CPU wheel on these machines; a looser spec pulls several GB of CUDA.
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0 $(PACKAGES) -r requirements-dev.txt
+	touch $(STAMP)
+
+run: install
+	$(BIN)/atelier local
+
+demo: install
+	$(BIN)/atelier local --demo
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not e2e"
+
+lint: install
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy shared/atelier_shared services/*/atelier_*
+
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=shared/atelier_shared/_proto \
+		--pyi_out=shared/atelier_shared/_proto proto/atelier/v1/events.proto
+
+models: install
+	$(BIN)/atelier models make-defaults
+
+bench: install
+	$(BIN)/python bench/pipeline.py
+
+bench-models: install
+	$(BIN)/python bench/models.py
+
+bench-failover: install
+	$(BIN)/python bench/failover.py
+
+compose-config:
+	docker compose config --quiet
+
+clean:
+	rm -rf $(VENV) .atelier out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Atelier's exporter: renditions per brand export profile, signed webhooks."""

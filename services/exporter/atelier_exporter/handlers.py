@@ -1,0 +1,51 @@
+"""The exporter's pure logic: which renditions, the exported event, and the artist's waits."""
+
+from atelier_shared import ExportProfileSpec, events
+from atelier_shared.brands import DEFAULT_EXPORT_PROFILES
+from atelier_shared.events import timestamp_ms
+
+_STAGE_PAIRS = (
+    ("upload_to_tagged", "uploaded_at", "tagged_at"),
+    ("tagged_to_routed", "tagged_at", "routed_at"),
+    ("routed_to_stylized", "routed_at", "stylized_at"),
+    ("stylized_to_exported", "stylized_at", "exported_at"),
+    ("upload_to_exported", "uploaded_at", "exported_at"),
+)
+
+
+def profiles_for(route: events.RouteDecision) -> list[events.ExportProfile]:
+    """The profiles the router chose, or the defaults for events that carry none."""
+    if route.export_profiles:
+        return list(route.export_profiles)
+    return [_as_event(spec) for spec in DEFAULT_EXPORT_PROFILES]
+
+
+def _as_event(spec: ExportProfileSpec) -> events.ExportProfile:
+    return events.ExportProfile(name=spec.name, format=spec.format, max_side=spec.max_side, quality=spec.quality)
+
+
+def exported_event(
+    stylized: events.AssetStylized, renditions: list[events.Rendition]
+) -> events.AssetExported:
+    """The exported event, its timeline completed."""
+    exported = events.AssetExported(
+        asset=stylized.asset, route=stylized.route, model=stylized.model, renditions=renditions
+    )
+    exported.asset.timeline.exported_at.CopyFrom(events.now_timestamp())
+    return exported
+
+
+def stage_durations(timeline: events.Timeline) -> dict[str, float]:
+    """Seconds between consecutive stages, and upload to export, for the stages reached."""
+    durations = {}
+    for name, start, end in _STAGE_PAIRS:
+        begin, finish = getattr(timeline, start), getattr(timeline, end)
+        if begin.seconds and finish.seconds:
+            durations[name] = max(timestamp_ms(finish) - timestamp_ms(begin), 0.0) / 1000
+    return durations
+
+
+def delivery_id(exported: events.AssetExported) -> str:
+    """Stable per asset and render: receivers deduplicate redeliveries on it."""
+    kind = "rerender" if exported.route.rerender else "render"
+    return f"{exported.asset.asset_id}:{exported.model}:{kind}"

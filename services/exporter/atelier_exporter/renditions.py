@@ -1,0 +1,34 @@
+"""Renditions: the stylized image resized and encoded per export profile (pure)."""
+
+from PIL import Image
+
+from atelier_shared import events
+from atelier_shared.images import encode
+
+CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg", "png": "image/png"}
+EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg", "png": "png"}
+
+
+def rendition_key(brand: str, asset_id: str, profile: events.ExportProfile) -> str:
+    """Deterministic: a redelivery or a re-render overwrites the same object."""
+    return f"{brand}/{asset_id}/{profile.name}.{EXTENSIONS[profile.format]}"
+
+
+def target_size(full: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The rendition's size: the original's aspect and size, capped at `max_side` (0: uncapped)."""
+    width, height = full
+    if max_side and max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+    return width, height
+
+
+def render(image: Image.Image, profile: events.ExportProfile, full: tuple[int, int]) -> bytes:
+    """Resize (Lanczos) to the profile's size and encode in its format with the sRGB profile."""
+    size = target_size(full, profile.max_side)
+    resized = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if image.size != size else image
+    if profile.format == "jpeg" and resized.mode == "RGBA":
+        background = Image.new("RGB", resized.size, (255, 255, 255))
+        background.paste(resized, mask=resized.getchannel("A"))
+        resized = background
+    return encode(resized, CONTENT_TYPES[profile.format], quality=profile.quality or 85)

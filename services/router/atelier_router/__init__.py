@@ -1,0 +1,1 @@
+"""Atelier's style router: brand guidelines and load decide each asset's style and pool."""

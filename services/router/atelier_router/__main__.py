@@ -1,0 +1,16 @@
+"""python -m atelier_router: run the style router."""
+
+from atelier_shared import load_settings, run_service
+
+from atelier_router.app import build
+from atelier_router.settings import RouterSettings
+
+
+def main() -> None:
+    """Run the router until SIGTERM or SIGINT."""
+    settings = load_settings(RouterSettings)
+    run_service("router", settings, lambda: build(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The router's pure logic: a tagged asset and the brand's guidelines in, a style request out."""
+
+from atelier_shared import BrandGuidelines, NotAllowed, events
+from atelier_shared.events import TIER_NAMES
+
+from atelier_router.rules import choose_style
+from atelier_router.tiers import TierChoice, TierPolicy
+
+
+def export_profiles(guidelines: BrandGuidelines) -> list[events.ExportProfile]:
+    """The brand's export profiles as event fields."""
+    return [
+        events.ExportProfile(name=p.name, format=p.format, max_side=p.max_side, quality=p.quality)
+        for p in guidelines.export_profiles
+    ]
+
+
+def check_tier(guidelines: BrandGuidelines, tier: events.Tier) -> None:
+    """Refuse a tier the brand does not allow (events published directly skip the uploader's check)."""
+    name = TIER_NAMES.get(tier)
+    if name not in guidelines.tiers:
+        raise NotAllowed(f"brand {guidelines.brand!r} does not allow tier {name or tier!r}; allowed: {guidelines.tiers}")
+
+
+def route(
+    tagged: events.AssetTagged, guidelines: BrandGuidelines, policy: TierPolicy
+) -> tuple[events.StyleRequested, TierChoice]:
+    """The style request (style and strength, pool, reasons, export profiles) and the pool choice."""
+    check_tier(guidelines, tagged.asset.tier)
+    style = choose_style(guidelines, tagged.tags, tagged.asset.requested_style)
+    tier_choice = policy.choose(tagged.asset.tier, guidelines)
+    decision = events.RouteDecision(
+        style=style.style,
+        strength=style.strength,
+        model_tier=tier_choice.model_tier,
+        reason=f"{style.reason}; {tier_choice.reason}",
+        rule=style.rule,
+        degraded=tier_choice.degraded,
+        expected_wait_ms=tier_choice.expected_wait_ms,
+        target_ms=tier_choice.target_ms,
+    )
+    decision.export_profiles.extend(export_profiles(guidelines))
+    request = events.StyleRequested(asset=tagged.asset, route=decision)
+    request.asset.timeline.routed_at.CopyFrom(events.now_timestamp())
+    return request, tier_choice

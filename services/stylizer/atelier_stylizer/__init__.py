@@ -1,0 +1,1 @@
+"""Atelier's stylizer: micro-batched feed-forward style transfer on GPU or CPU."""

@@ -1,0 +1,75 @@
+"""Loaded models by style for one pool: resolved in the registry, loaded once, hot-swapped."""
+
+import asyncio
+import time
+
+from atelier_shared import AtelierError, InvalidModel, get_logger
+
+from atelier_stylizer.inference import Engine, load_engine
+from atelier_stylizer.registry import ModelRegistry, model_name
+from atelier_stylizer.settings import StylizerSettings
+
+log = get_logger(__name__)
+
+
+class Models:
+    """The engine for each style of this pool; a newer published version replaces it in flight."""
+
+    def __init__(self, registry: ModelRegistry, settings: StylizerSettings) -> None:
+        self._registry = registry
+        self._settings = settings
+        self._engines: dict[str, Engine] = {}
+        self._checked_at: dict[str, float] = {}
+        self._refused: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def engine(self, style: str) -> Engine:
+        """The current engine for a style; UnknownStyle when the registry has no model for it."""
+        name = model_name(style, self._settings.stylizer_pool)
+        current = self._engines.get(name)
+        if current is not None and time.monotonic() - self._checked_at[name] < self._settings.model_refresh_s:
+            return current
+        async with self._lock:
+            return await self._refresh(name, self._engines.get(name))
+
+    async def _refresh(self, name: str, current: Engine | None) -> Engine:
+        try:
+            latest = await self._registry.latest(name)
+        except AtelierError:
+            if current is None:
+                raise
+            log.warning("registry unreachable, keeping the loaded model", model=current.manifest.ref)
+            return current
+        self._checked_at[name] = time.monotonic()
+        ref = f"{name}@{latest}"
+        if current is not None and (current.manifest.version == latest or ref in self._refused):
+            return current
+        try:
+            manifest, folder = await self._registry.fetch(name, latest)
+            engine = await asyncio.to_thread(
+                load_engine,
+                folder,
+                manifest,
+                self._settings.stylizer_backend,
+                self._settings.stylizer_device,
+                self._settings.stylizer_precision,
+                self._settings.stylizer_threads or None,
+            )
+        except InvalidModel as exc:
+            if current is None:
+                raise
+            self._refused.add(ref)
+            log.error("refused new model version, keeping the loaded one", refused=ref, error=str(exc))
+            return current
+        self._engines[name] = engine
+        log.info(
+            "model loaded" if current is None else "model hot-swapped",
+            model=manifest.ref,
+            previous=current.manifest.ref if current else None,
+            backend=engine.backend,
+        )
+        return engine
+
+    def working_side(self, engine: Engine) -> int:
+        """The side to run at: the pool's setting, else the model's own."""
+        return self._settings.stylizer_working_side or engine.manifest.working_side

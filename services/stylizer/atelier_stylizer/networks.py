@@ -1,0 +1,118 @@
+"""Feed-forward style networks (Johnson et al. 2016, with resize-then-conv upsampling and instance
+norm as in Ulyanov et al. and Odena et al.). Networks only compute: devices and precision belong
+to the inference module.
+
+Input and output are NCHW float tensors in 0..1 (the output is not clamped); height and width must
+be multiples of 4.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Shape of a transformer network: channel widths of its three stages and residual blocks."""
+
+    kind: str = "transformer_net"
+    channels: tuple[int, int, int] = (32, 64, 128)
+    residual_blocks: int = 5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "channels": list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Architecture":
+        if data.get("kind") != "transformer_net":
+            raise ValueError(f"unknown architecture kind {data.get('kind')!r}")
+        channels = tuple(int(width) for width in data["channels"])
+        if len(channels) != 3 or min(channels) < 1:
+            raise ValueError(f"channels must be three positive widths, got {data['channels']!r}")
+        return cls(channels=channels, residual_blocks=int(data["residual_blocks"]))  # type: ignore[arg-type]
+
+
+# High fidelity: the classic 1.68 M-parameter network.
+QUALITY = Architecture(channels=(32, 64, 128), residual_blocks=5)
+# Light and fast: a sixth of the parameters, run at reduced resolution by the fast pool.
+FAST = Architecture(channels=(16, 32, 64), residual_blocks=3)
+ARCHITECTURES = {"quality": QUALITY, "fast": FAST}
+
+
+class ConvLayer(nn.Module):
+    """Reflection padding then convolution (no border artefacts from zero padding)."""
+
+    def __init__(self, inputs: int, outputs: int, kernel: int, stride: int = 1) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(inputs, outputs, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(x))
+
+
+class ResidualBlock(nn.Module):
+    """conv, norm, ReLU, conv, norm, plus the input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, 3)
+        self.norm1 = nn.InstanceNorm2d(channels, affine=True)
+        self.conv2 = ConvLayer(channels, channels, 3)
+        self.norm2 = nn.InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = functional.relu(self.norm1(self.conv1(x)))
+        return x + self.norm2(self.conv2(y))
+
+
+class UpsampleConv(nn.Module):
+    """Nearest-neighbour resize by 2, then convolution (avoids transposed-conv checkerboards)."""
+
+    def __init__(self, inputs: int, outputs: int, kernel: int) -> None:
+        super().__init__()
+        self.conv = ConvLayer(inputs, outputs, kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class TransformerNet(nn.Module):
+    """Downsample twice, residual blocks, upsample twice: an image in, a stylized image out."""
+
+    def __init__(self, architecture: Architecture = QUALITY) -> None:
+        super().__init__()
+        small, medium, large = architecture.channels
+        self.architecture = architecture
+        self.encoder = nn.Sequential(
+            ConvLayer(3, small, 9),
+            nn.InstanceNorm2d(small, affine=True),
+            nn.ReLU(),
+            ConvLayer(small, medium, 3, stride=2),
+            nn.InstanceNorm2d(medium, affine=True),
+            nn.ReLU(),
+            ConvLayer(medium, large, 3, stride=2),
+            nn.InstanceNorm2d(large, affine=True),
+            nn.ReLU(),
+        )
+        self.residuals = nn.Sequential(*(ResidualBlock(large) for _ in range(architecture.residual_blocks)))
+        self.decoder = nn.Sequential(
+            UpsampleConv(large, medium, 3),
+            nn.InstanceNorm2d(medium, affine=True),
+            nn.ReLU(),
+            UpsampleConv(medium, small, 3),
+            nn.InstanceNorm2d(small, affine=True),
+            nn.ReLU(),
+            ConvLayer(small, 3, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.residuals(self.encoder(x)))
+
+
+def parameter_count(network: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(parameter.numel() for parameter in network.parameters() if parameter.requires_grad)

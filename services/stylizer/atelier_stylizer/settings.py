@@ -1,0 +1,46 @@
+"""The stylizer's settings (ATELIER_* variables); one process per pool."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from atelier_shared import AtelierSettings
+from atelier_shared.images import ImageLimits
+
+from atelier_stylizer.inference import Backend, Device, Precision
+
+
+class StylizerSettings(AtelierSettings):
+    """Pool, inference backend, micro-batching, model registry."""
+
+    ops_port: int = Field(9103, ge=0, le=65535)
+    stylizer_pool: Literal["quality", "fast"] = "quality"
+    stylizer_backend: Backend = "auto"
+    stylizer_device: Device = "auto"
+    stylizer_precision: Precision = "auto"
+    # CPU threads for inference; 0 uses every core.
+    stylizer_threads: int = Field(0, ge=0)
+    stylizer_max_batch: int = Field(8, ge=1, le=256)
+    stylizer_max_wait_ms: float = Field(25.0, ge=0)
+    # Summed working-size pixels per batch: the GPU memory budget.
+    stylizer_max_batch_pixels: int = Field(16 * 1024 * 1024, ge=1)
+    # Longest side the model runs at; 0 takes the model manifest's.
+    stylizer_working_side: int = Field(0, ge=0, le=8192)
+    # Requests buffered per priority before the pool pauses its partitions (backpressure).
+    stylizer_buffer: int = Field(512, ge=1)
+    # s3://bucket[/prefix] or a folder; empty means s3://<bucket_models>.
+    model_registry: str = ""
+    model_cache_dir: Path = Path(".atelier/model-cache")
+    # How often to look for a newer model version (hot swap).
+    model_refresh_s: float = Field(30.0, ge=0)
+    max_pixels: int = Field(50_000_000, ge=1)
+    max_side: int = Field(16_384, ge=1)
+
+    @property
+    def limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=2**62, max_pixels=self.max_pixels, max_side=self.max_side)
+
+    @property
+    def registry_url(self) -> str:
+        return self.model_registry or f"s3://{self.bucket_models}"

@@ -1,0 +1,1 @@
+"""Atelier's tagger: computer-vision tags computed from each original's pixels."""

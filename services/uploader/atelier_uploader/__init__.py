@@ -1,0 +1,1 @@
+"""Atelier's uploader: HTTP API, bucket-drop trigger and intake events in; validated uploads out."""

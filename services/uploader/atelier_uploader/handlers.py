@@ -1,0 +1,230 @@
+"""The uploader's pure logic: asset ids, keys, request checks, notifications, and the status view."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from atelier_shared import BrandGuidelines, InvalidEvent, NotAllowed, UnknownStyle, events, topics
+from atelier_shared.events import TIER_NAMES, TIER_PRODUCTION, Tier, tier_from_name
+from atelier_shared.images import extension_for
+
+# Namespace of the derived (stable) asset ids: the same drop or idempotency key gives the same id.
+ASSET_NAMESPACE = uuid.UUID("6f1c2b1e-6a55-4f8e-9a53-3f0e5f7c9a10")
+
+
+def new_asset_id() -> str:
+    """A fresh asset id."""
+    return str(uuid.uuid4())
+
+
+def asset_id_for_key(brand: str, idempotency_key: str) -> str:
+    """The asset id an Idempotency-Key maps to: retried uploads land on the same asset."""
+    return str(uuid.uuid5(ASSET_NAMESPACE, f"idempotency:{brand}:{idempotency_key}"))
+
+
+def asset_id_for_object(bucket: str, key: str, etag: str) -> str:
+    """The asset id of a stored object: a redelivered notification maps to the same asset."""
+    return str(uuid.uuid5(ASSET_NAMESPACE, f"object:{bucket}/{key}@{etag}"))
+
+
+def original_key(brand: str, asset_id: str, content_type: str) -> str:
+    """Where the validated original is stored."""
+    return f"{brand}/{asset_id}/original.{extension_for(content_type)}"
+
+
+def check_request(guidelines: BrandGuidelines, tier: Tier, style: str) -> None:
+    """Reject a tier or style the brand's guidelines do not allow."""
+    tier_name = TIER_NAMES[tier]
+    if tier_name not in guidelines.tiers:
+        raise NotAllowed(f"brand {guidelines.brand!r} does not allow tier {tier_name!r}; allowed: {guidelines.tiers}")
+    if style and style not in guidelines.allowed_styles():
+        raise UnknownStyle(
+            f"style {style!r} is not among brand {guidelines.brand!r}'s styles: {sorted(guidelines.allowed_styles())}"
+        )
+
+
+def uploaded_event(
+    *,
+    asset_id: str,
+    brand: str,
+    tier: Tier,
+    style: str,
+    source: events.Source,
+    source_uri: str,
+    original: events.ObjectRef,
+) -> events.AssetUploaded:
+    """The event that starts an asset's way through the pipeline."""
+    header = events.AssetHeader(
+        asset_id=asset_id,
+        brand=brand,
+        tier=tier,
+        requested_style=style,
+        source=source,
+        source_uri=source_uri,
+        original=original,
+    )
+    header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
+    return events.AssetUploaded(asset=header)
+
+
+@dataclass(frozen=True)
+class DroppedObject:
+    """An object created in the inbox bucket, as MinIO's notification describes it."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    metadata: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_notification(notification: Any) -> list[DroppedObject]:
+    """The created objects in a MinIO bucket notification (S3 event JSON); other events are ignored."""
+    if not isinstance(notification, dict) or not isinstance(notification.get("Records"), list):
+        raise InvalidEvent("bucket notification without a Records list")
+    objects = []
+    for record in notification["Records"]:
+        try:
+            if not str(record["eventName"]).startswith("s3:ObjectCreated:"):
+                continue
+            s3 = record["s3"]
+            item = s3["object"]
+            metadata = {
+                str(name).lower().removeprefix("x-amz-meta-"): str(value)
+                for name, value in (item.get("userMetadata") or {}).items()
+            }
+            objects.append(
+                DroppedObject(
+                    bucket=str(s3["bucket"]["name"]),
+                    key=unquote_plus(str(item["key"])),
+                    size=int(item.get("size") or 0),
+                    etag=str(item.get("eTag") or item.get("sequencer") or ""),
+                    metadata=metadata,
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidEvent(f"malformed bucket notification record: {exc!r}") from exc
+    return objects
+
+
+@dataclass(frozen=True)
+class DropRequest:
+    """Brand, tier and style of a dropped object."""
+
+    brand: str
+    tier: Tier
+    style: str
+
+
+def drop_request(item: DroppedObject) -> DropRequest:
+    """Brand from metadata or the first key segment; tier from metadata or a second segment.
+
+    Key layout: <brand>/[preview|production/]<name>; metadata x-amz-meta-brand, -tier and -style
+    take precedence.
+    """
+    parts = item.key.split("/")
+    brand = item.metadata.get("brand") or (parts[0] if len(parts) > 1 else "")
+    if not brand:
+        raise InvalidEvent(f"{item.uri}: no brand: put it under <brand>/ or set x-amz-meta-brand")
+    tier_name = item.metadata.get("tier") or (parts[1] if len(parts) > 2 and parts[1] in TIER_NAMES.values() else "")
+    try:
+        tier = tier_from_name(tier_name) if tier_name else TIER_PRODUCTION
+    except ValueError as exc:
+        raise InvalidEvent(f"{item.uri}: {exc}") from exc
+    return DropRequest(brand=brand, tier=tier, style=item.metadata.get("style", ""))
+
+
+# The status view: every topic folded into one document per asset.
+
+STAGES = ("uploaded", "tagged", "routed", "stylized", "exported")
+_STAGE_OF_TOPIC = {
+    topics.UPLOADED.suffix: "uploaded",
+    topics.TAGGED.suffix: "tagged",
+    topics.STYLIZE_PREVIEW.suffix: "routed",
+    topics.STYLIZE_FAST.suffix: "routed",
+    topics.STYLIZE_QUALITY.suffix: "routed",
+    topics.STYLIZE_RERENDER.suffix: "routed",
+    topics.STYLIZED.suffix: "stylized",
+    topics.EXPORTED.suffix: "exported",
+}
+STATUS_TOPICS = tuple(spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TOPIC or spec is topics.DEAD_LETTER)
+
+
+def _as_dict(message: Message) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=True, use_integers_for_enums=False)
+
+
+def _header_fields(header: events.AssetHeader) -> dict[str, Any]:
+    return {
+        "asset_id": header.asset_id,
+        "brand": header.brand,
+        "tier": TIER_NAMES.get(header.tier, "unspecified"),
+        "requested_style": header.requested_style,
+        "source": events.Source.Name(header.source).removeprefix("SOURCE_").lower(),
+        "source_uri": header.source_uri,
+        "original": _as_dict(header.original),
+    }
+
+
+def _route_fields(route: events.RouteDecision) -> dict[str, Any]:
+    fields = _as_dict(route)
+    fields["model_tier"] = events.MODEL_TIER_NAMES.get(route.model_tier, "unspecified")
+    return fields
+
+
+def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: Any) -> dict[str, Any]:
+    """Fold one event into an asset's status. Order-independent across topics: each topic owns its fields."""
+    status = dict(status or {})
+    reached = set(status.get("reached", []))
+    timeline = dict(status.get("timeline", {}))
+    if spec is topics.DEAD_LETTER:
+        status.setdefault("asset_id", event.asset_id)
+        status.setdefault("brand", event.brand)
+        status["failure"] = {
+            "service": event.service,
+            "error_type": event.error_type,
+            "message": event.error_message,
+            "attempts": event.attempts,
+            "topic": event.original_topic,
+            "partition": event.partition,
+            "offset": event.offset,
+            "failed_at": events.timestamp_iso(event.failed_at),
+        }
+    else:
+        stage = _STAGE_OF_TOPIC[spec.suffix]
+        reached.add(stage)
+        status.update(_header_fields(event.asset))
+        for name, value in _as_dict(event.asset.timeline).items():
+            timeline[name] = value
+        if spec is topics.TAGGED:
+            status["tags"] = _as_dict(event.tags)
+        elif stage == "routed":
+            status["route"] = _route_fields(event.route)
+        elif spec is topics.STYLIZED:
+            status["route"] = _route_fields(event.route)
+            status["stylized"] = {
+                "model": event.model,
+                "backend": event.backend,
+                "object": _as_dict(event.stylized),
+                "timings": _as_dict(event.timings),
+                "batch_size": event.batch_size,
+                "cache_hit": event.cache_hit,
+            }
+        elif spec is topics.EXPORTED:
+            status["renditions"] = [_as_dict(rendition) for rendition in event.renditions]
+            status["export"] = {"model": event.model, "webhook": _as_dict(event.webhook)}
+            if event.route.rerender:
+                status["upgraded"] = True
+    status["reached"] = sorted(reached, key=STAGES.index)
+    status["timeline"] = timeline
+    furthest = status["reached"][-1] if status["reached"] else "unknown"
+    status["stage"] = "failed" if "failure" in status and furthest != "exported" else furthest
+    return status

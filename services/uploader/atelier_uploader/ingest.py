@@ -1,0 +1,82 @@
+"""Validate and store an original, and describe it in an AssetUploaded event.
+
+The one path every upload takes, whether it came over HTTP, as a file dropped into the inbox
+bucket, or as an intake event published by another system.
+"""
+
+import asyncio
+
+from atelier_shared import BrandBook, ImageTooLarge, ObjectStore, STAGE_SECONDS, events, sha256_hex, tracer
+from atelier_shared.images import ImageLimits, decode, probe
+
+from atelier_uploader import handlers
+
+# Validation decodes at this size: enough to prove the whole file decodes, a fraction of the work.
+_VALIDATION_SIDE = 256
+
+
+def validate_image(data: bytes, limits: ImageLimits) -> events.ObjectRef:
+    """Sniff, check limits from the header, then prove the pixels decode; the original's ObjectRef."""
+    info = probe(data, limits)
+    decode(data, limits, max_side=_VALIDATION_SIDE, info=info)
+    width, height = info.upright_size
+    return events.ObjectRef(
+        sha256=sha256_hex(data), size=len(data), width=width, height=height, content_type=info.content_type
+    )
+
+
+class Ingestor:
+    """Checks a request against the brand's guidelines, validates the image, stores the original."""
+
+    def __init__(self, store: ObjectStore, brands: BrandBook, limits: ImageLimits, bucket: str) -> None:
+        self._store = store
+        self._brands = brands
+        self.limits = limits
+        self._bucket = bucket
+
+    def check(self, brand: str, tier: events.Tier, style: str) -> None:
+        """Reject an unknown brand, or a tier or style its guidelines do not allow."""
+        handlers.check_request(self._brands.get(brand), tier, style)
+
+    def check_size(self, size: int) -> None:
+        """Reject an object over the byte limit before downloading it."""
+        if size > self.limits.max_bytes:
+            raise ImageTooLarge(f"{size} bytes exceeds the limit of {self.limits.max_bytes} bytes")
+
+    async def ingest(
+        self,
+        data: bytes,
+        *,
+        asset_id: str,
+        brand: str,
+        tier: events.Tier,
+        style: str,
+        source: events.Source,
+        source_uri: str,
+    ) -> events.AssetUploaded:
+        """Validate, store the original at its deterministic key, and return the upload event."""
+        with tracer().start_as_current_span("validate", attributes={"atelier.asset_id": asset_id}) as span:
+            self.check(brand, tier, style)
+            with STAGE_SECONDS.labels("uploader", "validate").time():
+                original = await asyncio.to_thread(validate_image, data, self.limits)
+            span.set_attributes(
+                {"image.width": original.width, "image.height": original.height, "image.type": original.content_type}
+            )
+        original.bucket = self._bucket
+        original.key = handlers.original_key(brand, asset_id, original.content_type)
+        await self._store.put(
+            original.bucket,
+            original.key,
+            data,
+            original.content_type,
+            metadata={"asset-id": asset_id, "brand": brand, "sha256": original.sha256},
+        )
+        return handlers.uploaded_event(
+            asset_id=asset_id,
+            brand=brand,
+            tier=tier,
+            style=style,
+            source=source,
+            source_uri=source_uri,
+            original=original,
+        )

@@ -1,0 +1,23 @@
+"""The uploader's settings (ATELIER_* variables)."""
+
+from pydantic import Field
+
+from atelier_shared import AtelierSettings
+from atelier_shared.images import ImageLimits
+
+
+class UploaderSettings(AtelierSettings):
+    """HTTP API, upload limits, and the status view."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(50_000_000, ge=1)
+    max_side: int = Field(16_384, ge=1)
+    presign_expiry_s: int = Field(3600, ge=60)
+    # Ingest concurrency for bucket drops and intake events.
+    intake_concurrency: int = Field(4, ge=1)
+
+    @property
+    def limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels, max_side=self.max_side)

@@ -1,0 +1,112 @@
+"""The asset status view: a faust table keyed by asset id, folded from every pipeline topic.
+
+Every topic is keyed by asset id and has the same partition count, so the table is co-partitioned
+with its sources and needs no repartitioning. The table is backed by a compacted changelog topic
+(recovered at start) and answers GET /v1/assets/{id}.
+"""
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+import faust
+
+from atelier_shared import InvalidEvent, get_logger, topics
+from atelier_shared.kafka import decode
+from atelier_shared.settings import AtelierSettings
+
+from atelier_uploader.handlers import STATUS_TOPICS, merge_status
+
+log = get_logger(__name__)
+
+# Assets this process accepted recently, answered until the view has caught up (read your writes).
+_RECENT_LIMIT = 10_000
+
+
+def _trace_id(headers: Any) -> str:
+    """The trace id of a record's traceparent header ("00-<trace id>-<span id>-<flags>")."""
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    for name, value in items:
+        if name == "traceparent":
+            parts = (value.decode() if isinstance(value, bytes) else str(value)).split("-")
+            return parts[1] if len(parts) == 4 else ""
+    return ""
+
+
+class StatusView:
+    """Runs the faust app that keeps the table current."""
+
+    def __init__(self, settings: AtelierSettings) -> None:
+        for noisy in ("faust", "mode", "aiokafka"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        self._topics = settings.topics
+        self.app = faust.App(
+            self._topics.status_app_id,
+            broker=f"kafka://{settings.kafka_bootstrap}",
+            store="memory://",
+            web_enabled=False,
+            topic_allow_declare=False,
+            topic_disable_leader=True,
+            topic_partitions=settings.topic_partitions,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+        )
+        self.table = self.app.Table("asset-status", default=None, partitions=settings.topic_partitions)
+        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        source = self.app.topic(
+            *(self._topics.name(spec) for spec in STATUS_TOPICS),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.app.agent(source, name="asset-status-updater")(self._update)
+        self._started = False
+
+    async def _update(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            topic = event.message.topic
+            spec = self._topics.spec(topic)
+            try:
+                decoded = decode(spec, event.value)
+            except InvalidEvent:
+                continue  # The consuming service dead-letters it; the dead-letter record updates the view.
+            key = (event.key or b"").decode(errors="replace")
+            if not key:
+                continue
+            status = merge_status(self.table.get(key), spec, decoded)
+            trace_id = _trace_id(event.headers)
+            if spec is topics.UPLOADED and trace_id:
+                status["trace_id"] = trace_id
+            self.table[key] = status
+
+    async def start(self) -> None:
+        """Start the faust app in the running loop."""
+        await self.app.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop the faust app."""
+        if self._started:
+            self._started = False
+            await self.app.stop()
+
+    @property
+    def ready(self) -> bool:
+        """Started and done recovering the table."""
+        return self._started and bool(self.app.tables.recovery.completed.is_set())
+
+    def accepted(self, asset_id: str, status: dict[str, Any]) -> None:
+        """Remember an asset this process accepted, until the table has it."""
+        self._recent[asset_id] = status
+        while len(self._recent) > _RECENT_LIMIT:
+            self._recent.popitem(last=False)
+
+    def get(self, asset_id: str) -> dict[str, Any] | None:
+        """An asset's status, or None when unknown."""
+        status = self.table.get(asset_id)
+        if status is not None:
+            self._recent.pop(asset_id, None)
+            return dict(status)
+        return self._recent.get(asset_id)

@@ -1,0 +1,111 @@
+"""Atelier's event types, generated from proto/atelier/v1/events.proto (run `make proto` after editing it)."""
+
+from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from atelier_shared._proto.atelier.v1.events_pb2 import (
+    MODEL_TIER_FAST,
+    MODEL_TIER_QUALITY,
+    SOURCE_BUCKET_DROP,
+    SOURCE_EVENT,
+    SOURCE_HTTP,
+    TIER_PREVIEW,
+    TIER_PRODUCTION,
+    AssetExported,
+    AssetHeader,
+    AssetStylized,
+    AssetSubmitted,
+    AssetTagged,
+    AssetUploaded,
+    DeadLettered,
+    ExportProfile,
+    ModelTier,
+    ObjectRef,
+    PaletteColor,
+    Rendition,
+    RouteDecision,
+    Source,
+    StyleRequested,
+    StylizeTimings,
+    Tags,
+    Tier,
+    Timeline,
+    WebhookDelivery,
+)
+
+TIER_NAMES = {TIER_PREVIEW: "preview", TIER_PRODUCTION: "production"}
+MODEL_TIER_NAMES = {MODEL_TIER_QUALITY: "quality", MODEL_TIER_FAST: "fast"}
+
+
+def tier_from_name(name: str) -> Tier:
+    """The Tier for "preview" or "production"; ValueError names the accepted values."""
+    for tier, tier_name in TIER_NAMES.items():
+        if tier_name == name:
+            return tier
+    raise ValueError(f"unknown tier {name!r}: use one of {sorted(TIER_NAMES.values())}")
+
+
+def model_tier_from_name(name: str) -> ModelTier:
+    """The ModelTier for "quality" or "fast"."""
+    for tier, tier_name in MODEL_TIER_NAMES.items():
+        if tier_name == name:
+            return tier
+    raise ValueError(f"unknown model tier {name!r}: use one of {sorted(MODEL_TIER_NAMES.values())}")
+
+
+def now_timestamp() -> Timestamp:
+    """The current time as a protobuf Timestamp."""
+    stamp = Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def timestamp_ms(stamp: Timestamp) -> float:
+    """Milliseconds since the epoch of a Timestamp (0 when unset)."""
+    return stamp.seconds * 1000.0 + stamp.nanos / 1e6
+
+
+def timestamp_iso(stamp: Timestamp) -> str | None:
+    """ISO-8601 UTC text of a Timestamp, or None when unset."""
+    if not stamp.seconds and not stamp.nanos:
+        return None
+    return datetime.fromtimestamp(timestamp_ms(stamp) / 1000, tz=timezone.utc).isoformat()
+
+
+__all__ = [
+    "MODEL_TIER_FAST",
+    "MODEL_TIER_NAMES",
+    "MODEL_TIER_QUALITY",
+    "SOURCE_BUCKET_DROP",
+    "SOURCE_EVENT",
+    "SOURCE_HTTP",
+    "TIER_NAMES",
+    "TIER_PREVIEW",
+    "TIER_PRODUCTION",
+    "AssetExported",
+    "AssetHeader",
+    "AssetStylized",
+    "AssetSubmitted",
+    "AssetTagged",
+    "AssetUploaded",
+    "DeadLettered",
+    "ExportProfile",
+    "ModelTier",
+    "ObjectRef",
+    "PaletteColor",
+    "Rendition",
+    "RouteDecision",
+    "Source",
+    "StyleRequested",
+    "StylizeTimings",
+    "Tags",
+    "Tier",
+    "Timeline",
+    "WebhookDelivery",
+    "model_tier_from_name",
+    "now_timestamp",
+    "tier_from_name",
+    "timestamp_iso",
+    "timestamp_ms",
+]

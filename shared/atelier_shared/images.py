@@ -1,0 +1,184 @@
+"""Image input and output shared by the services: sniffing, limits, safe decoding, encoding.
+
+The order of checks guards against image bombs: the type is sniffed from the bytes (never from a
+name or Content-Type), then dimensions are read from the header, then byte and pixel limits are
+enforced, and only then are pixels decoded.
+"""
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
+
+# Pillow's own bomb check is a second line of defence; ours runs first with clearer errors.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+SUPPORTED_TYPES = ("image/jpeg", "image/png", "image/webp")
+_PIL_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/avif": "avif"}
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+SRGB_ICC: bytes = _SRGB.tobytes()
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Largest accepted upload, in bytes and in decoded pixels."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_side: int = 16_384
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says, before any pixel is decoded."""
+
+    content_type: str
+    width: int
+    height: int
+    # EXIF orientation (1 is upright; 5 to 8 swap width and height when applied).
+    orientation: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """Width and height once the EXIF orientation is applied."""
+        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.content_type]
+
+
+def sniff(data: bytes) -> str | None:
+    """The MIME type read from the magic bytes, or None when unrecognised."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if data.startswith(b"BM"):
+        return "image/bmp"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        return "image/avif" if brand in (b"avif", b"avis") else "image/heic"
+    if data.lstrip()[:5].lower() in (b"<?xml", b"<svg "):
+        return "image/svg+xml"
+    return None
+
+
+def extension_for(content_type: str) -> str:
+    """File extension for a supported or rendition content type."""
+    return _EXTENSIONS[content_type]
+
+
+def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
+    """Sniff the type and read dimensions from the header; enforce limits without decoding."""
+    if not data:
+        raise InvalidImage("empty body: send the image bytes")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(f"{len(data)} bytes exceeds the limit of {limits.max_bytes} bytes")
+    content_type = sniff(data)
+    if content_type is None:
+        raise UnsupportedImageType(
+            f"not a recognised image (first bytes {data[:8]!r}); send one of {', '.join(SUPPORTED_TYPES)}"
+        )
+    if content_type not in SUPPORTED_TYPES:
+        raise UnsupportedImageType(f"{content_type} is not supported; send one of {', '.join(SUPPORTED_TYPES)}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                actual = _PIL_FORMATS.get(image.format or "")
+                orientation = int(image.getexif().get(0x0112, 1) or 1)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(str(exc)) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"unreadable {content_type} header: {exc}") from exc
+    if actual != content_type:
+        raise InvalidImage(f"bytes start like {content_type} but decode as {actual or 'nothing'}")
+    if width <= 0 or height <= 0:
+        raise InvalidImage(f"header claims {width}x{height} pixels")
+    if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} ({width * height / 1e6:.1f} MP) exceeds the limit of "
+            f"{limits.max_pixels / 1e6:.0f} MP and {limits.max_side} px per side"
+        )
+    return ImageInfo(content_type, width, height, orientation if 1 <= orientation <= 8 else 1)
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Convert to RGB or RGBA in sRGB, honouring an embedded ICC profile."""
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    target = "RGBA" if has_alpha else "RGB"
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if image.mode not in ("RGB", "RGBA", "CMYK", "L"):
+                image = image.convert(target)
+            converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=target)
+            if converted is not None:
+                image = converted
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # A broken profile is not worth failing the asset: fall back to plain conversion.
+    if image.mode != target:
+        image = image.convert(target)
+    image.info.pop("icc_profile", None)
+    return image
+
+
+def decode(
+    data: bytes, limits: ImageLimits, max_side: int | None = None, info: ImageInfo | None = None
+) -> Image.Image:
+    """Decode to upright sRGB RGB/RGBA, optionally reduced so the longest side is about `max_side`.
+
+    JPEG is decoded at a reduced DCT scale when that suffices (a fraction of the work). Raises
+    InvalidImage for truncated or corrupt data and ImageTooLarge before decoding a bomb. Pass the
+    `info` from an earlier `probe` of the same bytes to skip reading the header again.
+    """
+    info = info or probe(data, limits)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if max_side and info.content_type == "image/jpeg":
+                scale = max(info.width, info.height) / max_side
+                if scale >= 2:
+                    image.draft("RGB", (max(1, int(info.width / scale)), max(1, int(info.height / scale))))
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            result = _to_srgb(upright)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidImage(f"corrupt or truncated {info.content_type}: {exc}") from exc
+    if max_side and max(result.size) > max_side:
+        result.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return result
+
+
+def encode(image: Image.Image, content_type: str, quality: int = 85) -> bytes:
+    """Encode with the sRGB profile embedded; alpha is kept where the format has it."""
+    buffer = io.BytesIO()
+    if content_type == "image/jpeg":
+        image = image.convert("RGB") if image.mode != "RGB" else image
+        image.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True, icc_profile=SRGB_ICC)
+    elif content_type == "image/png":
+        image.save(buffer, "PNG", compress_level=1, icc_profile=SRGB_ICC)
+    elif content_type == "image/webp":
+        image.save(buffer, "WEBP", quality=quality, method=4, icc_profile=SRGB_ICC)
+    elif content_type == "image/avif":
+        image.save(buffer, "AVIF", quality=quality, speed=8, icc_profile=SRGB_ICC)
+    else:
+        raise ValueError(f"cannot encode {content_type}")
+    return buffer.getvalue()

@@ -1,0 +1,73 @@
+"""An embedded S3 endpoint: moto's server in a child process, speaking the S3 HTTP protocol."""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether nothing listens on host:port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+class S3Server:
+    """moto's S3 server on loopback; any access key and secret are accepted."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1", log_file: Path | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self._log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start the server and wait until it answers."""
+        output = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the S3 server exited with {self._process.returncode} (port {self.port} taken?)")
+            try:
+                urllib.request.urlopen(self.endpoint, timeout=1).close()
+                return
+            except urllib.error.HTTPError:
+                return  # It answered, if only with an error: it is up.
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"the S3 server did not answer on {self.endpoint} within {timeout_s} s")
+
+    def stop(self) -> None:
+        """Stop the server (its objects are lost)."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None

@@ -1,0 +1,185 @@
+"""The whole pipeline on one machine: embedded infrastructure plus the services as processes.
+
+LocalInfra owns the Kafka-protocol cluster, the S3 endpoint and a trace sink. LocalServices runs
+the five services (two stylizer pools) as separate processes against it, each with its own log
+file and ops port. `atelier local` and the end-to-end tests both use these.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atelier_shared.local.broker import MockKafkaCluster
+from atelier_shared.local.s3 import S3Server, free_port
+from atelier_shared.local.traces import TraceSink
+from atelier_shared.settings import AtelierSettings
+from atelier_shared.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One process of the pipeline."""
+
+    name: str
+    module: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+SERVICES = (
+    ServiceSpec("uploader", "atelier_uploader"),
+    ServiceSpec("tagger", "atelier_tagger"),
+    ServiceSpec("router", "atelier_router"),
+    ServiceSpec("stylizer-quality", "atelier_stylizer", {"ATELIER_STYLIZER_POOL": "quality"}),
+    ServiceSpec("stylizer-fast", "atelier_stylizer", {"ATELIER_STYLIZER_POOL": "fast"}),
+    ServiceSpec("exporter", "atelier_exporter"),
+)
+
+
+class LocalInfra:
+    """Embedded broker, S3 endpoint and trace sink, for one local run or one test session."""
+
+    def __init__(self, workdir: Path, s3_port: int = 0, brokers: int = 3) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.cluster = MockKafkaCluster(brokers)
+        self.s3 = S3Server(s3_port, log_file=workdir / "s3.log")
+        self.traces = TraceSink(jsonl=workdir / "traces.jsonl")
+
+    def start(self) -> None:
+        """Start the S3 endpoint and the trace sink (the cluster runs from construction)."""
+        self.s3.start()
+        self.traces.start()
+
+    def stop(self) -> None:
+        """Stop everything; all topics and objects are lost."""
+        self.traces.stop()
+        self.s3.stop()
+        self.cluster.close()
+
+    def environment(self, topic_prefix: str = "atelier.", bucket_prefix: str = "atelier-") -> dict[str, str]:
+        """ATELIER_* and OTEL_* variables that point a service at this infrastructure."""
+        return {
+            "ATELIER_KAFKA_BOOTSTRAP": self.cluster.bootstrap,
+            "ATELIER_TOPIC_PREFIX": topic_prefix,
+            "ATELIER_S3_ENDPOINT": self.s3.endpoint,
+            "ATELIER_S3_ACCESS_KEY": "atelier",
+            "ATELIER_S3_SECRET_KEY": "atelier-secret",
+            "ATELIER_BUCKET_INBOX": f"{bucket_prefix}inbox",
+            "ATELIER_BUCKET_ORIGINALS": f"{bucket_prefix}originals",
+            "ATELIER_BUCKET_STYLIZED": f"{bucket_prefix}stylized",
+            "ATELIER_BUCKET_RENDITIONS": f"{bucket_prefix}renditions",
+            "ATELIER_BUCKET_MODELS": f"{bucket_prefix}models",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{self.traces.endpoint}/v1/traces",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+
+    def provision(self, settings: AtelierSettings) -> None:
+        """Create the deployment's topics and buckets (a deploy step against real Kafka and MinIO)."""
+        self.cluster.create_topics(settings.topics.provisioned_names(), settings.topic_partitions)
+        asyncio.run(ObjectStore(settings).ensure_buckets(settings.buckets()))
+
+
+class LocalServices:
+    """The pipeline's services as child processes."""
+
+    def __init__(
+        self,
+        environment: Mapping[str, str],
+        logs: Path,
+        specs: tuple[ServiceSpec, ...] = SERVICES,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self._environment = dict(environment)
+        self._logs = logs
+        self._cwd = cwd
+        logs.mkdir(parents=True, exist_ok=True)
+        self.specs = {spec.name: spec for spec in specs}
+        self._overrides = {name: dict(env) for name, env in (overrides or {}).items()}
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.ops_ports: dict[str, int] = {}
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The full environment a service process gets."""
+        spec = self.specs[name]
+        if name not in self.ops_ports:
+            self.ops_ports[name] = free_port()
+        env = {**os.environ, **self._environment, **spec.env, "ATELIER_OPS_PORT": str(self.ops_ports[name])}
+        if name == "uploader":
+            env.setdefault("ATELIER_API_PORT", str(self.ops_ports[name]))
+            self.ops_ports[name] = int(env["ATELIER_API_PORT"])
+        env.update(self._overrides.get(name, {}))
+        return env
+
+    def start(self, name: str) -> None:
+        """Start one service (again, after a stop)."""
+        log = open(self._logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
+        self._processes[name] = subprocess.Popen(
+            [sys.executable, "-m", self.specs[name].module],
+            env=self.env_for(name),
+            cwd=self._cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def start_all(self) -> None:
+        """Start every service."""
+        for name in self.specs:
+            self.start(name)
+
+    def url(self, name: str, path: str = "") -> str:
+        """http://host:port of a service's ops endpoints (the API for the uploader)."""
+        return f"http://127.0.0.1:{self.ops_ports[name]}{path}"
+
+    def wait_ready(self, names: list[str] | None = None, timeout_s: float = 180.0) -> None:
+        """Wait until each service answers /readyz with 200; raise naming the laggards and their logs."""
+        pending = set(names or self._processes)
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                process = self._processes[name]
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self._logs / (name + '.log')}")
+                try:
+                    with urllib.request.urlopen(self.url(name, "/readyz"), timeout=2) as response:
+                        if response.status == 200:
+                            pending.discard(name)
+                except (urllib.error.URLError, OSError):
+                    pass
+            time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"not ready after {timeout_s} s: {sorted(pending)}; logs in {self._logs}")
+
+    def stop(self, name: str, kill: bool = False, timeout_s: float = 30.0) -> int | None:
+        """Stop a service: SIGTERM and wait (SIGKILL after the timeout), or SIGKILL at once."""
+        process = self._processes.pop(name, None)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop_all(self) -> None:
+        """Stop every service, the uploader first."""
+        for name in list(self._processes):
+            self.stop(name)
+
+    def running(self, name: str) -> bool:
+        """Whether a service's process is alive."""
+        process = self._processes.get(name)
+        return process is not None and process.poll() is None

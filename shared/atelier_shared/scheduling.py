@@ -1,0 +1,178 @@
+"""Buffering between Kafka and a service's handler: priority, fairness, batching, commit offsets.
+
+Records are served by priority (lower number first), and within a priority round-robin across
+fairness keys (brands), so one brand's burst cannot starve another. Batches gather items that
+share a batch key (for example the model), up to a count and a cost budget (for example pixels
+against a GPU memory budget), waiting at most a bounded time for stragglers.
+"""
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from aiokafka.structs import TopicPartition
+
+
+class Schedulable(Protocol):
+    """What the queue needs to know of an item."""
+
+    @property
+    def priority(self) -> int: ...
+
+    @property
+    def fairness_key(self) -> str: ...
+
+    @property
+    def topic_partition(self) -> TopicPartition: ...
+
+
+Item = TypeVar("Item", bound=Schedulable)
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How many items a batch may hold, how long to wait for more, and its cost budget."""
+
+    max_items: int = 1
+    max_wait_ms: float = 0.0
+    # Budget of summed item costs per batch; the first item is always taken.
+    max_cost: float = float("inf")
+
+
+class FairQueue(Generic[Item]):
+    """Priority lanes, each round-robin across fairness keys."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[int, OrderedDict[str, deque[Item]]] = {}
+        self._counts: dict[int, int] = {}
+        self._changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return sum(self._counts.values())
+
+    def count(self, priority: int) -> int:
+        """Items buffered at one priority."""
+        return self._counts.get(priority, 0)
+
+    def put(self, item: Item) -> None:
+        """Buffer an item behind others of its priority and key."""
+        lane = self._lanes.setdefault(item.priority, OrderedDict())
+        lane.setdefault(item.fairness_key, deque()).append(item)
+        self._counts[item.priority] = self._counts.get(item.priority, 0) + 1
+        self._changed.set()
+
+    def discard(self, partitions: Iterable[TopicPartition]) -> list[Item]:
+        """Remove and return the items of these partitions (revoked in a rebalance)."""
+        revoked = set(partitions)
+        removed: list[Item] = []
+        for priority, lane in self._lanes.items():
+            for key in list(lane):
+                kept = deque(item for item in lane[key] if item.topic_partition not in revoked)
+                removed.extend(item for item in lane[key] if item.topic_partition in revoked)
+                if kept:
+                    lane[key] = kept
+                else:
+                    del lane[key]
+            self._counts[priority] = sum(len(items) for items in lane.values())
+        return removed
+
+    def _pop(self, matches: Callable[[Item], bool], room: float, cost: Callable[[Item], float]) -> Item | None:
+        """The next matching item in priority then round-robin order that fits `room`."""
+        for priority in sorted(self._lanes):
+            lane = self._lanes[priority]
+            for key in list(lane):
+                items = lane[key]
+                for index, item in enumerate(items):
+                    if matches(item) and cost(item) <= room:
+                        del items[index]
+                        if items:
+                            lane.move_to_end(key)
+                        else:
+                            del lane[key]
+                        self._counts[priority] -= 1
+                        return item
+        return None
+
+    async def take(
+        self,
+        policy: BatchPolicy,
+        batch_key: Callable[[Item], Hashable] = lambda item: None,
+        cost: Callable[[Item], float] = lambda item: 1.0,
+    ) -> list[Item]:
+        """Wait for one item, then gather a batch of items sharing its batch key."""
+        while not len(self):
+            self._changed.clear()
+            await self._changed.wait()
+        first = self._pop(lambda item: True, float("inf"), cost)
+        assert first is not None
+        batch = [first]
+        key = batch_key(first)
+        spent = cost(first)
+        deadline = time.monotonic() + policy.max_wait_ms / 1000
+        while len(batch) < policy.max_items:
+            item = self._pop(lambda item: batch_key(item) == key, policy.max_cost - spent, cost)
+            if item is not None:
+                batch.append(item)
+                spent += cost(item)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                break
+        return batch
+
+
+class OffsetTracker:
+    """Per partition, the offset up to which every record is done: what may be committed."""
+
+    def __init__(self) -> None:
+        self._pending: dict[TopicPartition, OrderedDict[int, bool]] = {}
+        self._position: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    def add(self, partition: TopicPartition, offset: int) -> None:
+        """A record was fetched and must be done before its offset is committed."""
+        self._pending.setdefault(partition, OrderedDict())[offset] = False
+
+    def done(self, partition: TopicPartition, offset: int) -> None:
+        """A record is handled and its outputs are acknowledged."""
+        pending = self._pending.get(partition)
+        if pending is None or offset not in pending:
+            return
+        pending[offset] = True
+        while pending:
+            first, finished = next(iter(pending.items()))
+            if not finished:
+                break
+            pending.popitem(last=False)
+            self._position[partition] = first + 1
+
+    def committable(self) -> dict[TopicPartition, int]:
+        """Next offsets to commit, for partitions that advanced past their last commit."""
+        return {
+            partition: position
+            for partition, position in self._position.items()
+            if position > self._committed.get(partition, -1)
+        }
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        """Record a successful commit."""
+        self._committed.update(offsets)
+
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        """Drop state of partitions this consumer no longer owns."""
+        for partition in partitions:
+            self._pending.pop(partition, None)
+            self._position.pop(partition, None)
+            self._committed.pop(partition, None)
+
+    def in_flight(self) -> int:
+        """Records fetched and not yet done."""
+        return sum(1 for pending in self._pending.values() for done in pending.values() if not done)

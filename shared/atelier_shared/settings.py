@@ -1,0 +1,110 @@
+"""Explicit settings: one frozen object per service, read from the environment once at start.
+
+Variables are prefixed ATELIER_ (ATELIER_KAFKA_BOOTSTRAP, ...). Defaults point at the local
+setup: the endpoints file that `atelier local` writes (ENDPOINTS_FILE) is read as a fallback, so a
+service started by hand beside a running local stack finds its broker and store.
+"""
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atelier_shared.topics import Topics
+
+ENDPOINTS_FILE = Path(".atelier/endpoints.env")
+ENV_PREFIX = "ATELIER_"
+
+
+class SettingsError(SystemExit):
+    """Invalid configuration; the message names each variable to fix."""
+
+
+class AtelierSettings(BaseSettings):
+    """Settings every service shares: Kafka, the object store, buckets, brands, logging."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=ENDPOINTS_FILE, extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
+    kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
+    topic_prefix: str = "atelier."
+    # Partitions of every topic; the status view's changelog must match its source topics.
+    topic_partitions: int = Field(6, ge=1, le=1024)
+
+    s3_endpoint: str = "http://127.0.0.1:9000"
+    # Endpoint used in presigned URLs handed to clients; defaults to s3_endpoint.
+    s3_public_endpoint: str = ""
+    s3_access_key: str = "atelier"
+    s3_secret_key: SecretStr = SecretStr("atelier-secret")
+    s3_region: str = "us-east-1"
+
+    bucket_inbox: str = "atelier-inbox"
+    bucket_originals: str = "atelier-originals"
+    bucket_stylized: str = "atelier-stylized"
+    bucket_renditions: str = "atelier-renditions"
+    bucket_models: str = "atelier-models"
+
+    brands_dir: Path = Path("deploy/brands")
+
+    # Health and Prometheus metrics; port 0 picks a free one.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(0, ge=0, le=65535)
+    log_level: str = "info"
+
+    @field_validator("s3_endpoint", "s3_public_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("use one of debug, info, warning, error")
+        return value.lower()
+
+    @property
+    def topics(self) -> Topics:
+        """Full topic names under this deployment's prefix."""
+        return Topics(self.topic_prefix)
+
+    def buckets(self) -> list[str]:
+        """Every bucket Atelier uses."""
+        return [
+            self.bucket_inbox,
+            self.bucket_originals,
+            self.bucket_stylized,
+            self.bucket_renditions,
+            self.bucket_models,
+        ]
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Read and validate settings once; exit with a message naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = [
+            f"  {prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise SettingsError(f"invalid configuration for {cls.__name__}:\n" + "\n".join(lines)) from None

@@ -1,0 +1,82 @@
+"""OpenTelemetry tracing: one trace per asset, the W3C traceparent carried in Kafka headers.
+
+Exporters follow the standard variables: OTEL_TRACES_EXPORTER (otlp, console or none; default
+otlp) and OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT for OTLP over HTTP.
+"""
+
+import os
+from collections.abc import Iterable, Sequence
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter, Setter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+KafkaHeaders = Sequence[tuple[str, bytes]]
+
+_provider: TracerProvider | None = None
+
+
+def configure_tracing(service: str, **attributes: str) -> None:
+    """Install the tracer provider for this process; call once at start."""
+    global _provider
+    resource = Resource.create({"service.name": service, **attributes})
+    provider = TracerProvider(resource=resource)
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    if exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=500))
+    elif exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter != "none":
+        raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r}: use otlp, console or none")
+    trace.set_tracer_provider(provider)
+    _provider = provider
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop span export."""
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def tracer() -> trace.Tracer:
+    """Atelier's tracer."""
+    return trace.get_tracer("atelier")
+
+
+class _HeaderSetter(Setter[list[tuple[str, bytes]]]):
+    def set(self, carrier: list[tuple[str, bytes]], key: str, value: str) -> None:
+        carrier.append((key, value.encode()))
+
+
+class _HeaderGetter(Getter[KafkaHeaders]):
+    def get(self, carrier: KafkaHeaders, key: str) -> list[str] | None:
+        values = [value.decode(errors="replace") for name, value in carrier if name == key]
+        return values or None
+
+    def keys(self, carrier: KafkaHeaders) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+def headers_for(context: Context | None = None) -> list[tuple[str, bytes]]:
+    """Kafka headers that carry the trace context (traceparent, tracestate, baggage)."""
+    headers: list[tuple[str, bytes]] = []
+    propagate.inject(headers, context=context, setter=_HeaderSetter())
+    return headers
+
+
+def context_from(headers: Iterable[tuple[str, bytes]] | None) -> Context:
+    """The trace context carried in Kafka headers; an empty context when there is none."""
+    return propagate.extract(list(headers or ()), getter=_HeaderGetter())
+
+
+def traceparent_of(headers: Iterable[tuple[str, bytes]] | None) -> str:
+    """The raw traceparent header, or an empty string."""
+    for name, value in headers or ():
+        if name == "traceparent":
+            return value.decode(errors="replace")
+    return ""

@@ -1,0 +1,107 @@
+"""End-to-end fixtures: the five services as processes against the session's infrastructure."""
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from atelier_shared import ObjectStore
+from atelier_shared.local.stack import LocalServices
+
+from tests.conftest import Deployment
+from tests.models import make_and_publish
+
+FINAL = {"exported", "failed"}
+
+# Small working sizes and one inference thread keep CPU time low; short sessions speed up recovery.
+E2E_OVERRIDES = {
+    "stylizer-quality": {"ATELIER_STYLIZER_WORKING_SIDE": "128", "ATELIER_STYLIZER_THREADS": "1"},
+    "stylizer-fast": {"ATELIER_STYLIZER_WORKING_SIDE": "96", "ATELIER_STYLIZER_THREADS": "1"},
+}
+
+
+@dataclass
+class Pipeline:
+    """A running pipeline and a client for its API."""
+
+    deployment: Deployment
+    services: LocalServices
+    store: ObjectStore
+
+    @property
+    def api(self) -> str:
+        return self.services.url("uploader")
+
+    def submit(self, data: bytes, brand: str = "acme", headers: dict[str, str] | None = None, **fields: str) -> tuple[int, dict[str, Any]]:
+        """POST /v1/assets with raw bytes; (status, JSON body)."""
+        query = urllib.parse.urlencode({"brand": brand, **fields})
+        request = urllib.request.Request(
+            f"{self.api}/v1/assets?{query}", data=data, method="POST", headers={"Content-Type": "application/octet-stream", **(headers or {})}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def status(self, asset_id: str) -> dict[str, Any] | None:
+        """GET /v1/assets/{id}, or None on 404."""
+        try:
+            with urllib.request.urlopen(f"{self.api}/v1/assets/{asset_id}", timeout=10) as response:
+                return json.loads(response.read())  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def wait_final(self, asset_ids: Iterable[str], timeout_s: float = 120.0, stages: set[str] = FINAL) -> dict[str, dict[str, Any]]:
+        """Poll until every asset reached one of `stages`; fail naming the stragglers."""
+        pending = set(asset_ids)
+        done: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for asset_id in list(pending):
+                status = self.status(asset_id)
+                if status is not None and status["stage"] in stages:
+                    done[asset_id] = status
+                    pending.discard(asset_id)
+            time.sleep(0.25)
+        assert not pending, f"not final after {timeout_s} s: { {a: (self.status(a) or {}).get('stage') for a in pending} }"
+        return done
+
+    def metric(self, service: str, name: str) -> float:
+        """Sum of a Prometheus metric's samples on a service's /metrics."""
+        with urllib.request.urlopen(self.services.url(service, "/metrics"), timeout=10) as response:
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and (line[len(name)] in " {"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+def start_pipeline(deployment: Deployment, overrides: dict[str, dict[str, str]] | None = None, names: list[str] | None = None) -> Pipeline:
+    """Publish tiny models, start the services (all, or `names`), wait until ready."""
+    settings = deployment.settings()
+    store = ObjectStore(settings)
+    make_and_publish(deployment.workdir / "models", store, settings.bucket_models)
+    merged = {name: {**E2E_OVERRIDES.get(name, {}), **(overrides or {}).get(name, {})} for name in {*E2E_OVERRIDES, *(overrides or {})}}
+    services = LocalServices(deployment.environment, deployment.workdir / "logs", overrides=merged, cwd=deployment.workdir)
+    for name in names or list(services.specs):
+        services.start(name)
+    services.wait_ready(names)
+    return Pipeline(deployment, services, store)
+
+
+@pytest.fixture
+def pipeline(deployment: Deployment) -> Iterator[Pipeline]:
+    """All services running for one test."""
+    running = start_pipeline(deployment)
+    yield running
+    running.services.stop_all()
