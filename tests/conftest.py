@@ -4,8 +4,9 @@ One Kafka-protocol cluster, S3 endpoint and trace sink serve the whole session; 
 its own topic prefix (so its own topics and consumer groups) and its own buckets.
 """
 
-import asyncio
 import io
+import struct
+import zlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,6 +82,25 @@ def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def run(coro: object) -> object:
-    """Run a coroutine from synchronous test code."""
-    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A valid PNG whose header claims `width` x `height` (its data is a few compressed rows)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width + 1) * 16, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def bad_inputs() -> dict[str, bytes]:
+    """The bad uploads every entry path must refuse: name to bytes."""
+    good = jpeg_bytes(seed=7)
+    return {
+        "truncated.jpg": good[: len(good) // 2],
+        "empty.jpg": b"",
+        "notes.jpg": b"these are meeting notes, not a picture\n" * 20,
+        "bomb.png": bomb_png(),
+    }

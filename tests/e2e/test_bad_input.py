@@ -1,0 +1,83 @@
+"""Bad input on every entry path: a 4xx at the API, a dead-letter record by bucket or event; good images keep flowing."""
+
+import asyncio
+
+import pytest
+
+from atelier_shared import events, topics
+
+from tests.conftest import bad_inputs, jpeg_bytes
+from tests.e2e.conftest import Pipeline
+from tests.e2e.test_drop_trigger import drop
+from tests.kafka import produce, read_topic
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED_API = {"truncated.jpg": 422, "empty.jpg": 400, "notes.jpg": 415, "bomb.png": 413}
+EXPECTED_TYPE = {
+    "truncated.jpg": "invalid_image",
+    "empty.jpg": "invalid_image",
+    "notes.jpg": "unsupported_type",
+    "bomb.png": "too_large",
+}
+
+
+def test_bad_uploads_are_refused_and_good_ones_flow(pipeline: Pipeline) -> None:
+    settings = pipeline.deployment.settings()
+    good_ids = []
+
+    # HTTP: a clear 4xx for each, nothing stored or published.
+    for name, data in bad_inputs().items():
+        code, body = pipeline.submit(data, brand="acme")
+        assert code == EXPECTED_API[name], (name, code, body)
+        assert body["error"]["code"] and body["error"]["message"], body
+        code, body = pipeline.submit(jpeg_bytes(seed=len(good_ids)), brand="acme")
+        assert code == 202
+        good_ids.append(body["asset_id"])
+    code, body = pipeline.submit(jpeg_bytes(), brand="nobody")
+    assert code == 422 and body["error"]["code"] == "unknown_brand", body
+
+    # Bucket drop: a dead-letter record per bad object, a good object between each.
+    dropped_bad = {}
+    for index, (name, data) in enumerate(bad_inputs().items()):
+        dropped_bad[drop(pipeline, f"acme/bad-{name}", data)] = name
+        good_ids.append(drop(pipeline, f"acme/good-{index}.jpg", jpeg_bytes(seed=100 + index)))
+
+    # Intake event from another system, referencing objects it stored.
+    submitted_bad = {}
+    for name, data in bad_inputs().items():
+        key = f"partner/{name}"
+        asyncio.run(pipeline.store.put(settings.bucket_inbox, key, data, "application/octet-stream"))
+        asset_id = f"partner-{name.replace('.', '-')}"
+        event = events.AssetSubmitted(
+            asset_id=asset_id, brand="lumen", tier=events.TIER_PRODUCTION, bucket=settings.bucket_inbox, key=key
+        )
+        asyncio.run(produce(settings.kafka_bootstrap, settings.topics.name(topics.INTAKE), asset_id.encode(), event.SerializeToString()))
+        submitted_bad[asset_id] = name
+    missing = events.AssetSubmitted(asset_id="partner-missing", brand="lumen", bucket=settings.bucket_inbox, key="partner/none.jpg")
+    asyncio.run(produce(settings.kafka_bootstrap, settings.topics.name(topics.INTAKE), b"partner-missing", missing.SerializeToString()))
+
+    expected_dead = {**dropped_bad, **submitted_bad}
+    records = asyncio.run(
+        read_topic(
+            settings.kafka_bootstrap,
+            settings.topics.name(topics.DEAD_LETTER),
+            until=lambda found: len(found) >= len(expected_dead) + 1,
+        )
+    )
+    dead = {record.key.decode(): events.DeadLettered.FromString(record.value) for record in records}
+    assert set(dead) == set(expected_dead) | {"partner-missing"}
+    for asset_id, name in expected_dead.items():
+        letter = dead[asset_id]
+        assert letter.error_type == EXPECTED_TYPE[name], (name, letter)
+        assert letter.service == "uploader" and letter.error_message
+        assert letter.original_topic in {settings.topics.name(topics.INBOX), settings.topics.name(topics.INTAKE)}
+        assert letter.original_value and letter.attempts == 1
+    assert dead["partner-missing"].error_type == "object_missing"
+
+    # The pipeline kept flowing for the good images, and the bad ones say why in their status.
+    final = pipeline.wait_final(good_ids + list(expected_dead))
+    assert all(final[asset_id]["stage"] == "exported" for asset_id in good_ids)
+    for asset_id, name in expected_dead.items():
+        assert final[asset_id]["stage"] == "failed"
+        assert final[asset_id]["failure"]["error_type"] == EXPECTED_TYPE[name]
