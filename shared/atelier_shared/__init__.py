@@ -5,7 +5,7 @@ Optional parts with their own dependencies are imported by module: `atelier_shar
 S3 server and command line).
 """
 
-from atelier_shared import events, topics
+from atelier_shared import assets, events, topics
 from atelier_shared.brands import BrandBook, BrandConfigError, BrandGuidelines, ExportProfileSpec, Rule
 from atelier_shared.errors import (
     AtelierError,
@@ -72,6 +72,7 @@ __all__ = [
     "UnknownBrand",
     "UnknownStyle",
     "UnsupportedImageType",
+    "assets",
     "bind_asset",
     "configure_logging",
     "configure_tracing",

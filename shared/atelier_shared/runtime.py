@@ -11,7 +11,9 @@ of a priority is full its partitions are paused (the consumer stays in its group
 """
 
 import asyncio
+import os
 import random
+import signal
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -144,6 +146,8 @@ class ConsumerRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
         self.batches_handled = 0
+        # A fetch or work loop that died of a bug: the service is not ready and should be restarted.
+        self.failure: BaseException | None = None
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -179,6 +183,16 @@ class ConsumerRuntime:
             asyncio.create_task(self._fetch_loop(), name=f"{self.service}-fetch"),
             asyncio.create_task(self._work_loop(), name=f"{self.service}-work"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: "asyncio.Task[None]") -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self.failure = task.exception()
+        log.error("consumer loop died; stopping the service", task=task.get_name(), error=repr(self.failure),
+                  exc_info=self.failure, service=self.service)
+        os.kill(os.getpid(), signal.SIGTERM)
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the batch in flight (bounded), commit, and leave the group."""
@@ -206,7 +220,7 @@ class ConsumerRuntime:
     @property
     def ready(self) -> bool:
         """Joined the group and fetching."""
-        return self._consumer is not None and not self._stopping.is_set()
+        return self._consumer is not None and not self._stopping.is_set() and self.failure is None
 
     # Fetching
 
@@ -251,6 +265,7 @@ class ConsumerRuntime:
             },
         )
         delivery = Delivery(record=record, event=None, span=span, priority=self._config.topics[record.topic])
+        delivery.meta["produced_ns"] = produced_ns
         try:
             delivery.event = decode(spec, record.value)
         except AtelierError as exc:
@@ -304,7 +319,7 @@ class ConsumerRuntime:
             waited_s = max(handling_ns / 1e9 - delivery.record.timestamp / 1000, 0.0)
             metrics.QUEUE_WAIT_SECONDS.labels(self.service, topic).observe(waited_s)
             tracer().start_span(
-                "queue wait", context=delivery.context, start_time=delivery.span.start_time
+                "queue wait", context=delivery.context, start_time=delivery.meta["produced_ns"]
             ).end(end_time=handling_ns)
             delivery.meta["queue_wait_ms"] = waited_s * 1000
         metrics.BATCH_SIZE.labels(self.service).observe(len(batch))

@@ -49,6 +49,11 @@ class PipelineService:
     async def _consumer_ready(self) -> bool:
         return self.runtime.ready
 
+    @property
+    def failed(self) -> bool:
+        """A consumer loop died of a bug (the process exits non-zero)."""
+        return self.runtime.failure is not None
+
     async def start(self) -> None:
         """Start serving ops, then the producer, then consuming."""
         await self.ops.start()
@@ -82,10 +87,15 @@ def run_service(name: str, settings: AtelierSettings, factory: Callable[[], Life
     configure_logging(name, settings.log_level)
     configure_tracing(name, **attributes)
 
+    apps: list[Lifecycle] = []
+
     async def main() -> None:
-        await serve(factory())
+        apps.append(factory())
+        await serve(apps[0])
 
     try:
         asyncio.run(main())
     finally:
         shutdown_tracing()
+    if apps and getattr(apps[0], "failed", False):
+        raise SystemExit(1)

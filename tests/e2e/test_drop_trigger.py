@@ -6,7 +6,7 @@ import pytest
 
 from atelier_shared import topics
 from atelier_shared.local.notifications import minio_notification
-from atelier_uploader.handlers import asset_id_for_object
+from atelier_shared.assets import asset_id_for_object
 
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline

@@ -100,3 +100,21 @@ def load_network(folder: Path, manifest: ModelManifest | None = None) -> Transfo
         )
     network.load_state_dict({name: tensor.float() for name, tensor in state.items()})
     return network.eval()
+
+
+def repackage(source: Path, target: Path, weights_dtype: torch.dtype = torch.float16, with_onnx: bool = False) -> ModelManifest:
+    """Copy an artifact with its weights stored at another precision (the shipped defaults: FP16, no ONNX)."""
+    manifest = read_manifest(source)
+    network = load_network(source, manifest)
+    fields = manifest.model_dump(exclude={"format", "name", "version", "style", "tier", "architecture", "working_side", "files", "created_at"})
+    return write_artifact(
+        network,
+        target,
+        style=manifest.style,
+        tier=manifest.tier,
+        version=manifest.version,
+        working_side=manifest.working_side,
+        with_onnx=with_onnx,
+        weights_dtype=weights_dtype,
+        **{**fields, "precision": {**manifest.precision, "stored_weights": str(weights_dtype).removeprefix("torch.")}},
+    )

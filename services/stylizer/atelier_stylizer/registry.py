@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atelier_shared import InvalidModel, ObjectStore, UnknownStyle, sha256_hex
 
-from atelier_stylizer.networks import Architecture
+from atelier_stylizer.architecture import Architecture
 
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
@@ -172,9 +172,13 @@ class ModelRegistry:
             return cls(_StoreBackend(store, bucket, prefix), cache_dir)
         return cls(_FolderBackend(Path(url.removeprefix("file://"))), cache_dir)
 
+    async def versions(self, name: str) -> list[int]:
+        """Published versions of a model, ascending."""
+        return await self._backend.list_versions(name)
+
     async def latest(self, name: str) -> int:
         """The highest published version; UnknownStyle when the model does not exist."""
-        versions = await self._backend.list_versions(name)
+        versions = await self.versions(name)
         if not versions:
             raise UnknownStyle(f"no model {name!r} in the registry: train and publish one (atelier train, atelier models publish)")
         return versions[-1]

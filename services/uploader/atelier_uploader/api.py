@@ -8,6 +8,7 @@ from aiohttp import BodyPartReader, web
 from opentelemetry import propagate, trace
 
 from atelier_shared import (
+    assets,
     AtelierError,
     EventProducer,
     ImageTooLarge,
@@ -141,7 +142,7 @@ class Api:
             raise _BadRequest(422, "invalid_tier", str(exc)) from exc
         style = fields.get("style", "").strip()
         key = request.headers.get("Idempotency-Key", "").strip()
-        asset_id = handlers.asset_id_for_key(brand, key) if key else handlers.new_asset_id()
+        asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
         trace.get_current_span().set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
         uploaded = await self._ingestor.ingest(
             data,

@@ -7,6 +7,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from atelier_shared import (
+    assets,
     AtelierError,
     BatchPolicy,
     BrandBook,
@@ -82,6 +83,11 @@ class UploaderApp:
     async def _status_ready(self) -> bool:
         return self.status.ready
 
+    @property
+    def failed(self) -> bool:
+        """The intake consumer loop died of a bug (the process exits non-zero)."""
+        return self.intake.failure is not None
+
     async def start(self) -> None:
         """Start the producer, the status view and the intake consumers, then serve HTTP."""
         await self.producer.start()
@@ -103,7 +109,7 @@ class UploaderApp:
         return [await self._ingest_submitted(delivery.event)]
 
     async def _ingest_drop(self, item: handlers.DroppedObject) -> Outgoing:
-        asset_id = handlers.asset_id_for_object(item.bucket, item.key, item.etag)
+        asset_id = assets.asset_id_for_object(item.bucket, item.key, item.etag)
         with _about(asset_id, item.metadata.get("brand", "")):
             request = handlers.drop_request(item)
             stored = await self.store.stat(item.bucket, item.key)
@@ -114,7 +120,7 @@ class UploaderApp:
     async def _ingest_submitted(self, submitted: events.AssetSubmitted) -> Outgoing:
         uri = f"s3://{submitted.bucket}/{submitted.key}"
         stored = await self.store.stat(submitted.bucket, submitted.key)
-        asset_id = submitted.asset_id or handlers.asset_id_for_object(
+        asset_id = submitted.asset_id or assets.asset_id_for_object(
             submitted.bucket, submitted.key, stored.etag if stored else ""
         )
         with _about(asset_id, submitted.brand):

@@ -1,6 +1,5 @@
 """The uploader's pure logic: asset ids, keys, request checks, notifications, and the status view."""
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -11,25 +10,6 @@ from google.protobuf.message import Message
 from atelier_shared import BrandGuidelines, InvalidEvent, NotAllowed, UnknownStyle, events, topics
 from atelier_shared.events import TIER_NAMES, TIER_PRODUCTION, Tier, tier_from_name
 from atelier_shared.images import extension_for
-
-# Namespace of the derived (stable) asset ids: the same drop or idempotency key gives the same id.
-ASSET_NAMESPACE = uuid.UUID("6f1c2b1e-6a55-4f8e-9a53-3f0e5f7c9a10")
-
-
-def new_asset_id() -> str:
-    """A fresh asset id."""
-    return str(uuid.uuid4())
-
-
-def asset_id_for_key(brand: str, idempotency_key: str) -> str:
-    """The asset id an Idempotency-Key maps to: retried uploads land on the same asset."""
-    return str(uuid.uuid5(ASSET_NAMESPACE, f"idempotency:{brand}:{idempotency_key}"))
-
-
-def asset_id_for_object(bucket: str, key: str, etag: str) -> str:
-    """The asset id of a stored object: a redelivered notification maps to the same asset."""
-    return str(uuid.uuid5(ASSET_NAMESPACE, f"object:{bucket}/{key}@{etag}"))
-
 
 def original_key(brand: str, asset_id: str, content_type: str) -> str:
     """Where the validated original is stored."""

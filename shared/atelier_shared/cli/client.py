@@ -1,0 +1,130 @@
+"""A client of the uploader's HTTP API: submit images, follow their status, download renditions."""
+
+import asyncio
+import mimetypes
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+FINAL_STAGES = frozenset({"exported", "failed"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+
+
+class ApiError(Exception):
+    """The API refused a request; the message is its error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+@dataclass
+class Submission:
+    """One submitted file and what became of it."""
+
+    path: Path
+    asset_id: str = ""
+    error: str = ""
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stage(self) -> str:
+        if self.error:
+            return "rejected"
+        return str(self.status.get("stage", "submitted"))
+
+
+def image_files(paths: list[Path]) -> list[Path]:
+    """Image files among the paths, folders expanded (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+class AtelierClient:
+    """Async client for one Atelier API."""
+
+    def __init__(self, api_url: str, timeout_s: float = 60.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        await self._session.close()
+
+    async def __aenter__(self) -> "AtelierClient":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def submit(self, path: Path, brand: str, tier: str = "production", style: str = "") -> str:
+        """Upload one file (multipart); its asset id. ApiError when refused."""
+        form = aiohttp.FormData()
+        form.add_field("brand", brand)
+        form.add_field("tier", tier)
+        if style:
+            form.add_field("style", style)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        form.add_field("file", path.read_bytes(), filename=path.name, content_type=content_type)
+        async with self._session.post(f"{self.api_url}/v1/assets", data=form) as response:
+            body = await response.json()
+            if response.status != 202:
+                error = body.get("error", {})
+                raise ApiError(response.status, error.get("code", "error"), error.get("message", str(body)))
+            return str(body["asset_id"])
+
+    async def status(self, asset_id: str) -> dict[str, Any] | None:
+        """An asset's status, or None while the API does not know it."""
+        async with self._session.get(f"{self.api_url}/v1/assets/{asset_id}") as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            return await response.json()  # type: ignore[no-any-return]
+
+    async def wait(
+        self,
+        submissions: list[Submission],
+        timeout_s: float,
+        on_progress: Callable[[Submission], None] = lambda submission: None,
+    ) -> None:
+        """Poll until every accepted submission is exported or failed, or the timeout passes."""
+        pending = [s for s in submissions if s.asset_id and s.stage not in FINAL_STAGES]
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for submission in list(pending):
+                status = await self.status(submission.asset_id)
+                if status is None:
+                    continue
+                changed = status.get("stage") != submission.status.get("stage")
+                submission.status = status
+                if changed:
+                    on_progress(submission)
+                if submission.stage in FINAL_STAGES:
+                    pending.remove(submission)
+            await asyncio.sleep(0.3)
+
+    async def download(self, submission: Submission, folder: Path) -> list[Path]:
+        """Save an exported asset's renditions into `folder`; their paths."""
+        folder.mkdir(parents=True, exist_ok=True)
+        saved = []
+        for rendition in submission.status.get("renditions", []):
+            url = rendition["object"].get("url")
+            if not url:
+                continue
+            suffix = Path(rendition["object"]["key"]).suffix
+            target = folder / f"{rendition['profile']}{suffix}"
+            async with self._session.get(url) as response:
+                response.raise_for_status()
+                target.write_bytes(await response.read())
+            saved.append(target)
+        return saved

@@ -1,0 +1,68 @@
+"""Brand rules from tags to style, the reasons they give, and the route event."""
+
+import pytest
+
+from atelier_shared import BrandBook, BrandGuidelines, NotAllowed, UnknownStyle, events, topics
+from atelier_router.handlers import route
+from atelier_router.rules import choose_style
+from atelier_router.tiers import StaticTierPolicy
+
+from tests.conftest import BRANDS
+
+BOOK = BrandBook.load(BRANDS)
+
+
+def tagged(brand: str = "acme", tier: events.Tier = events.TIER_PRODUCTION, style: str = "", **tags: object) -> events.AssetTagged:
+    labels = tags.pop("labels", [])
+    event = events.AssetTagged(
+        asset=events.AssetHeader(asset_id="a1", brand=brand, tier=tier, requested_style=style),
+        tags=events.Tags(**tags),  # type: ignore[arg-type]
+    )
+    event.tags.labels.extend(labels)  # type: ignore[arg-type]
+    return event
+
+
+def test_first_matching_rule_wins_with_its_strength_and_evidence() -> None:
+    choice = choose_style(BOOK.get("acme"), tagged(product_shot=True, brightness=0.1).tags, "")
+    assert (choice.style, choice.strength, choice.rule) == ("tiles", pytest.approx(0.8), "product-shots")
+    assert "product_shot == True (is True)" in choice.reason
+
+
+def test_numeric_condition_and_default() -> None:
+    guidelines = BOOK.get("acme")
+    dark = choose_style(guidelines, tagged(brightness=0.2).tags, "")
+    assert dark.rule == "night-scenes" and "brightness < 0.3 (is 0.2)" in dark.reason
+    plain = choose_style(guidelines, tagged(brightness=0.6).tags, "")
+    assert (plain.style, plain.rule) == ("brush", "") and "brand default" in plain.reason
+
+
+def test_label_condition() -> None:
+    choice = choose_style(BOOK.get("lumen"), tagged(brand="lumen", labels=["vivid", "square"]).tags, "")
+    assert choice.style == "brush" and choice.rule == "vivid-images"
+
+
+def test_requested_style_wins_if_the_brand_allows_it() -> None:
+    assert choose_style(BOOK.get("acme"), tagged(product_shot=True).tags, "brush").style == "brush"
+    with pytest.raises(UnknownStyle, match="not among brand 'acme'"):
+        choose_style(BOOK.get("acme"), tagged().tags, "glass")
+
+
+def test_route_event_records_decision_profiles_and_pool() -> None:
+    request, choice = route(tagged(product_shot=True), BOOK.get("acme"), StaticTierPolicy())
+    assert choice.topic is topics.STYLIZE_QUALITY
+    decision = request.route
+    assert decision.model_tier == events.MODEL_TIER_QUALITY and decision.target_ms == 30000
+    assert "product-shots" in decision.reason and "quality pool" in decision.reason
+    assert [p.name for p in decision.export_profiles] == ["web", "thumbnail", "print"]
+    assert request.asset.timeline.routed_at.seconds > 0
+
+    preview, preview_choice = route(tagged(tier=events.TIER_PREVIEW), BOOK.get("acme"), StaticTierPolicy())
+    assert preview_choice.topic is topics.STYLIZE_PREVIEW and preview.route.model_tier == events.MODEL_TIER_FAST
+
+
+def test_a_tier_the_brand_does_not_allow_is_refused() -> None:
+    production_only = BrandGuidelines(
+        brand="solo", default_style="tiles", tiers=["production"], latency_targets_ms={"production": 1000}
+    )
+    with pytest.raises(NotAllowed, match="does not allow tier 'preview'"):
+        route(tagged(brand="solo", tier=events.TIER_PREVIEW), production_only, StaticTierPolicy())

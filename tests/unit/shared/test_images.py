@@ -1,0 +1,93 @@
+"""Sniffing, header limits before decoding, safe decoding to upright sRGB, encoding."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
+from atelier_shared.images import SRGB_ICC, ImageLimits, decode, encode, probe, sniff
+
+from tests.conftest import adobe_rgb_profile, bad_inputs, bomb_png, jpeg_bytes
+
+LIMITS = ImageLimits()
+
+
+def test_type_is_sniffed_from_bytes_not_names() -> None:
+    assert sniff(jpeg_bytes()) == "image/jpeg"
+    assert sniff(b"GIF89a....") == "image/gif"
+    assert sniff(b"<svg xmlns=...") == "image/svg+xml"
+    assert sniff(b"hello") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("truncated.jpg", InvalidImage), ("empty.jpg", InvalidImage), ("notes.jpg", UnsupportedImageType), ("bomb.png", ImageTooLarge)],
+)
+def test_bad_inputs_are_refused_with_their_reason(name: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as raised:
+        decode(bad_inputs()[name], LIMITS, max_side=64)
+    assert str(raised.value)
+
+
+def test_bomb_is_refused_from_the_header_without_decoding() -> None:
+    with pytest.raises(ImageTooLarge, match="20000x20000"):
+        probe(bomb_png(), LIMITS)
+
+
+def test_byte_limit_is_checked_first() -> None:
+    with pytest.raises(ImageTooLarge, match="bytes"):
+        probe(jpeg_bytes(), ImageLimits(max_bytes=100))
+
+
+def test_unsupported_real_image_type() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "GIF")
+    with pytest.raises(UnsupportedImageType, match="image/gif"):
+        probe(buffer.getvalue(), LIMITS)
+
+
+def test_exif_orientation_is_applied() -> None:
+    stored = Image.new("RGB", (60, 40), (255, 0, 0))
+    stored.paste((0, 0, 255), (0, 0, 10, 40))  # Blue band on the stored image's left edge.
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Display rotated 90 degrees clockwise.
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif.tobytes(), quality=95)
+    info = probe(buffer.getvalue(), LIMITS)
+    assert (info.width, info.height, info.orientation) == (60, 40, 6)
+    assert info.upright_size == (40, 60)
+    upright = decode(buffer.getvalue(), LIMITS)
+    assert upright.size == (40, 60)
+    top = np.asarray(upright)[:5].mean(axis=(0, 1))
+    assert top[2] > 200 and top[0] < 60  # The blue band is now on top.
+
+
+def test_embedded_profile_is_converted_to_srgb() -> None:
+    """Adobe RGB's greens are wider than sRGB's: the same numbers mean a more saturated green."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (100, 150, 100)).save(buffer, "PNG", icc_profile=adobe_rgb_profile())
+    decoded = decode(buffer.getvalue(), LIMITS)
+    assert decoded.mode == "RGB" and "icc_profile" not in decoded.info
+    red, green, blue = np.asarray(decoded)[8, 8].tolist()
+    assert red < 100 - 15 and green >= 150 and blue < 100, (red, green, blue)
+
+
+def test_transparency_survives_decoding() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (20, 20), (10, 20, 30, 0)).save(buffer, "PNG")
+    assert decode(buffer.getvalue(), LIMITS).mode == "RGBA"
+
+
+def test_jpeg_is_decoded_at_reduced_scale_when_asked() -> None:
+    image = decode(jpeg_bytes(1600, 1200), LIMITS, max_side=200)
+    assert max(image.size) == 200
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "image/webp", "image/avif"])
+def test_encoding_embeds_srgb(content_type: str) -> None:
+    data = encode(Image.new("RGB", (32, 24), (1, 2, 3)), content_type)
+    with Image.open(io.BytesIO(data)) as reopened:
+        assert reopened.size == (32, 24)
+        assert reopened.info.get("icc_profile") == SRGB_ICC

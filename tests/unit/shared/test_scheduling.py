@@ -1,0 +1,108 @@
+"""The fair queue (priority, round-robin by brand, batching by key and cost) and offset tracking."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiokafka.structs import TopicPartition
+
+from atelier_shared.scheduling import BatchPolicy, FairQueue, OffsetTracker
+
+PARTITION = TopicPartition("topic", 0)
+
+
+@dataclass(eq=False)
+class Item:
+    name: str
+    priority: int = 0
+    fairness_key: str = "a"
+    topic_partition: TopicPartition = PARTITION
+    style: str = "x"
+    pixels: float = 1.0
+
+
+async def drain(queue: FairQueue[Item], policy: BatchPolicy, **kwargs: object) -> list[list[str]]:
+    batches = []
+    while len(queue):
+        batches.append([item.name for item in await queue.take(policy, **kwargs)])  # type: ignore[arg-type]
+    return batches
+
+
+async def test_higher_priority_first_then_round_robin_across_brands() -> None:
+    queue: FairQueue[Item] = FairQueue()
+    for index in range(4):
+        queue.put(Item(f"burst{index}", priority=1, fairness_key="burst"))
+    queue.put(Item("other0", priority=1, fairness_key="other"))
+    queue.put(Item("other1", priority=1, fairness_key="other"))
+    queue.put(Item("preview", priority=0, fairness_key="burst"))
+
+    assert await drain(queue, BatchPolicy(max_items=1)) == [
+        ["preview"], ["burst0"], ["other0"], ["burst1"], ["other1"], ["burst2"], ["burst3"]
+    ]
+
+
+async def test_batches_share_a_key_and_respect_the_cost_budget() -> None:
+    queue: FairQueue[Item] = FairQueue()
+    for index in range(3):
+        queue.put(Item(f"x{index}", style="x", pixels=4))
+        queue.put(Item(f"y{index}", style="y", pixels=4))
+    policy = BatchPolicy(max_items=8, max_cost=8)
+    batches = await drain(queue, policy, batch_key=lambda item: item.style, cost=lambda item: item.pixels)
+    assert batches == [["x0", "x1"], ["y0", "y1"], ["x2"], ["y2"]]
+
+
+async def test_first_item_is_taken_even_over_budget() -> None:
+    queue: FairQueue[Item] = FairQueue()
+    queue.put(Item("huge", pixels=100))
+    batch = await queue.take(BatchPolicy(max_items=4, max_cost=10), cost=lambda item: item.pixels)
+    assert [item.name for item in batch] == ["huge"]
+
+
+async def test_waits_up_to_max_wait_for_stragglers() -> None:
+    queue: FairQueue[Item] = FairQueue()
+    queue.put(Item("first"))
+
+    async def late() -> None:
+        await asyncio.sleep(0.05)
+        queue.put(Item("second"))
+
+    task = asyncio.create_task(late())
+    started = time.monotonic()
+    batch = await queue.take(BatchPolicy(max_items=2, max_wait_ms=2000))
+    await task
+    assert [item.name for item in batch] == ["first", "second"]
+    assert time.monotonic() - started < 1.5  # Returned when full, not at the deadline.
+
+
+async def test_discard_removes_revoked_partitions_only() -> None:
+    queue: FairQueue[Item] = FairQueue()
+    other = TopicPartition("topic", 1)
+    queue.put(Item("kept", topic_partition=other))
+    queue.put(Item("revoked"))
+    removed = queue.discard({PARTITION})
+    assert [item.name for item in removed] == ["revoked"]
+    assert len(queue) == 1 and queue.count(0) == 1
+
+
+def test_offsets_commit_only_past_contiguous_done_records() -> None:
+    tracker = OffsetTracker()
+    for offset in range(5):
+        tracker.add(PARTITION, offset)
+    tracker.done(PARTITION, 1)
+    assert tracker.committable() == {}
+    tracker.done(PARTITION, 0)
+    assert tracker.committable() == {PARTITION: 2}
+    tracker.committed({PARTITION: 2})
+    assert tracker.committable() == {}
+    tracker.done(PARTITION, 3)
+    tracker.done(PARTITION, 2)
+    assert tracker.committable() == {PARTITION: 4}
+    assert tracker.in_flight() == 1
+
+
+def test_a_failed_commit_is_offered_again() -> None:
+    tracker = OffsetTracker()
+    tracker.add(PARTITION, 0)
+    tracker.done(PARTITION, 0)
+    assert tracker.committable() == {PARTITION: 1}
+    assert tracker.committable() == {PARTITION: 1}  # Not committed yet: still offered.

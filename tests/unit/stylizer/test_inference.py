@@ -1,0 +1,37 @@
+"""PyTorch and ONNX Runtime behind one interface agree on the same artifact."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from atelier_stylizer.inference import load_engine
+from atelier_stylizer.registry import ONNX
+
+from tests.models import make_model
+
+
+def test_torch_and_onnxruntime_outputs_match_within_two_levels(tmp_path: Path) -> None:
+    manifest = make_model(tmp_path, "tiles", "quality", with_onnx=True)
+    torch_engine = load_engine(tmp_path, manifest, backend="torch", device="cpu", precision="fp32")
+    onnx_engine = load_engine(tmp_path, manifest, backend="onnxruntime", device="cpu", precision="fp32")
+    batch = np.random.default_rng(0).random((2, 3, 64, 96), dtype=np.float32)
+    first, second = torch_engine.run(batch), onnx_engine.run(batch)
+    assert first.shape == second.shape == batch.shape
+    levels = np.abs(np.round(first * 255) - np.round(second * 255)).max()
+    assert levels <= 2, levels
+    assert (torch_engine.backend, onnx_engine.backend) == ("torch-cpu-fp32", "onnxruntime-cpu-fp32")
+
+
+def test_missing_onnx_graph_is_exported_once(tmp_path: Path) -> None:
+    manifest = make_model(tmp_path, "tiles", "fast", with_onnx=False)
+    assert not (tmp_path / ONNX).exists()
+    engine = load_engine(tmp_path, manifest, backend="onnxruntime", device="cpu", precision="fp32")
+    assert (tmp_path / ONNX).is_file()
+    assert engine.run(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape == (1, 3, 32, 32)
+
+
+def test_fp16_is_refused_on_cpu(tmp_path: Path) -> None:
+    manifest = make_model(tmp_path, "tiles", "fast")
+    with pytest.raises(ValueError, match="fp16 is for CUDA"):
+        load_engine(tmp_path, manifest, backend="torch", device="cpu", precision="fp16")

@@ -1,0 +1,80 @@
+"""Notifications, drop requests and the status view's merge."""
+
+import itertools
+import json
+
+import pytest
+
+from atelier_shared import InvalidEvent, events, topics
+from atelier_shared.local.notifications import minio_notification
+from atelier_uploader.handlers import drop_request, merge_status, parse_notification
+
+
+def notification(key: str, metadata: dict[str, str] | None = None) -> dict[str, object]:
+    _, value = minio_notification("inbox", key, 123, "abc", "image/jpeg", metadata)
+    return json.loads(value)  # type: ignore[no-any-return]
+
+
+def test_minio_notification_is_parsed_with_its_url_encoded_key() -> None:
+    [item] = parse_notification(notification("acme/summer shots/hero+1.jpg", {"style": "tiles"}))
+    assert (item.bucket, item.key, item.size, item.etag) == ("inbox", "acme/summer shots/hero+1.jpg", 123, "abc")
+    assert item.metadata["style"] == "tiles"
+
+
+def test_other_events_are_ignored_and_garbage_refused() -> None:
+    deleted = notification("acme/x.jpg")
+    deleted["Records"][0]["eventName"] = "s3:ObjectRemoved:Delete"  # type: ignore[index]
+    assert parse_notification(deleted) == []
+    with pytest.raises(InvalidEvent):
+        parse_notification({"Records": [{"eventName": "s3:ObjectCreated:Put"}]})
+    with pytest.raises(InvalidEvent):
+        parse_notification(["not", "a", "notification"])
+
+
+def test_brand_and_tier_from_key_or_metadata() -> None:
+    [by_key] = parse_notification(notification("acme/preview/a.jpg"))
+    assert drop_request(by_key) == drop_request(by_key)
+    assert (drop_request(by_key).brand, drop_request(by_key).tier) == ("acme", events.TIER_PREVIEW)
+    [by_metadata] = parse_notification(notification("a.jpg", {"brand": "lumen", "tier": "production"}))
+    assert (drop_request(by_metadata).brand, drop_request(by_metadata).tier) == ("lumen", events.TIER_PRODUCTION)
+    [nameless] = parse_notification(notification("loose.jpg"))
+    with pytest.raises(InvalidEvent, match="no brand"):
+        drop_request(nameless)
+
+
+def _events() -> list[tuple[topics.TopicSpec, object]]:
+    header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PRODUCTION)
+    header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
+    route = events.RouteDecision(style="tiles", model_tier=events.MODEL_TIER_QUALITY, reason="because")
+    rendition = events.Rendition(profile="web", object=events.ObjectRef(bucket="b", key="k"))
+    return [
+        (topics.UPLOADED, events.AssetUploaded(asset=header)),
+        (topics.TAGGED, events.AssetTagged(asset=header, tags=events.Tags(brightness=0.5))),
+        (topics.STYLIZE_QUALITY, events.StyleRequested(asset=header, route=route)),
+        (topics.STYLIZED, events.AssetStylized(asset=header, route=route, model="tiles-quality@1", batch_size=2)),
+        (topics.EXPORTED, events.AssetExported(asset=header, route=route, renditions=[rendition])),
+    ]
+
+
+def test_status_is_the_same_whatever_order_topics_are_read_in() -> None:
+    results = []
+    for order in itertools.permutations(_events()):
+        status = None
+        for spec, event in order:
+            status = merge_status(status, spec, event)
+        results.append(json.dumps(status, sort_keys=True))
+    assert len(set(results)) == 1
+    final = json.loads(results[0])
+    assert final["stage"] == "exported" and final["reached"] == ["uploaded", "tagged", "routed", "stylized", "exported"]
+    assert final["route"]["model_tier"] == "quality" and final["stylized"]["batch_size"] == 2
+
+
+def test_dead_letter_marks_the_asset_failed() -> None:
+    spec, uploaded = _events()[0]
+    status = merge_status(None, spec, uploaded)
+    failed = merge_status(
+        status, topics.DEAD_LETTER,
+        events.DeadLettered(asset_id="a1", service="tagger", error_type="invalid_image", error_message="truncated", attempts=1),
+    )
+    assert failed["stage"] == "failed"
+    assert failed["failure"]["error_type"] == "invalid_image" and failed["failure"]["service"] == "tagger"
