@@ -207,10 +207,12 @@ async def test_broker_outage_delays_but_loses_nothing(deployment: Deployment) ->
         assert await outputs(settings, topics.TAGGED, 1) == ["before"]
         cluster.broker_down(1)
         try:
-            await publish(settings, [f"during-{index}" for index in range(6)])
+            # Sends to partitions led by broker 1 wait for it; the outage lasts 3 s.
+            sending = asyncio.create_task(publish(settings, [f"during-{index}" for index in range(6)]))
             await asyncio.sleep(3)
         finally:
             cluster.broker_up(1)
+        await asyncio.wait_for(sending, 60)
         keys = await outputs(settings, topics.TAGGED, 7)
         assert {f"during-{index}" for index in range(6)} <= set(keys)
     finally:

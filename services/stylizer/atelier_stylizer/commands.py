@@ -40,7 +40,9 @@ def _train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     train.add_argument("--style-size", type=int, default=256, help="shorter side of the style image (texture scale)")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--content-weight", type=float, default=1.0)
-    train.add_argument("--style-weight", type=float, default=1e4)
+    train.add_argument("--style-weight", type=float, default=20.0)
+    train.add_argument("--style-statistics", choices=["covariance", "gram"], default="covariance",
+                       help="match centred Gram matrices plus means (default) or plain Gram matrices")
     train.add_argument("--tv-weight", type=float, default=1e-3)
     train.add_argument("--loss-network", choices=["random", "vgg16"], default="random")
     train.add_argument("--vgg-weights", type=Path, help="torchvision vgg16 state dict file (for --loss-network vgg16)")
@@ -86,6 +88,7 @@ def run_training(args: argparse.Namespace) -> Path:
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
         loss_network=args.loss_network,
+        style_statistics=args.style_statistics,
         vgg_weights=args.vgg_weights,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
@@ -141,6 +144,7 @@ def make_defaults(work: Path, steps_scale: float) -> None:
             name=recipe.style, style=style_image, content=content, version=1, batch_size=4,
             image_size=recipe.image_size, style_size=recipe.style_size, lr=1e-3, content_weight=1.0,
             style_weight=recipe.style_weight, tv_weight=1e-3, loss_network="random", vgg_weights=None,
+            style_statistics="covariance",
             seed=0, checkpoint_every=200, working_side=0, publish=None, provenance=provenance,
         )
         quality = run_training(argparse.Namespace(

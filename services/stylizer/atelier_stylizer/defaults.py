@@ -22,13 +22,13 @@ class Recipe:
     quality_steps: int
     fast_steps: int
     style_weight: float
-    image_size: int = 160
-    style_size: int = 256
+    image_size: int = 192
+    style_size: int = 384
 
 
 RECIPES = (
-    Recipe("tiles", quality_steps=1200, fast_steps=600, style_weight=1e4),
-    Recipe("brush", quality_steps=1200, fast_steps=600, style_weight=1e4),
+    Recipe("tiles", quality_steps=2000, fast_steps=800, style_weight=20.0),
+    Recipe("brush", quality_steps=2000, fast_steps=800, style_weight=20.0),
 )
 
 

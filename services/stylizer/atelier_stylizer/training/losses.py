@@ -13,6 +13,19 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (channels * height * width)
 
 
+def covariance_and_mean(features: torch.Tensor) -> torch.Tensor:
+    """Centred channel correlations with the channel means appended: (B, C, C + 1).
+
+    Non-negative ReLU features have Gram matrices dominated by their means; centring lets the
+    texture (the covariance) drive the loss, and the appended means still match the colours.
+    """
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)
+    mean = flat.mean(dim=2, keepdim=True)
+    centred = flat - mean
+    return torch.cat([centred @ centred.transpose(1, 2) / (height * width), mean], dim=2)
+
+
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between neighbouring pixels."""
     return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
@@ -34,15 +47,17 @@ class PerceptualLoss(torch.nn.Module):
         style_weight: float,
         tv_weight: float,
         content_layer: int = 1,
+        statistics: str = "gram",
     ) -> None:
         super().__init__()
+        self.statistics = covariance_and_mean if statistics == "covariance" else gram
         self.network = network
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
         self.content_layer = content_layer
         with torch.no_grad():
-            self.style_grams = [gram(features) for features in network(style)]
+            self.style_grams = [self.statistics(features) for features in network(style)]
             self.style_scales = [float(target.pow(2).mean()) + 1e-12 for target in self.style_grams]
 
     def forward(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -52,7 +67,7 @@ class PerceptualLoss(torch.nn.Module):
         content_loss = functional.mse_loss(output_features[self.content_layer], target) / (target.pow(2).mean() + 1e-12)
         style_loss = sum(
             (
-                functional.mse_loss(gram(features), style.expand(features.shape[0], -1, -1)) / scale
+                functional.mse_loss(self.statistics(features), style.expand(features.shape[0], -1, -1)) / scale
                 for features, style, scale in zip(output_features, self.style_grams, self.style_scales, strict=True)
             ),
             torch.zeros((), device=output.device),

@@ -50,6 +50,8 @@ class TrainSettings:
     style_weight: float = 3e4
     tv_weight: float = 1e-3
     loss_network: Literal["random", "vgg16"] = "random"
+    # Style statistics: "gram" (Gatys et al.) or "covariance" (centred Gram plus channel means).
+    style_statistics: Literal["gram", "covariance"] = "covariance"
     vgg_weights: Path | None = None
     seed: int = 0
     checkpoint_every: int = 200
@@ -143,7 +145,10 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     judge = loss_network(settings)
     style = load_style(settings.style_image, settings.style_size)
-    perceptual = PerceptualLoss(judge, style, settings.content_weight, settings.style_weight, settings.tv_weight)
+    perceptual = PerceptualLoss(
+        judge, style, settings.content_weight, settings.style_weight, settings.tv_weight,
+        statistics=settings.style_statistics,
+    )
     teacher = load_network(settings.teacher) if settings.teacher else None
 
     start, history = _resume(settings, network, optimizer, rng)
@@ -182,10 +187,13 @@ def _distillation_loss(
         target_features = judge(target)
     pixel = functional.l1_loss(output, target)
     features = sum(
-        (functional.mse_loss(a, b) for a, b in zip(judge(output), target_features, strict=True)),
+        (
+            functional.mse_loss(a, b) / (b.pow(2).mean() + 1e-12)
+            for a, b in zip(judge(output), target_features, strict=True)
+        ),
         torch.zeros(()),
     )
-    return {"total": pixel + 0.5 * features, "pixel": pixel, "features": features}
+    return {"total": pixel + 0.1 * features, "pixel": pixel, "features": features}
 
 
 def _resume(
@@ -194,7 +202,7 @@ def _resume(
     path = settings.out_dir / CHECKPOINT
     if not path.is_file():
         return 0, []
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = torch.load(path, map_location="cpu", weights_only=False)  # Our own checkpoint (RNG state inside).
     if saved["settings"] != json.loads(json.dumps(settings.recorded(), default=str)):
         raise ValueError(f"{path} was written by a run with other settings; remove it or use another --out")
     network.load_state_dict(saved["network"])

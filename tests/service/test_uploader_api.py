@@ -1,0 +1,80 @@
+"""The uploader's HTTP API in-process, against the embedded broker and S3 endpoint."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from atelier_shared import events, topics
+from atelier_uploader.app import UploaderApp
+from atelier_uploader.settings import UploaderSettings
+
+from tests.conftest import Deployment, jpeg_bytes
+from tests.kafka import read_topic
+
+pytestmark = pytest.mark.service
+
+
+@pytest.fixture
+async def api(deployment: Deployment) -> AsyncIterator[tuple[str, UploaderSettings]]:
+    settings = deployment.settings(UploaderSettings, api_port=0)
+    app = UploaderApp(settings)  # type: ignore[arg-type]
+    await app.start()
+    try:
+        yield f"http://127.0.0.1:{app.ops.port}", settings  # type: ignore[misc]
+    finally:
+        await app.stop()
+
+
+async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str, UploaderSettings]) -> None:
+    url, settings = api
+    form = aiohttp.FormData()
+    form.add_field("brand", "lumen")
+    form.add_field("tier", "preview")
+    form.add_field("file", jpeg_bytes(400, 300), filename="look.jpg", content_type="text/plain")  # Content-Type is ignored.
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/v1/assets", data=form) as response:
+            assert response.status == 202
+            body = await response.json()
+            assert response.headers["X-Trace-Id"] == body["trace_id"]
+        async with session.get(f"{url}/v1/assets/{body['asset_id']}") as response:
+            status = await response.json()
+            assert response.status == 200 and status["stage"] == "uploaded"
+            assert status["original"]["url"].startswith(settings.s3_endpoint)
+        async with session.get(f"{url}/v1/assets/no-such-asset") as response:
+            assert response.status == 404 and (await response.json())["error"]["code"] == "not_found"
+    [record] = await read_topic(settings.kafka_bootstrap, settings.topics.name(topics.UPLOADED), until=lambda found: len(found) >= 1)
+    uploaded = events.AssetUploaded.FromString(record.value)
+    assert record.key.decode() == body["asset_id"] == uploaded.asset.asset_id
+    assert (uploaded.asset.brand, uploaded.asset.tier) == ("lumen", events.TIER_PREVIEW)
+    assert (uploaded.asset.original.width, uploaded.asset.original.height) == (400, 300)
+    assert uploaded.asset.original.content_type == "image/jpeg"
+    assert dict(record.headers)["traceparent"].decode().split("-")[1] == body["trace_id"]
+
+
+async def test_idempotency_key_maps_retries_to_one_asset(api: tuple[str, UploaderSettings]) -> None:
+    url, _ = api
+    async with aiohttp.ClientSession() as session:
+        ids = []
+        for _ in range(2):
+            async with session.post(
+                f"{url}/v1/assets?brand=acme", data=jpeg_bytes(), headers={"Idempotency-Key": "batch-7/img-1"}
+            ) as response:
+                assert response.status == 202
+                ids.append((await response.json())["asset_id"])
+        assert ids[0] == ids[1]
+
+
+async def test_store_outage_answers_503_and_accepts_nothing(api: tuple[str, UploaderSettings], deployment: Deployment) -> None:
+    url, _ = api
+    deployment.infra.s3.stop()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
+                assert response.status == 503
+                assert response.headers["Retry-After"] and (await response.json())["error"]["code"] == "store_unavailable"
+            async with session.get(f"{url}/readyz") as response:
+                assert response.status == 503
+    finally:
+        deployment.infra.s3.start()
