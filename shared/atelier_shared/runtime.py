@@ -218,6 +218,16 @@ class ConsumerRuntime:
         return set(self._consumer.assignment()) if self._consumer is not None else set()
 
     @property
+    def buffered(self) -> int:
+        """Records fetched and not yet handled."""
+        return len(self._queue)
+
+    @property
+    def paused_partitions(self) -> int:
+        """Partitions paused for backpressure."""
+        return len(self._consumer.paused()) if self._consumer is not None else 0
+
+    @property
     def ready(self) -> bool:
         """Joined the group and fetching."""
         return self._consumer is not None and not self._stopping.is_set() and self.failure is None

@@ -51,6 +51,9 @@ STYLIZE_RERENDER = TopicSpec(
 )
 STYLIZED = TopicSpec("stylized", events.AssetStylized, "Stylized images, ready to export.")
 EXPORTED = TopicSpec("exported", events.AssetExported, "Renditions written for distribution.")
+POOL_STATS = TopicSpec(
+    "pool-stats", events.PoolReported, "Stylizer pools' service times, for the router's wait estimates."
+)
 DEAD_LETTER = TopicSpec(
     "dead-letter", events.DeadLettered, "Messages that failed permanently, with why and where."
 )
@@ -66,6 +69,7 @@ ALL: tuple[TopicSpec, ...] = (
     STYLIZE_RERENDER,
     STYLIZED,
     EXPORTED,
+    POOL_STATS,
     DEAD_LETTER,
 )
 

@@ -43,3 +43,23 @@ def route(
     request = events.StyleRequested(asset=tagged.asset, route=decision)
     request.asset.timeline.routed_at.CopyFrom(events.now_timestamp())
     return request, tier_choice
+
+
+def rerender_request(exported: events.AssetExported) -> events.StyleRequested:
+    """A full-fidelity re-render of an asset that fail-over served with the fast model."""
+    route = events.RouteDecision()
+    route.CopyFrom(exported.route)
+    route.model_tier = events.MODEL_TIER_QUALITY
+    route.degraded = False
+    route.rerender = True
+    route.reason = f"re-render at full fidelity (served degraded by {exported.model}); was: {exported.route.reason}"
+    request = events.StyleRequested(asset=exported.asset, route=route)
+    request.asset.timeline.routed_at.CopyFrom(events.now_timestamp())
+    for stage in ("stylized_at", "exported_at"):
+        request.asset.timeline.ClearField(stage)  # type: ignore[arg-type]
+    return request
+
+
+def needs_rerender(exported: events.AssetExported, guidelines: BrandGuidelines) -> bool:
+    """Served degraded, not itself a re-render, and the brand wants full fidelity back."""
+    return exported.route.degraded and not exported.route.rerender and guidelines.rerender

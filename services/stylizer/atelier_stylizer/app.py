@@ -6,6 +6,8 @@ inference, and a redelivery overwrites the same object.
 """
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Sequence
 
@@ -21,6 +23,7 @@ from atelier_shared import (
     Outgoing,
     PipelineService,
     StoredObject,
+    TransientError,
     events,
     get_logger,
     sha256_hex,
@@ -83,6 +86,7 @@ class Stylizer:
         self._pool = settings.stylizer_pool
         self._bucket = settings.bucket_stylized
         self._stylized_topic = settings.topics.name(topics.STYLIZED)
+        self.meter = handlers.PoolMeter()
 
     async def handle(self, batch: Sequence[Delivery]) -> list[Outcome]:
         """Stylize one batch; each delivery gets its events or its own error."""
@@ -125,7 +129,9 @@ class Stylizer:
                 {"atelier.model": engine.manifest.ref, "atelier.cache_hit": hit, "atelier.batch_size": len(misses)}
             )
             outcomes.append([Outgoing(self._stylized_topic, delivery.asset_id, event)])
-        ITEM_SERVICE_SECONDS.labels(self._pool).observe((time.monotonic() - started) / len(batch))
+        elapsed = time.monotonic() - started
+        ITEM_SERVICE_SECONDS.labels(self._pool).observe(elapsed / len(batch))
+        self.meter.observe(elapsed, len(batch))
         return outcomes
 
     async def _load(self, delivery: Delivery, side: int) -> handlers.Prepared:
@@ -209,24 +215,57 @@ class Stylizer:
                 results[key] = outcome
 
 
+class StylizerService(PipelineService):
+    """A stylizer pool instance: the pipeline service plus its periodic pool report."""
+
+    def __init__(self, settings: StylizerSettings) -> None:
+        store = ObjectStore(settings)
+        registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
+        self.stylizer = Stylizer(settings, store, Models(registry, settings))
+        names = settings.topics
+        pool_topics = topics.POOL_TOPICS[model_tier_from_name(settings.stylizer_pool)]
+        cost_side = settings.stylizer_working_side or 1024
+        config = ConsumerConfig(
+            group_id=names.group(f"stylizer-{settings.stylizer_pool}"),
+            topics={names.name(spec): priority for priority, spec in enumerate(pool_topics)},
+            batch=BatchPolicy(
+                max_items=settings.stylizer_max_batch,
+                max_wait_ms=settings.stylizer_max_wait_ms,
+                max_cost=settings.stylizer_max_batch_pixels,
+            ),
+            buffer_per_priority=settings.stylizer_buffer,
+            batch_key=lambda delivery: delivery.event.route.style if delivery.error is None else None,
+            cost=lambda delivery: handlers.cost(delivery.event.asset.original, cost_side) if delivery.error is None else 1.0,
+        )
+        super().__init__(f"stylizer-{settings.stylizer_pool}", settings, config, self.stylizer.handle, store)
+        self._pool = settings.stylizer_pool
+        self._instance = f"{socket.gethostname()}:{os.getpid()}"
+        self._report_interval_s = settings.pool_report_interval_s
+        self._stats_topic = names.name(topics.POOL_STATS)
+        self._reporter: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await super().start()
+        self._reporter = asyncio.create_task(self._report(), name="pool-report")
+
+    async def stop(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            await asyncio.gather(self._reporter, return_exceptions=True)
+        await super().stop()
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(self._report_interval_s)
+            report = self.stylizer.meter.report(
+                self._pool, self._instance, self.runtime.buffered, self.runtime.paused_partitions
+            )
+            try:
+                await self.producer.send(Outgoing(self._stats_topic, self._pool, report))
+            except TransientError as exc:
+                log.warning("pool report not sent", error=str(exc))
+
+
 def build(settings: StylizerSettings) -> PipelineService:
     """The stylizer service for the configured pool."""
-    store = ObjectStore(settings)
-    registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
-    stylizer = Stylizer(settings, store, Models(registry, settings))
-    names = settings.topics
-    pool_topics = topics.POOL_TOPICS[model_tier_from_name(settings.stylizer_pool)]
-    cost_side = settings.stylizer_working_side or 1024
-    config = ConsumerConfig(
-        group_id=names.group(f"stylizer-{settings.stylizer_pool}"),
-        topics={names.name(spec): priority for priority, spec in enumerate(pool_topics)},
-        batch=BatchPolicy(
-            max_items=settings.stylizer_max_batch,
-            max_wait_ms=settings.stylizer_max_wait_ms,
-            max_cost=settings.stylizer_max_batch_pixels,
-        ),
-        buffer_per_priority=settings.stylizer_buffer,
-        batch_key=lambda delivery: delivery.event.route.style if delivery.error is None else None,
-        cost=lambda delivery: handlers.cost(delivery.event.asset.original, cost_side) if delivery.error is None else 1.0,
-    )
-    return PipelineService(f"stylizer-{settings.stylizer_pool}", settings, config, stylizer.handle, store)
+    return StylizerService(settings)

@@ -1,6 +1,7 @@
 """The stylizer's pure logic: working sizes, batching ragged images, blending, cache keys, events."""
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -96,3 +97,43 @@ def stylized_event(
     )
     event.asset.timeline.stylized_at.CopyFrom(events.now_timestamp())
     return event
+
+
+@dataclass
+class PoolMeter:
+    """This instance's per-item service time (exponentially weighted) and throughput."""
+
+    smoothing: float = 0.3
+    item_service_ms: float = 0.0
+    _items: int = 0
+    _batches: int = 0
+    _since: float = field(default_factory=time.monotonic)
+
+    def observe(self, seconds: float, items: int) -> None:
+        """A batch of `items` took `seconds` to handle."""
+        if items <= 0:
+            return
+        per_item = seconds * 1000 / items
+        if self.item_service_ms == 0.0:
+            self.item_service_ms = per_item
+        else:
+            self.item_service_ms += self.smoothing * (per_item - self.item_service_ms)
+        self._items += items
+        self._batches += 1
+
+    def report(self, pool: str, instance: str, buffered: int, paused: int) -> events.PoolReported:
+        """The report for the interval since the last one (and start a new interval)."""
+        now = time.monotonic()
+        elapsed = max(now - self._since, 1e-9)
+        reported = events.PoolReported(
+            pool=pool,
+            instance=instance,
+            item_service_ms=self.item_service_ms,
+            items_per_second=self._items / elapsed,
+            mean_batch_size=self._items / self._batches if self._batches else 0.0,
+            buffered=buffered,
+            paused_partitions=paused,
+            reported_at=events.now_timestamp(),
+        )
+        self._items, self._batches, self._since = 0, 0, now
+        return reported

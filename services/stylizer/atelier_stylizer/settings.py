@@ -32,6 +32,8 @@ class StylizerSettings(AtelierSettings):
     # s3://bucket[/prefix] or a folder; empty means s3://<bucket_models>.
     model_registry: str = ""
     model_cache_dir: Path = Path(".atelier/model-cache")
+    # How often this instance reports its service time to the router (topic pool-stats).
+    pool_report_interval_s: float = Field(2.0, gt=0)
     # How often to look for a newer model version (hot swap).
     model_refresh_s: float = Field(30.0, ge=0)
     max_pixels: int = Field(50_000_000, ge=1)

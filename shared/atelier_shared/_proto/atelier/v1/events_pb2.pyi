@@ -310,3 +310,23 @@ class DeadLettered(_message.Message):
     traceparent: str
     failed_at: _timestamp_pb2.Timestamp
     def __init__(self, asset_id: _Optional[str] = ..., brand: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., service: _Optional[str] = ..., original_topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., original_key: _Optional[bytes] = ..., original_value: _Optional[bytes] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., traceparent: _Optional[str] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PoolReported(_message.Message):
+    __slots__ = ("pool", "instance", "item_service_ms", "items_per_second", "mean_batch_size", "buffered", "paused_partitions", "reported_at")
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_SERVICE_MS_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    MEAN_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BUFFERED_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    pool: str
+    instance: str
+    item_service_ms: float
+    items_per_second: float
+    mean_batch_size: float
+    buffered: int
+    paused_partitions: int
+    reported_at: _timestamp_pb2.Timestamp
+    def __init__(self, pool: _Optional[str] = ..., instance: _Optional[str] = ..., item_service_ms: _Optional[float] = ..., items_per_second: _Optional[float] = ..., mean_batch_size: _Optional[float] = ..., buffered: _Optional[int] = ..., paused_partitions: _Optional[int] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,296 @@
+"""Stylizer pools' consumer lag, read from Kafka and turned into an expected wait.
+
+On a short period the monitor reads, per pool, the group's committed offsets (OffsetFetch) and the
+topics' end offsets (ListOffsets); their difference is the lag. A Burrow-like window of samples
+gives the lag's trend and, while the pool stays backlogged, its drain rate (committed-offset
+progress per second). A new request's expected wait is the lag ahead of it divided by the drain
+rate; before the drain rate is measurable (the group just started, or it was idle) it is the lag
+times the per-item service time the pool's instances report on the pool-stats topic.
+"""
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+from prometheus_client import Gauge
+
+from atelier_shared import AtelierSettings, events, get_logger, topics
+
+log = get_logger(__name__)
+
+# An expected wait for a pool that is backlogged and makes no progress (stalled or paused).
+STALLED_WAIT_MS = 3_600_000.0
+# Pool reports older than this are ignored (the instance is gone).
+_REPORT_TTL_S = 30.0
+
+POOL_LAG = Gauge("atelier_pool_lag", "Requests ahead of a new request in a stylizer pool.", ["pool"])
+POOL_BACKLOG = Gauge("atelier_pool_backlog", "Uncommitted requests on all of a pool's topics.", ["pool"])
+POOL_DRAIN = Gauge("atelier_pool_drain_rate", "Requests per second a backlogged pool completes (NaN: unmeasured).", ["pool"])
+POOL_TREND = Gauge("atelier_pool_lag_trend", "Change of the pool's lag per second.", ["pool"])
+POOL_SERVICE = Gauge("atelier_pool_service_seconds", "Per-item service time reported by the pool.", ["pool"])
+EXPECTED_WAIT = Gauge("atelier_expected_wait_seconds", "Expected queue wait of a new request.", ["pool"])
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A stylizer pool as Kafka sees it: its group, the topics ahead of a request, all its topics."""
+
+    pool: str
+    group: str
+    # Topics whose backlog a new production request waits behind (its own and higher priority).
+    ahead: tuple[str, ...]
+    # Every topic the pool consumes (lower priorities included).
+    all_topics: tuple[str, ...]
+
+
+def pool_specs(names: topics.Topics) -> list[PoolSpec]:
+    """The quality and fast pools of a deployment."""
+    return [
+        PoolSpec(
+            "quality",
+            names.group("stylizer-quality"),
+            (names.name(topics.STYLIZE_QUALITY),),
+            (names.name(topics.STYLIZE_QUALITY), names.name(topics.STYLIZE_RERENDER)),
+        ),
+        PoolSpec(
+            "fast",
+            names.group("stylizer-fast"),
+            (names.name(topics.STYLIZE_PREVIEW), names.name(topics.STYLIZE_FAST)),
+            (names.name(topics.STYLIZE_PREVIEW), names.name(topics.STYLIZE_FAST)),
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One reading of a pool."""
+
+    at: float
+    lag: int
+    backlog: int
+    committed: int
+
+
+@dataclass(frozen=True)
+class PoolEstimate:
+    """What the router knows of a pool now."""
+
+    pool: str
+    lag: int
+    backlog: int
+    drain_rate: float | None
+    trend: float
+    # Per-item service time: the pool's reports, or the default before any arrives.
+    per_item_ms: float
+    instances: int
+    expected_wait_ms: float
+    basis: str
+
+    def describe(self) -> str:
+        """The estimate and its inputs, in words."""
+        if self.basis == "drain rate":
+            how = f"lag {self.lag} / drain {self.drain_rate:.2f}/s"
+        elif self.basis == "stalled":
+            how = f"lag {self.lag}, no progress"
+        elif self.basis == "service time":
+            how = f"lag {self.lag} x {self.per_item_ms:.0f} ms / {max(self.instances, 1)} instance(s)"
+        else:
+            how = "no backlog"
+        return f"{self.pool} pool expected wait {self.expected_wait_ms / 1000:.1f} s ({how})"
+
+
+class PoolWindow:
+    """Recent samples of one pool, like Burrow's window."""
+
+    def __init__(self, window_s: float, min_span_s: float) -> None:
+        self._window_s = window_s
+        self._min_span_s = min_span_s
+        self._samples: deque[Sample] = deque()
+
+    def add(self, sample: Sample) -> None:
+        """Record a sample; forget those older than the window."""
+        self._samples.append(sample)
+        while self._samples and sample.at - self._samples[0].at > self._window_s:
+            self._samples.popleft()
+
+    @property
+    def latest(self) -> Sample | None:
+        return self._samples[-1] if self._samples else None
+
+    def drain_rate(self) -> float | None:
+        """Committed requests per second while backlogged the whole window; None when unmeasurable."""
+        if len(self._samples) < 2:
+            return None
+        first, last = self._samples[0], self._samples[-1]
+        span = last.at - first.at
+        if span < self._min_span_s or any(sample.backlog == 0 for sample in self._samples):
+            return None
+        return max(last.committed - first.committed, 0) / span
+
+    def trend(self) -> float:
+        """Lag change per second over the window."""
+        if len(self._samples) < 2:
+            return 0.0
+        first, last = self._samples[0], self._samples[-1]
+        span = last.at - first.at
+        return (last.lag - first.lag) / span if span > 0 else 0.0
+
+
+def estimate(
+    pool: str,
+    window: PoolWindow,
+    service_ms: float | None,
+    instances: int,
+    default_service_ms: float,
+    routed_since_sample: int = 0,
+) -> PoolEstimate:
+    """Turn a pool's window (and reports) into an expected wait for a new request."""
+    latest = window.latest
+    lag = (latest.lag if latest else 0) + routed_since_sample
+    backlog = (latest.backlog if latest else 0) + routed_since_sample
+    drain = window.drain_rate()
+    per_item = service_ms if service_ms else default_service_ms
+    if lag == 0:
+        wait, basis = 0.0, "idle"
+    elif drain is not None and drain > 0:
+        wait, basis = lag / drain * 1000, "drain rate"
+    elif drain is not None:
+        wait, basis = STALLED_WAIT_MS, "stalled"
+    else:
+        wait, basis = lag * per_item / max(instances, 1), "service time"
+    return PoolEstimate(pool, lag, backlog, drain, window.trend(), per_item, instances, min(wait, STALLED_WAIT_MS), basis)
+
+
+class LagMonitor:
+    """Reads the pools' lag and reports from Kafka on a period; answers estimates at any time."""
+
+    def __init__(
+        self,
+        settings: AtelierSettings,
+        pools: list[PoolSpec],
+        interval_s: float,
+        window_s: float,
+        min_span_s: float,
+        default_service_ms: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._pools = {spec.pool: spec for spec in pools}
+        self._interval_s = interval_s
+        self._default_service_ms = default_service_ms
+        self._clock = clock
+        self._windows = {spec.pool: PoolWindow(window_s, min_span_s) for spec in pools}
+        self._routed: dict[str, int] = {spec.pool: 0 for spec in pools}
+        self._reports: dict[str, dict[str, tuple[float, events.PoolReported]]] = {spec.pool: {} for spec in pools}
+        self._consumers: dict[str, AIOKafkaConsumer] = {}
+        self._partitions: dict[str, list[TopicPartition]] = {}
+        self._stats: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.samples_taken = 0
+
+    async def start(self) -> None:
+        """Connect (one reader per pool group, one for pool reports) and start polling."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="router-lag")
+        await admin.start()
+        try:
+            for spec in self._pools.values():
+                described = await admin.describe_topics(list(spec.all_topics))
+                self._partitions[spec.pool] = [
+                    TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]
+                ]
+        finally:
+            await admin.close()
+        for spec in self._pools.values():
+            # A consumer with the pool's group id that never subscribes reads the group's offsets
+            # without joining it.
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._settings.kafka_bootstrap,
+                group_id=spec.group,
+                enable_auto_commit=False,
+                client_id=f"router-lag-{spec.pool}",
+            )
+            await consumer.start()
+            self._consumers[spec.pool] = consumer
+        self._stats = AIOKafkaConsumer(
+            self._settings.topics.name(topics.POOL_STATS),
+            bootstrap_servers=self._settings.kafka_bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            client_id="router-pool-stats",
+        )
+        await self._stats.start()
+        await self.sample()
+        self._task = asyncio.create_task(self._poll(), name="lag-monitor")
+
+    async def stop(self) -> None:
+        """Stop polling and disconnect."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for consumer in [*self._consumers.values(), *([self._stats] if self._stats else [])]:
+            await consumer.stop()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.sample()
+            except KafkaError as exc:
+                log.warning("lag read failed; keeping the last estimate", error=repr(exc))
+
+    async def sample(self) -> None:
+        """Read every pool's offsets and any new pool reports once."""
+        assert self._stats is not None
+        for batch in (await self._stats.getmany(timeout_ms=0)).values():
+            for record in batch:
+                report = events.PoolReported.FromString(record.value)
+                if report.pool in self._reports:
+                    self._reports[report.pool][report.instance] = (self._clock(), report)
+        for pool, spec in self._pools.items():
+            consumer = self._consumers[pool]
+            partitions = self._partitions[pool]
+            ends = await consumer.end_offsets(partitions)
+            lag = backlog = committed_total = 0
+            for partition in partitions:
+                committed = await consumer.committed(partition) or 0
+                behind = max(ends[partition] - committed, 0)
+                backlog += behind
+                committed_total += committed
+                if partition.topic in spec.ahead:
+                    lag += behind
+            self._windows[pool].add(Sample(self._clock(), lag, backlog, committed_total))
+            self._routed[pool] = 0
+            current = self.estimate(pool)
+            POOL_LAG.labels(pool).set(current.lag)
+            POOL_BACKLOG.labels(pool).set(current.backlog)
+            POOL_DRAIN.labels(pool).set(current.drain_rate if current.drain_rate is not None else math.nan)
+            POOL_TREND.labels(pool).set(current.trend)
+            POOL_SERVICE.labels(pool).set(current.per_item_ms / 1000)
+            EXPECTED_WAIT.labels(pool).set(current.expected_wait_ms / 1000)
+        self.samples_taken += 1
+
+    def note_routed(self, pool: str) -> None:
+        """The router just sent a request to a pool: count it until the next sample sees it."""
+        self._routed[pool] += 1
+
+    def estimate(self, pool: str) -> PoolEstimate:
+        """The pool's current estimate."""
+        now = self._clock()
+        live = [report for at, report in self._reports[pool].values() if now - at < _REPORT_TTL_S]
+        service = [report.item_service_ms for report in live if report.item_service_ms > 0]
+        return estimate(
+            pool,
+            self._windows[pool],
+            sum(service) / len(service) if service else None,
+            len(live),
+            self._default_service_ms,
+            self._routed[pool],
+        )
+
