@@ -188,6 +188,7 @@ class Api:
             return ref
 
         status = dict(status)
+        status.pop("versions", None)  # The view's bookkeeping for order-independent merging.
         if "original" in status:
             status["original"] = sign(status["original"])
         if "stylized" in status:

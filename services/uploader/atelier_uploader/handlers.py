@@ -139,7 +139,7 @@ STATUS_TOPICS = tuple(spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TO
 
 
 def _as_dict(message: Message) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True, use_integers_for_enums=False)
+    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _header_fields(header: events.AssetHeader) -> dict[str, Any]:
@@ -160,36 +160,54 @@ def _route_fields(route: events.RouteDecision) -> dict[str, Any]:
     return fields
 
 
+def _newer(status: dict[str, Any], section: str, stamp: Any) -> bool:
+    """Whether an event's stamp for a section is at least as new as what the status holds (and record it)."""
+    stamp_ms = events.timestamp_ms(stamp)
+    versions = status.setdefault("versions", {})
+    if stamp_ms < versions.get(section, 0.0):
+        return False
+    versions[section] = stamp_ms
+    return True
+
+
 def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: Any) -> dict[str, Any]:
-    """Fold one event into an asset's status. Order-independent across topics: each topic owns its fields."""
+    """Fold one event into an asset's status.
+
+    Order-independent: topics are read independently, so a re-render's `exported` may arrive
+    before its `stylized`, or an old event after a new one. Each section keeps the newest
+    version by the event's own timeline stamp (route: routed_at, stylized: stylized_at, export:
+    exported_at), and each timeline field keeps its latest value.
+    """
     status = dict(status or {})
+    status["versions"] = dict(status.get("versions", {}))
     reached = set(status.get("reached", []))
-    timeline = dict(status.get("timeline", {}))
     if spec is topics.DEAD_LETTER:
         status.setdefault("asset_id", event.asset_id)
         status.setdefault("brand", event.brand)
-        status["failure"] = {
-            "service": event.service,
-            "error_type": event.error_type,
-            "message": event.error_message,
-            "attempts": event.attempts,
-            "topic": event.original_topic,
-            "partition": event.partition,
-            "offset": event.offset,
-            "failed_at": events.timestamp_iso(event.failed_at),
-        }
+        if _newer(status, "failure", event.failed_at):
+            status["failure"] = {
+                "service": event.service,
+                "error_type": event.error_type,
+                "message": event.error_message,
+                "attempts": event.attempts,
+                "topic": event.original_topic,
+                "partition": event.partition,
+                "offset": event.offset,
+                "failed_at": events.timestamp_iso(event.failed_at),
+            }
     else:
-        stage = _STAGE_OF_TOPIC[spec.suffix]
-        reached.add(stage)
+        timeline = event.asset.timeline
+        reached.add(_STAGE_OF_TOPIC[spec.suffix])
         status.update(_header_fields(event.asset))
-        for name, value in _as_dict(event.asset.timeline).items():
-            timeline[name] = value
-        if spec is topics.TAGGED:
+        status["timeline"] = {
+            name: value
+            for name, value in {**status.get("timeline", {}), **_latest_timeline(status, timeline)}.items()
+        }
+        if spec is topics.TAGGED and _newer(status, "tags", timeline.tagged_at):
             status["tags"] = _as_dict(event.tags)
-        elif stage == "routed":
+        if hasattr(event, "route") and _newer(status, "route", timeline.routed_at):
             status["route"] = _route_fields(event.route)
-        elif spec is topics.STYLIZED:
-            status["route"] = _route_fields(event.route)
+        if spec is topics.STYLIZED and _newer(status, "stylized", timeline.stylized_at):
             status["stylized"] = {
                 "model": event.model,
                 "backend": event.backend,
@@ -198,13 +216,26 @@ def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: A
                 "batch_size": event.batch_size,
                 "cache_hit": event.cache_hit,
             }
-        elif spec is topics.EXPORTED:
+        if spec is topics.EXPORTED and _newer(status, "export", timeline.exported_at):
             status["renditions"] = [_as_dict(rendition) for rendition in event.renditions]
             status["export"] = {"model": event.model, "webhook": _as_dict(event.webhook)}
-            if event.route.rerender:
-                status["upgraded"] = True
+            status["upgraded"] = bool(event.route.rerender)
     status["reached"] = sorted(reached, key=STAGES.index)
-    status["timeline"] = timeline
+    status.setdefault("timeline", {})
     furthest = status["reached"][-1] if status["reached"] else "unknown"
     status["stage"] = "failed" if "failure" in status and furthest != "exported" else furthest
     return status
+
+
+def _latest_timeline(status: dict[str, Any], timeline: events.Timeline) -> dict[str, str]:
+    """Timeline fields of an event that are newer than the status's (each field keeps its latest)."""
+    latest = {}
+    for field in timeline.DESCRIPTOR.fields:
+        stamp = getattr(timeline, field.name)
+        if not (stamp.seconds or stamp.nanos):
+            continue
+        key = f"timeline.{field.name}"
+        if events.timestamp_ms(stamp) >= status["versions"].get(key, 0.0):
+            status["versions"][key] = events.timestamp_ms(stamp)
+            latest[field.name] = events.timestamp_iso(stamp)
+    return latest  # type: ignore[return-value]

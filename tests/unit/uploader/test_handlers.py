@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import random
 
 import pytest
 
@@ -67,6 +68,46 @@ def test_status_is_the_same_whatever_order_topics_are_read_in() -> None:
     final = json.loads(results[0])
     assert final["stage"] == "exported" and final["reached"] == ["uploaded", "tagged", "routed", "stylized", "exported"]
     assert final["route"]["model_tier"] == "quality" and final["stylized"]["batch_size"] == 2
+
+
+def _rerender_events() -> list[tuple[topics.TopicSpec, object]]:
+    """A degraded render (fast) then its full-fidelity re-render, each stage stamped in order."""
+    header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PRODUCTION)
+    header.timeline.uploaded_at.FromMilliseconds(1_000)
+    produced: list[tuple[topics.TopicSpec, object]] = []
+    for offset, (model, rerender) in enumerate([("tiles-fast@1", False), ("tiles-quality@1", True)]):
+        route = events.RouteDecision(
+            style="tiles", rerender=rerender, degraded=not rerender,
+            model_tier=events.MODEL_TIER_QUALITY if rerender else events.MODEL_TIER_FAST,
+        )
+        routed = events.AssetHeader()
+        routed.CopyFrom(header)
+        routed.timeline.routed_at.FromMilliseconds(2_000 + offset * 10_000)
+        produced.append((topics.STYLIZE_RERENDER if rerender else topics.STYLIZE_FAST, events.StyleRequested(asset=routed, route=route)))
+        stylized = events.AssetHeader()
+        stylized.CopyFrom(routed)
+        stylized.timeline.stylized_at.FromMilliseconds(3_000 + offset * 10_000)
+        produced.append((topics.STYLIZED, events.AssetStylized(asset=stylized, route=route, model=model)))
+        exported = events.AssetHeader()
+        exported.CopyFrom(stylized)
+        exported.timeline.exported_at.FromMilliseconds(4_000 + offset * 10_000)
+        produced.append((topics.EXPORTED, events.AssetExported(asset=exported, route=route, model=model)))
+    return produced
+
+
+def test_a_rerender_wins_whatever_order_its_events_are_folded_in() -> None:
+    rng = random.Random(7)
+    produced = _rerender_events()
+    for _ in range(300):
+        order = produced[:]
+        rng.shuffle(order)
+        status = None
+        for spec, event in order:
+            status = merge_status(status, spec, event)
+        assert status is not None
+        assert status["upgraded"] is True and status["stylized"]["model"] == "tiles-quality@1"
+        assert status["route"]["model_tier"] == "quality" and status["route"]["rerender"] is True
+        assert status["timeline"]["exported_at"].startswith("1970-01-01T00:00:14")
 
 
 def test_dead_letter_marks_the_asset_failed() -> None:
