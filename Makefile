@@ -26,7 +26,7 @@ run: install
 demo: install
 	$(BIN)/atelier local --demo
 
-test: install
+test: install lint
 	$(BIN)/pytest -q
 
 test-fast: install
@@ -34,7 +34,8 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check shared services tests bench
-	$(BIN)/mypy shared/atelier_shared services/*/atelier_*
+	$(BIN)/mypy shared/atelier_shared services/uploader/atelier_uploader services/tagger/atelier_tagger \
+		services/router/atelier_router services/stylizer/atelier_stylizer services/exporter/atelier_exporter
 
 proto: install
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=shared/atelier_shared/_proto \
@@ -44,13 +45,13 @@ models: install
 	$(BIN)/atelier models make-defaults
 
 bench: install
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python -m bench.pipeline
 
 bench-models: install
-	$(BIN)/python bench/models.py
+	$(BIN)/python -m bench.models
 
 bench-failover: install
-	$(BIN)/python bench/failover.py
+	$(BIN)/python -m bench.failover
 
 compose-config:
 	docker compose config --quiet

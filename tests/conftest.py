@@ -6,8 +6,8 @@ its own topic prefix (so its own topics and consumer groups) and its own buckets
 
 import io
 import struct
-import zlib
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ from PIL import Image
 
 from atelier_shared import AtelierSettings
 from atelier_shared.local.stack import LocalInfra
+from atelier_shared.settings import settings_from
 
 REPO = Path(__file__).resolve().parents[1]
 BRANDS = REPO / "deploy" / "brands"
@@ -51,13 +52,7 @@ class Deployment:
 
     def settings(self, cls: type[AtelierSettings] = AtelierSettings, **overrides: object) -> AtelierSettings:
         """Settings of this deployment (ignoring any local endpoints file)."""
-        values = {
-            name.removeprefix("ATELIER_").lower(): value
-            for name, value in self.environment.items()
-            if name.startswith("ATELIER_")
-        }
-        values.update(overrides)
-        return cls(_env_file=None, **values)  # type: ignore[call-arg]
+        return settings_from(cls, self.environment, **overrides)
 
 
 @pytest.fixture
@@ -80,8 +75,6 @@ def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
-
-
 
 
 def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
@@ -136,8 +129,17 @@ def adobe_rgb_profile() -> bytes:
         data += body
     size = offset + len(data)
     header = (
-        struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
-        + struct.pack(">6H", 2024, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
-        + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48
+        struct.pack(">I", size)
+        + b"\0" * 4
+        + struct.pack(">I", 0x02100000)
+        + b"mntrRGB XYZ "
+        + struct.pack(">6H", 2024, 1, 1, 0, 0, 0)
+        + b"acsp"
+        + b"\0" * 24
+        + struct.pack(">I", 0)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + b"\0" * 48
     )
     return header + struct.pack(">I", len(tags)) + table + data

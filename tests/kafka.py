@@ -9,7 +9,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 
-async def produce(bootstrap: str, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+async def produce(
+    bootstrap: str, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+) -> None:
     """Produce one record with acks=all."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
@@ -27,7 +29,9 @@ async def read_topic(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Records of a topic from the beginning, read until `until(records)` holds or the timeout."""
     # Without a group id, subscribing assigns every partition and commits nothing.
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:

@@ -13,7 +13,9 @@ from atelier_stylizer.registry import ModelManifest, ModelRegistry
 TINY = Architecture(channels=(8, 16, 16), residual_blocks=1)
 
 
-def make_model(folder: Path, style: str, tier: str, version: int = 1, seed: int = 0, with_onnx: bool = False) -> ModelManifest:
+def make_model(
+    folder: Path, style: str, tier: str, version: int = 1, seed: int = 0, with_onnx: bool = False
+) -> ModelManifest:
     """A randomly initialised tiny network written as a registry artifact."""
     torch.manual_seed(seed)
     network = TransformerNet(TINY).eval()

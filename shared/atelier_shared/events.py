@@ -1,6 +1,6 @@
 """Atelier's event types, generated from proto/atelier/v1/events.proto (run `make proto` after editing it)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -64,14 +64,14 @@ def now_timestamp() -> Timestamp:
 
 def timestamp_ms(stamp: Timestamp) -> float:
     """Milliseconds since the epoch of a Timestamp (0 when unset)."""
-    return stamp.seconds * 1000.0 + stamp.nanos / 1e6
+    return float(stamp.seconds * 1000.0 + stamp.nanos / 1e6)
 
 
 def timestamp_iso(stamp: Timestamp) -> str | None:
     """ISO-8601 UTC text of a Timestamp, or None when unset."""
     if not stamp.seconds and not stamp.nanos:
         return None
-    return datetime.fromtimestamp(timestamp_ms(stamp) / 1000, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(timestamp_ms(stamp) / 1000, tz=UTC).isoformat()
 
 
 __all__ = [

@@ -141,9 +141,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return image
 
 
-def decode(
-    data: bytes, limits: ImageLimits, max_side: int | None = None, info: ImageInfo | None = None
-) -> Image.Image:
+def decode(data: bytes, limits: ImageLimits, max_side: int | None = None, info: ImageInfo | None = None) -> Image.Image:
     """Decode to upright sRGB RGB/RGBA, optionally reduced so the longest side is about `max_side`.
 
     JPEG is decoded at a reduced DCT scale when that suffices (a fraction of the work). Raises

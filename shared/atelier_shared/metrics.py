@@ -33,15 +33,9 @@ BATCH_SIZE = Histogram(
 DEAD_LETTERS = Counter(
     "atelier_dead_letters_total", "Records sent to the dead-letter topic.", ["service", "error_type"]
 )
-RETRIES = Counter(
-    "atelier_retries_total", "Handling attempts retried after a failure.", ["service", "error_type"]
-)
-BUFFERED = Gauge(
-    "atelier_buffered_records", "Records fetched and not yet handled.", ["service", "topic"]
-)
-PAUSED_PARTITIONS = Gauge(
-    "atelier_paused_partitions", "Partitions paused for backpressure.", ["service"]
-)
+RETRIES = Counter("atelier_retries_total", "Handling attempts retried after a failure.", ["service", "error_type"])
+BUFFERED = Gauge("atelier_buffered_records", "Records fetched and not yet handled.", ["service", "topic"])
+PAUSED_PARTITIONS = Gauge("atelier_paused_partitions", "Partitions paused for backpressure.", ["service"])
 STAGE_SECONDS = Histogram(
     "atelier_stage_seconds",
     "Per-stage latency (tag, route, decode, inference, encode, export, ...).",
@@ -78,9 +72,7 @@ class OpsServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = int(self._runner.addresses[0][1])
         return self.port
 
     async def stop(self) -> None:

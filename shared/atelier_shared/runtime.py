@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from atelier_shared import metrics
 from atelier_shared.errors import AtelierError, TransientError
-from atelier_shared.events import DeadLettered, now_timestamp
+from atelier_shared.events import DeadLettered, Tier, now_timestamp
 from atelier_shared.kafka import Delivery, EventProducer, Outgoing, decode
 from atelier_shared.logging import bind_asset, get_logger, unbind
 from atelier_shared.scheduling import BatchPolicy, FairQueue, OffsetTracker
@@ -102,10 +102,11 @@ def dead_letter(delivery: Delivery, error: BaseException, service: str, topic: s
     header = getattr(delivery.event, "asset", None)
     record = delivery.record
     asset_id = getattr(error, "asset_id", "") or delivery.asset_id
+    tier = cast(Tier, header.tier if header is not None else getattr(delivery.event, "tier", 0))
     event = DeadLettered(
         asset_id=asset_id,
         brand=getattr(error, "brand", "") or delivery.brand,
-        tier=getattr(header, "tier", 0) or getattr(delivery.event, "tier", 0) or 0,
+        tier=tier,
         service=service,
         original_topic=record.topic,
         partition=record.partition,
@@ -190,8 +191,13 @@ class ConsumerRuntime:
         if task.cancelled() or task.exception() is None:
             return
         self.failure = task.exception()
-        log.error("consumer loop died; stopping the service", task=task.get_name(), error=repr(self.failure),
-                  exc_info=self.failure, service=self.service)
+        log.error(
+            "consumer loop died; stopping the service",
+            task=task.get_name(),
+            error=repr(self.failure),
+            exc_info=self.failure,
+            service=self.service,
+        )
         os.kill(os.getpid(), signal.SIGTERM)
 
     async def stop(self, timeout_s: float = 30.0) -> None:
@@ -211,7 +217,18 @@ class ConsumerRuntime:
             delivery.span.end()
         if self._consumer is not None:
             await self._commit()
-            await self._consumer.stop()
+            try:
+                await self._consumer.stop()
+            except KafkaError as exc:
+                # Leaving the group failed (a broker is down): the group will expire this member.
+                log.warning("leaving the group failed", error=repr(exc), service=self.service)
+            except asyncio.CancelledError:
+                # After a broker outage aiokafka's fetcher can let the cancellation of its own fetch
+                # task escape from stop(); re-raise only if this task is the one being cancelled.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                log.warning("consumer stop interrupted by its fetcher; left without it", service=self.service)
             self._consumer = None
 
     def _all_partitions(self) -> set[TopicPartition]:
@@ -328,9 +345,9 @@ class ConsumerRuntime:
             metrics.BUFFERED.labels(self.service, topic).dec()
             waited_s = max(handling_ns / 1e9 - delivery.record.timestamp / 1000, 0.0)
             metrics.QUEUE_WAIT_SECONDS.labels(self.service, topic).observe(waited_s)
-            tracer().start_span(
-                "queue wait", context=delivery.context, start_time=delivery.meta["produced_ns"]
-            ).end(end_time=handling_ns)
+            tracer().start_span("queue wait", context=delivery.context, start_time=delivery.meta["produced_ns"]).end(
+                end_time=handling_ns
+            )
             delivery.meta["queue_wait_ms"] = waited_s * 1000
         metrics.BATCH_SIZE.labels(self.service).observe(len(batch))
 

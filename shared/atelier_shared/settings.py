@@ -5,8 +5,9 @@ setup: the endpoints file that `atelier local` writes (ENDPOINTS_FILE) is read a
 service started by hand beside a running local stack finds its broker and store.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,9 +25,7 @@ class SettingsError(SystemExit):
 class AtelierSettings(BaseSettings):
     """Settings every service shares: Kafka, the object store, buckets, brands, logging."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=ENDPOINTS_FILE, extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=ENDPOINTS_FILE, extra="ignore", frozen=True)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
@@ -95,6 +94,17 @@ class AtelierSettings(BaseSettings):
 
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_from(cls: type[S], environment: Mapping[str, str], **overrides: object) -> S:
+    """Settings from a mapping of ATELIER_* variables (the endpoints file is not read)."""
+    values: dict[str, Any] = {
+        name.removeprefix(ENV_PREFIX).lower(): value
+        for name, value in environment.items()
+        if name.startswith(ENV_PREFIX)
+    }
+    values.update(overrides)
+    return cls(_env_file=None, **values)
 
 
 def load_settings(cls: type[S]) -> S:

@@ -45,9 +45,7 @@ def _client(endpoint: str, settings: AtelierSettings) -> Minio:
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=5, read=60),
         maxsize=16,
-        retries=urllib3.Retry(
-            total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504], allowed_methods=None
-        ),
+        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504], allowed_methods=None),
     )
     return Minio(
         url.netloc,

@@ -41,9 +41,7 @@ STYLIZE_PREVIEW = TopicSpec(
 STYLIZE_FAST = TopicSpec(
     "stylize.fast", events.StyleRequested, "Production requests moved to the fast pool by fail-over."
 )
-STYLIZE_QUALITY = TopicSpec(
-    "stylize.quality", events.StyleRequested, "Production requests for the high-fidelity pool."
-)
+STYLIZE_QUALITY = TopicSpec("stylize.quality", events.StyleRequested, "Production requests for the high-fidelity pool.")
 STYLIZE_RERENDER = TopicSpec(
     "stylize.rerender",
     events.StyleRequested,
@@ -54,9 +52,7 @@ EXPORTED = TopicSpec("exported", events.AssetExported, "Renditions written for d
 POOL_STATS = TopicSpec(
     "pool-stats", events.PoolReported, "Stylizer pools' service times, for the router's wait estimates."
 )
-DEAD_LETTER = TopicSpec(
-    "dead-letter", events.DeadLettered, "Messages that failed permanently, with why and where."
-)
+DEAD_LETTER = TopicSpec("dead-letter", events.DeadLettered, "Messages that failed permanently, with why and where.")
 
 ALL: tuple[TopicSpec, ...] = (
     INBOX,

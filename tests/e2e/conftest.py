@@ -13,7 +13,6 @@ import pytest
 
 from atelier_shared import ObjectStore
 from atelier_shared.local.stack import LocalServices
-
 from tests.conftest import Deployment
 from tests.models import make_and_publish
 
@@ -38,11 +37,16 @@ class Pipeline:
     def api(self) -> str:
         return self.services.url("uploader")
 
-    def submit(self, data: bytes, brand: str = "acme", headers: dict[str, str] | None = None, **fields: str) -> tuple[int, dict[str, Any]]:
+    def submit(
+        self, data: bytes, brand: str = "acme", headers: dict[str, str] | None = None, **fields: str
+    ) -> tuple[int, dict[str, Any]]:
         """POST /v1/assets with raw bytes; (status, JSON body)."""
         query = urllib.parse.urlencode({"brand": brand, **fields})
         request = urllib.request.Request(
-            f"{self.api}/v1/assets?{query}", data=data, method="POST", headers={"Content-Type": "application/octet-stream", **(headers or {})}
+            f"{self.api}/v1/assets?{query}",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/octet-stream", **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -60,7 +64,9 @@ class Pipeline:
                 return None
             raise
 
-    def wait_final(self, asset_ids: Iterable[str], timeout_s: float = 120.0, stages: set[str] = FINAL) -> dict[str, dict[str, Any]]:
+    def wait_final(
+        self, asset_ids: Iterable[str], timeout_s: float = 120.0, stages: set[str] = FINAL
+    ) -> dict[str, dict[str, Any]]:
         """Poll until every asset reached one of `stages`; fail naming the stragglers."""
         pending = set(asset_ids)
         done: dict[str, dict[str, Any]] = {}
@@ -72,7 +78,9 @@ class Pipeline:
                     done[asset_id] = status
                     pending.discard(asset_id)
             time.sleep(0.25)
-        assert not pending, f"not final after {timeout_s} s: { {a: (self.status(a) or {}).get('stage') for a in pending} }"
+        assert not pending, (
+            f"not final after {timeout_s} s: { {a: (self.status(a) or {}).get('stage') for a in pending} }"
+        )
         return done
 
     def metric(self, service: str, name: str) -> float:
@@ -86,13 +94,20 @@ class Pipeline:
         return total
 
 
-def start_pipeline(deployment: Deployment, overrides: dict[str, dict[str, str]] | None = None, names: list[str] | None = None) -> Pipeline:
+def start_pipeline(
+    deployment: Deployment, overrides: dict[str, dict[str, str]] | None = None, names: list[str] | None = None
+) -> Pipeline:
     """Publish tiny models, start the services (all, or `names`), wait until ready."""
     settings = deployment.settings()
     store = ObjectStore(settings)
     make_and_publish(deployment.workdir / "models", store, settings.bucket_models)
-    merged = {name: {**E2E_OVERRIDES.get(name, {}), **(overrides or {}).get(name, {})} for name in {*E2E_OVERRIDES, *(overrides or {})}}
-    services = LocalServices(deployment.environment, deployment.workdir / "logs", overrides=merged, cwd=deployment.workdir)
+    merged = {
+        name: {**E2E_OVERRIDES.get(name, {}), **(overrides or {}).get(name, {})}
+        for name in {*E2E_OVERRIDES, *(overrides or {})}
+    }
+    services = LocalServices(
+        deployment.environment, deployment.workdir / "logs", overrides=merged, cwd=deployment.workdir
+    )
     for name in names or list(services.specs):
         services.start(name)
     services.wait_ready(names)

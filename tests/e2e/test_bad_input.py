@@ -1,11 +1,13 @@
-"""Bad input on every entry path: a 4xx at the API, a dead-letter record by bucket or event; good images keep flowing."""
+"""Bad input on every entry path: a 4xx at the API, a dead-letter record by bucket or event.
+
+Good images sent alongside keep flowing.
+"""
 
 import asyncio
 
 import pytest
 
 from atelier_shared import events, topics
-
 from tests.conftest import bad_inputs, jpeg_bytes
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_drop_trigger import drop
@@ -52,10 +54,26 @@ def test_bad_uploads_are_refused_and_good_ones_flow(pipeline: Pipeline) -> None:
         event = events.AssetSubmitted(
             asset_id=asset_id, brand="lumen", tier=events.TIER_PRODUCTION, bucket=settings.bucket_inbox, key=key
         )
-        asyncio.run(produce(settings.kafka_bootstrap, settings.topics.name(topics.INTAKE), asset_id.encode(), event.SerializeToString()))
+        asyncio.run(
+            produce(
+                settings.kafka_bootstrap,
+                settings.topics.name(topics.INTAKE),
+                asset_id.encode(),
+                event.SerializeToString(),
+            )
+        )
         submitted_bad[asset_id] = name
-    missing = events.AssetSubmitted(asset_id="partner-missing", brand="lumen", bucket=settings.bucket_inbox, key="partner/none.jpg")
-    asyncio.run(produce(settings.kafka_bootstrap, settings.topics.name(topics.INTAKE), b"partner-missing", missing.SerializeToString()))
+    missing = events.AssetSubmitted(
+        asset_id="partner-missing", brand="lumen", bucket=settings.bucket_inbox, key="partner/none.jpg"
+    )
+    asyncio.run(
+        produce(
+            settings.kafka_bootstrap,
+            settings.topics.name(topics.INTAKE),
+            b"partner-missing",
+            missing.SerializeToString(),
+        )
+    )
 
     expected_dead = {**dropped_bad, **submitted_bad}
     records = asyncio.run(

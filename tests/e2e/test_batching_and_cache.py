@@ -1,11 +1,8 @@
 """Micro-batching across queued requests, and the result cache."""
 
-import time
-
 import pytest
 
 from atelier_shared.local.stack import SERVICES
-
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
 
@@ -15,12 +12,16 @@ pytestmark = pytest.mark.e2e
 def test_queued_requests_form_batches_larger_than_one(deployment) -> None:  # type: ignore[no-untyped-def]
     others = [spec.name for spec in SERVICES if spec.name != "stylizer-quality"]
     pipeline: Pipeline = start_pipeline(
-        deployment, overrides={"stylizer-quality": {"ATELIER_STYLIZER_MAX_BATCH": "4", "ATELIER_STYLIZER_MAX_WAIT_MS": "200"}}, names=others
+        deployment,
+        overrides={"stylizer-quality": {"ATELIER_STYLIZER_MAX_BATCH": "4", "ATELIER_STYLIZER_MAX_WAIT_MS": "200"}},
+        names=others,
     )
     try:
         asset_ids = []
         for seed in range(8):
-            code, body = pipeline.submit(jpeg_bytes(256, 192, seed=seed), brand="acme", tier="production", style="brush")
+            code, body = pipeline.submit(
+                jpeg_bytes(256, 192, seed=seed), brand="acme", tier="production", style="brush"
+            )
             assert code == 202
             asset_ids.append(body["asset_id"])
         # Requests are queued on the quality topic while its stylizer is down.
@@ -53,4 +54,6 @@ def test_same_image_and_style_twice_runs_inference_once(pipeline: Pipeline) -> N
     assert pipeline.metric("stylizer-quality", "atelier_inference_items_total") == 1
     assert pipeline.metric("stylizer-quality", "atelier_cache_hits_total") == 1
     # Each asset still gets its own renditions.
-    assert {r["object"]["key"] for r in done["renditions"]}.isdisjoint({r["object"]["key"] for r in first_done["renditions"]})
+    assert {r["object"]["key"] for r in done["renditions"]}.isdisjoint(
+        {r["object"]["key"] for r in first_done["renditions"]}
+    )

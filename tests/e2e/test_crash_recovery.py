@@ -6,7 +6,6 @@ import time
 import pytest
 
 from atelier_shared import topics
-
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
 from tests.kafka import group_lag
@@ -39,7 +38,9 @@ def test_stylizer_killed_mid_batch_loses_nothing(deployment) -> None:  # type: i
         assert 1 <= stylized < ASSETS, f"{stylized} stylized before the kill: the window was missed"
         assert pipeline.services.stop("stylizer-quality", kill=True) == -9
         quality_topic = settings.topics.name(topics.STYLIZE_QUALITY)
-        lag = asyncio.run(group_lag(settings.kafka_bootstrap, settings.topics.group("stylizer-quality"), [quality_topic]))
+        lag = asyncio.run(
+            group_lag(settings.kafka_bootstrap, settings.topics.group("stylizer-quality"), [quality_topic])
+        )
         assert lag > 0, "the stylizer held no uncommitted work when killed"
 
         pipeline.services.start("stylizer-quality")

@@ -5,9 +5,8 @@ import asyncio
 import pytest
 
 from atelier_shared import topics
-from atelier_shared.local.notifications import minio_notification
 from atelier_shared.assets import asset_id_for_object
-
+from atelier_shared.local.notifications import minio_notification
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline
 from tests.kafka import produce
@@ -15,7 +14,9 @@ from tests.kafka import produce
 pytestmark = pytest.mark.e2e
 
 
-def drop(pipeline: Pipeline, key: str, data: bytes, content_type: str = "image/jpeg", metadata: dict[str, str] | None = None) -> str:
+def drop(
+    pipeline: Pipeline, key: str, data: bytes, content_type: str = "image/jpeg", metadata: dict[str, str] | None = None
+) -> str:
     """Put an object into the inbox through the S3 API and publish MinIO's notification; its asset id."""
     settings = pipeline.deployment.settings()
     bucket = settings.bucket_inbox

@@ -9,7 +9,6 @@ import pytest
 
 from atelier_shared import events, topics
 from atelier_shared.local.stack import SERVICES
-
 from tests.conftest import Deployment, jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
 from tests.kafka import read_topic
@@ -34,7 +33,11 @@ ROUTER = {
     "ATELIER_DEFAULT_SERVICE_MS": "400",
 }
 # A slow quality pool: bigger working size, one image per batch, one thread.
-SLOW_QUALITY = {"ATELIER_STYLIZER_WORKING_SIDE": "640", "ATELIER_STYLIZER_MAX_BATCH": "1", "ATELIER_POOL_REPORT_INTERVAL_S": "0.5"}
+SLOW_QUALITY = {
+    "ATELIER_STYLIZER_WORKING_SIDE": "640",
+    "ATELIER_STYLIZER_MAX_BATCH": "1",
+    "ATELIER_POOL_REPORT_INTERVAL_S": "0.5",
+}
 
 
 def brands_dir(root: Path) -> Path:
@@ -42,7 +45,8 @@ def brands_dir(root: Path) -> Path:
     folder.mkdir()
     for brand, targets in BRANDS.items():
         (folder / f"{brand}.yaml").write_text(
-            f"brand: {brand}\ndefault_style: tiles\nstyles: [tiles, brush]\nlatency_targets_ms:\n  {targets}\nrerender: true\n"
+            f"brand: {brand}\ndefault_style: tiles\nstyles: [tiles, brush]\n"
+            f"latency_targets_ms:\n  {targets}\nrerender: true\n"
         )
     return folder
 
@@ -100,7 +104,9 @@ def test_failover_when_the_quality_pool_stalls_back_after_it_drains_and_degraded
         degraded += [submit(pipeline, "rush", seed=100 + index) for index in range(3)]
         assert all(routed(pipeline, asset_id)["degraded"] for asset_id in degraded)
         served = pipeline.wait_final(degraded, timeout_s=60)
-        assert all(status["stage"] == "exported" and status["route"]["model_tier"] == "fast" for status in served.values())
+        assert all(
+            status["stage"] == "exported" and status["route"]["model_tier"] == "fast" for status in served.values()
+        )
         first_keys = {a: sorted(r["object"]["key"] for r in served[a]["renditions"]) for a in degraded}
 
         # The quality pool comes back and drains; after the dwell, production returns to it.
@@ -124,7 +130,9 @@ def test_failover_when_the_quality_pool_stalls_back_after_it_drains_and_degraded
         exported_topic = settings.topics.name(topics.EXPORTED)
 
         def exports() -> list[events.AssetExported]:
-            records = asyncio.run(read_topic(settings.kafka_bootstrap, exported_topic, until=lambda f: False, timeout_s=2))
+            records = asyncio.run(
+                read_topic(settings.kafka_bootstrap, exported_topic, until=lambda f: False, timeout_s=2)
+            )
             return [events.AssetExported.FromString(record.value) for record in records]
 
         deadline = time.monotonic() + 150
@@ -140,7 +148,9 @@ def test_failover_when_the_quality_pool_stalls_back_after_it_drains_and_degraded
         assert sorted(rerendered) == sorted(served_degraded), "each degraded asset is re-rendered exactly once"
         # The status view folds topics independently: it converges shortly after Kafka has it all.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all((pipeline.status(a) or {}).get("upgraded") for a in served_degraded):
+        while time.monotonic() < deadline and not all(
+            (pipeline.status(a) or {}).get("upgraded") for a in served_degraded
+        ):
             time.sleep(0.5)
         for asset_id in served_degraded:
             status = pipeline.status(asset_id) or {}
@@ -193,7 +203,9 @@ def test_one_brands_burst_does_not_push_anothers_wait_past_its_target(deployment
         waits = sorted(_wait_ms(status) for status in finished.values())
         p95 = waits[min(len(waits) - 1, int(0.95 * len(waits)))]
         assert p95 <= BOUTIQUE_TARGET_MS, f"boutique waits {waits} ms over its {BOUTIQUE_TARGET_MS} ms target"
-        assert any((pipeline.status(a) or {}).get("stage") != "exported" for a in burst), "the burst drained first: no contention"
+        assert any((pipeline.status(a) or {}).get("stage") != "exported" for a in burst), (
+            "the burst drained first: no contention"
+        )
         pipeline.wait_final(burst, timeout_s=240)
     finally:
         pipeline.services.stop_all()

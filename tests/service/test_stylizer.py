@@ -9,7 +9,6 @@ from atelier_shared import EventProducer, ObjectStore, Outgoing, events, sha256_
 from atelier_stylizer.app import build
 from atelier_stylizer.registry import WEIGHTS, ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
-
 from tests.conftest import Deployment, jpeg_bytes
 from tests.kafka import read_topic
 from tests.models import make_model
@@ -22,16 +21,25 @@ async def request(settings: StylizerSettings, store: ObjectStore, asset_id: str)
     key = f"acme/{asset_id}/original.jpg"
     await store.put(settings.bucket_originals, key, data, "image/jpeg")
     original = events.ObjectRef(
-        bucket=settings.bucket_originals, key=key, sha256=sha256_hex(data), size=len(data), width=160, height=120,
+        bucket=settings.bucket_originals,
+        key=key,
+        sha256=sha256_hex(data),
+        size=len(data),
+        width=160,
+        height=120,
         content_type="image/jpeg",
     )
     header = events.AssetHeader(asset_id=asset_id, brand="acme", tier=events.TIER_PRODUCTION, original=original)
     route = events.RouteDecision(style="tiles", strength=1.0, model_tier=events.MODEL_TIER_QUALITY)
-    return Outgoing(settings.topics.name(topics.STYLIZE_QUALITY), asset_id, events.StyleRequested(asset=header, route=route))
+    return Outgoing(
+        settings.topics.name(topics.STYLIZE_QUALITY), asset_id, events.StyleRequested(asset=header, route=route)
+    )
 
 
 async def stylized_models(settings: StylizerSettings, count: int) -> dict[str, str]:
-    records = await read_topic(settings.kafka_bootstrap, settings.topics.name(topics.STYLIZED), until=lambda f: len(f) >= count, timeout_s=60)
+    records = await read_topic(
+        settings.kafka_bootstrap, settings.topics.name(topics.STYLIZED), until=lambda f: len(f) >= count, timeout_s=60
+    )
     return {record.key.decode(): events.AssetStylized.FromString(record.value).model for record in records}
 
 
@@ -66,7 +74,12 @@ async def test_new_version_is_hot_swapped_and_a_corrupt_one_refused(deployment: 
 
         # v3's weights are corrupted in the store after publishing: refused, v2 keeps serving.
         await registry.publish(tmp_path / "v3")
-        await store.put(settings.bucket_models, f"tiles-quality/3/{WEIGHTS}", b"not the published weights", "application/octet-stream")
+        await store.put(
+            settings.bucket_models,
+            f"tiles-quality/3/{WEIGHTS}",
+            b"not the published weights",
+            "application/octet-stream",
+        )
         await asyncio.sleep(0.5)
         await producer.send(await request(settings, store, "after-corrupt"))
         models = await stylized_models(settings, 2 + len(sent))

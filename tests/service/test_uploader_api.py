@@ -1,6 +1,5 @@
 """The uploader's HTTP API in-process, against the embedded broker and S3 endpoint."""
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -9,7 +8,6 @@ import pytest
 from atelier_shared import events, topics
 from atelier_uploader.app import UploaderApp
 from atelier_uploader.settings import UploaderSettings
-
 from tests.conftest import Deployment, jpeg_bytes
 from tests.kafka import read_topic
 
@@ -32,7 +30,9 @@ async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str
     form = aiohttp.FormData()
     form.add_field("brand", "lumen")
     form.add_field("tier", "preview")
-    form.add_field("file", jpeg_bytes(400, 300), filename="look.jpg", content_type="text/plain")  # Content-Type is ignored.
+    form.add_field(
+        "file", jpeg_bytes(400, 300), filename="look.jpg", content_type="text/plain"
+    )  # Content-Type is ignored.
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{url}/v1/assets", data=form) as response:
             assert response.status == 202
@@ -44,7 +44,9 @@ async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str
             assert status["original"]["url"].startswith(settings.s3_endpoint)
         async with session.get(f"{url}/v1/assets/no-such-asset") as response:
             assert response.status == 404 and (await response.json())["error"]["code"] == "not_found"
-    [record] = await read_topic(settings.kafka_bootstrap, settings.topics.name(topics.UPLOADED), until=lambda found: len(found) >= 1)
+    [record] = await read_topic(
+        settings.kafka_bootstrap, settings.topics.name(topics.UPLOADED), until=lambda found: len(found) >= 1
+    )
     uploaded = events.AssetUploaded.FromString(record.value)
     assert record.key.decode() == body["asset_id"] == uploaded.asset.asset_id
     assert (uploaded.asset.brand, uploaded.asset.tier) == ("lumen", events.TIER_PREVIEW)
@@ -66,14 +68,18 @@ async def test_idempotency_key_maps_retries_to_one_asset(api: tuple[str, Uploade
         assert ids[0] == ids[1]
 
 
-async def test_store_outage_answers_503_and_accepts_nothing(api: tuple[str, UploaderSettings], deployment: Deployment) -> None:
+async def test_store_outage_answers_503_and_accepts_nothing(
+    api: tuple[str, UploaderSettings], deployment: Deployment
+) -> None:
     url, _ = api
     deployment.infra.s3.stop()
     try:
         async with aiohttp.ClientSession() as session:
             async with session.post(f"{url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
                 assert response.status == 503
-                assert response.headers["Retry-After"] and (await response.json())["error"]["code"] == "store_unavailable"
+                assert (
+                    response.headers["Retry-After"] and (await response.json())["error"]["code"] == "store_unavailable"
+                )
             async with session.get(f"{url}/readyz") as response:
                 assert response.status == 503
     finally:

@@ -1,9 +1,8 @@
 """python -m atelier_exporter: run the exporter."""
 
-from atelier_shared import load_settings, run_service
-
 from atelier_exporter.app import ExporterService
 from atelier_exporter.settings import ExporterSettings
+from atelier_shared import load_settings, run_service
 
 
 def main() -> None:

@@ -8,6 +8,9 @@ from google.protobuf.json_format import MessageToDict
 from PIL import Image
 from prometheus_client import Histogram
 
+from atelier_exporter import handlers, webhook
+from atelier_exporter.renditions import CONTENT_TYPES, render, rendition_key, target_size
+from atelier_exporter.settings import ExporterSettings
 from atelier_shared import (
     STAGE_SECONDS,
     BatchPolicy,
@@ -26,10 +29,6 @@ from atelier_shared import (
 )
 from atelier_shared.events import TIER_NAMES
 from atelier_shared.images import decode
-
-from atelier_exporter import handlers, webhook
-from atelier_exporter.renditions import CONTENT_TYPES, render, rendition_key, target_size
-from atelier_exporter.settings import ExporterSettings
 
 log = get_logger(__name__)
 
@@ -71,7 +70,9 @@ class Exporter:
         )
         exported = handlers.exported_event(stylized, list(renditions))
         if guidelines.webhook is not None:
-            exported.webhook.CopyFrom(await self._notify(str(guidelines.webhook.url), guidelines.webhook.secret_env, exported))
+            exported.webhook.CopyFrom(
+                await self._notify(str(guidelines.webhook.url), guidelines.webhook.secret_env, exported)
+            )
         self._observe(exported)
         return [Outgoing(self._exported_topic, asset.asset_id, exported)]
 

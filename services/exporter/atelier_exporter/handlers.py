@@ -24,9 +24,7 @@ def _as_event(spec: ExportProfileSpec) -> events.ExportProfile:
     return events.ExportProfile(name=spec.name, format=spec.format, max_side=spec.max_side, quality=spec.quality)
 
 
-def exported_event(
-    stylized: events.AssetStylized, renditions: list[events.Rendition]
-) -> events.AssetExported:
+def exported_event(stylized: events.AssetStylized, renditions: list[events.Rendition]) -> events.AssetExported:
     """The exported event, its timeline completed."""
     exported = events.AssetExported(
         asset=stylized.asset, route=stylized.route, model=stylized.model, renditions=renditions

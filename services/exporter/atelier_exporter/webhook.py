@@ -52,7 +52,9 @@ async def deliver(
             "X-Atelier-Signature": signature(secret, timestamp, body),
         }
         try:
-            async with session.post(url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            async with session.post(
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
                 result.status_code = response.status
                 result.error = ""
                 if response.status < 500:

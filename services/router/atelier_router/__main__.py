@@ -1,9 +1,8 @@
 """python -m atelier_router: run the style router."""
 
-from atelier_shared import load_settings, run_service
-
 from atelier_router.app import build
 from atelier_router.settings import RouterSettings
+from atelier_shared import load_settings, run_service
 
 
 def main() -> None:

@@ -8,6 +8,11 @@ quality pool has spare capacity.
 from opentelemetry import trace
 from prometheus_client import Counter
 
+from atelier_router import handlers
+from atelier_router.failover import FailoverPolicy
+from atelier_router.lag import LagMonitor, pool_specs
+from atelier_router.rerender import RERENDERS, RerenderGate
+from atelier_router.settings import RouterSettings
 from atelier_shared import (
     BatchPolicy,
     BrandBook,
@@ -24,12 +29,6 @@ from atelier_shared import (
     tracer,
 )
 from atelier_shared.events import MODEL_TIER_NAMES, TIER_NAMES
-
-from atelier_router import handlers
-from atelier_router.failover import FailoverPolicy
-from atelier_router.lag import LagMonitor, pool_specs
-from atelier_router.rerender import RERENDERS, RerenderGate
-from atelier_router.settings import RouterSettings
 
 log = get_logger(__name__)
 

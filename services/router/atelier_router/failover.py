@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 
-from atelier_shared import BrandGuidelines, events, get_logger, topics
-from atelier_shared.events import MODEL_TIER_FAST, MODEL_TIER_QUALITY, TIER_NAMES, TIER_PREVIEW
-
 from atelier_router.lag import PoolEstimate
 from atelier_router.tiers import TierChoice
+from atelier_shared import BrandGuidelines, events, get_logger, topics
+from atelier_shared.events import MODEL_TIER_FAST, MODEL_TIER_QUALITY, TIER_NAMES, TIER_PREVIEW
 
 log = get_logger(__name__)
 
@@ -78,7 +77,11 @@ class FailoverPolicy:
         fast = self._estimates("fast")
         if tier == TIER_PREVIEW:
             return TierChoice(
-                MODEL_TIER_FAST, topics.STYLIZE_PREVIEW, False, fast.expected_wait_ms, target,
+                MODEL_TIER_FAST,
+                topics.STYLIZE_PREVIEW,
+                False,
+                fast.expected_wait_ms,
+                target,
                 "preview tier: fast pool, served ahead of production",
             )
         quality = self._estimates("quality")
@@ -86,13 +89,21 @@ class FailoverPolicy:
         degraded = self._update(guidelines.brand, quality_ms, fast_ms, target)
         if degraded:
             return TierChoice(
-                MODEL_TIER_FAST, topics.STYLIZE_FAST, True, fast.expected_wait_ms, target,
+                MODEL_TIER_FAST,
+                topics.STYLIZE_FAST,
+                True,
+                fast.expected_wait_ms,
+                target,
                 f"fail-over: {quality.describe()}, predicted {quality_ms / 1000:.1f} s over "
                 f"{guidelines.brand}'s production target {target / 1000:.1f} s; "
                 f"fast pool predicted {fast_ms / 1000:.1f} s",
             )
         return TierChoice(
-            MODEL_TIER_QUALITY, topics.STYLIZE_QUALITY, False, quality.expected_wait_ms, target,
+            MODEL_TIER_QUALITY,
+            topics.STYLIZE_QUALITY,
+            False,
+            quality.expected_wait_ms,
+            target,
             f"production tier: quality pool ({quality.describe()}, predicted {quality_ms / 1000:.1f} s "
             f"within target {target / 1000:.1f} s)",
         )
@@ -115,7 +126,9 @@ class FailoverPolicy:
             state.calm_since = None
         return state.degraded
 
-    def _switch(self, brand: str, state: _BrandState, degraded: bool, now: float, quality_ms: float, target: float) -> None:
+    def _switch(
+        self, brand: str, state: _BrandState, degraded: bool, now: float, quality_ms: float, target: float
+    ) -> None:
         state.degraded = degraded
         state.changed_at = now
         state.calm_since = None

@@ -1,10 +1,9 @@
 """The router's pure logic: a tagged asset and the brand's guidelines in, a style request out."""
 
-from atelier_shared import BrandGuidelines, NotAllowed, events
-from atelier_shared.events import TIER_NAMES
-
 from atelier_router.rules import choose_style
 from atelier_router.tiers import TierChoice, TierPolicy
+from atelier_shared import BrandGuidelines, NotAllowed, events
+from atelier_shared.events import TIER_NAMES
 
 
 def export_profiles(guidelines: BrandGuidelines) -> list[events.ExportProfile]:
@@ -19,7 +18,9 @@ def check_tier(guidelines: BrandGuidelines, tier: events.Tier) -> None:
     """Refuse a tier the brand does not allow (events published directly skip the uploader's check)."""
     name = TIER_NAMES.get(tier)
     if name not in guidelines.tiers:
-        raise NotAllowed(f"brand {guidelines.brand!r} does not allow tier {name or tier!r}; allowed: {guidelines.tiers}")
+        raise NotAllowed(
+            f"brand {guidelines.brand!r} does not allow tier {name or tier!r}; allowed: {guidelines.tiers}"
+        )
 
 
 def route(

@@ -32,7 +32,9 @@ _REPORT_TTL_S = 30.0
 
 POOL_LAG = Gauge("atelier_pool_lag", "Requests ahead of a new request in a stylizer pool.", ["pool"])
 POOL_BACKLOG = Gauge("atelier_pool_backlog", "Uncommitted requests on all of a pool's topics.", ["pool"])
-POOL_DRAIN = Gauge("atelier_pool_drain_rate", "Requests per second a backlogged pool completes (NaN: unmeasured).", ["pool"])
+POOL_DRAIN = Gauge(
+    "atelier_pool_drain_rate", "Requests per second a backlogged pool completes (NaN: unmeasured).", ["pool"]
+)
 POOL_TREND = Gauge("atelier_pool_lag_trend", "Change of the pool's lag per second.", ["pool"])
 POOL_SERVICE = Gauge("atelier_pool_service_seconds", "Per-item service time reported by the pool.", ["pool"])
 EXPECTED_WAIT = Gauge("atelier_expected_wait_seconds", "Expected queue wait of a new request.", ["pool"])
@@ -165,7 +167,9 @@ def estimate(
         wait, basis = STALLED_WAIT_MS, "stalled"
     else:
         wait, basis = lag * per_item / max(instances, 1), "service time"
-    return PoolEstimate(pool, lag, backlog, drain, window.trend(), per_item, instances, min(wait, STALLED_WAIT_MS), basis)
+    return PoolEstimate(
+        pool, lag, backlog, drain, window.trend(), per_item, instances, min(wait, STALLED_WAIT_MS), basis
+    )
 
 
 class LagMonitor:
@@ -203,7 +207,9 @@ class LagMonitor:
             for spec in self._pools.values():
                 described = await admin.describe_topics(list(spec.all_topics))
                 self._partitions[spec.pool] = [
-                    TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]
+                    TopicPartition(item["topic"], part["partition"])
+                    for item in described
+                    for part in item["partitions"]
                 ]
         finally:
             await admin.close()
@@ -293,4 +299,3 @@ class LagMonitor:
             self._default_service_ms,
             self._routed[pool],
         )
-

@@ -1,5 +1,7 @@
 """Brand rules: from an image's tags to a style and strength, with the reason in words."""
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,18 +27,18 @@ def tag_value(tags: events.Tags, name: str) -> Any:
 
 def holds(condition: Condition, value: Any) -> bool:
     """Whether a tag's value satisfies every part of a condition."""
-    checks = [
-        (condition.lt, lambda bound: value < bound),
-        (condition.le, lambda bound: value <= bound),
-        (condition.gt, lambda bound: value > bound),
-        (condition.ge, lambda bound: value >= bound),
-        (condition.eq, lambda expected: value == expected),
-        (condition.ne, lambda expected: value != expected),
-        (condition.in_, lambda options: value in options),
-        (condition.contains, lambda label: isinstance(value, list) and label in value),
+    checks: list[tuple[Any, Callable[[Any, Any], bool]]] = [
+        (condition.lt, operator.lt),
+        (condition.le, operator.le),
+        (condition.gt, operator.gt),
+        (condition.ge, operator.ge),
+        (condition.eq, operator.eq),
+        (condition.ne, operator.ne),
+        (condition.in_, lambda tag, options: tag in options),
+        (condition.contains, lambda tag, label: isinstance(tag, list) and label in tag),
     ]
     try:
-        return all(test(bound) for bound, test in checks if bound is not None)
+        return all(test(value, bound) for bound, test in checks if bound is not None)
     except TypeError:
         return False  # A comparison that does not apply to this tag's type does not hold.
 

@@ -2,9 +2,8 @@
 
 from pydantic import Field
 
-from atelier_shared import AtelierSettings
-
 from atelier_router.failover import FailoverSettings
+from atelier_shared import AtelierSettings
 
 
 class RouterSettings(AtelierSettings):

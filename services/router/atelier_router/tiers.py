@@ -32,4 +32,6 @@ class StaticTierPolicy:
         target = float(guidelines.latency_targets_ms[TIER_NAMES[tier]])  # type: ignore[index]
         if tier == TIER_PREVIEW:
             return TierChoice(MODEL_TIER_FAST, topics.STYLIZE_PREVIEW, False, 0.0, target, "preview tier: fast pool")
-        return TierChoice(MODEL_TIER_QUALITY, topics.STYLIZE_QUALITY, False, 0.0, target, "production tier: quality pool")
+        return TierChoice(
+            MODEL_TIER_QUALITY, topics.STYLIZE_QUALITY, False, 0.0, target, "production tier: quality pool"
+        )

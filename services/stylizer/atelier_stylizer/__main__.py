@@ -1,7 +1,6 @@
 """python -m atelier_stylizer: run one stylizer pool (ATELIER_STYLIZER_POOL=quality|fast)."""
 
 from atelier_shared import load_settings, run_service
-
 from atelier_stylizer.app import build
 from atelier_stylizer.settings import StylizerSettings
 

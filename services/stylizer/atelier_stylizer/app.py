@@ -32,7 +32,6 @@ from atelier_shared import (
 )
 from atelier_shared.events import model_tier_from_name
 from atelier_shared.images import decode, encode
-
 from atelier_stylizer import handlers
 from atelier_stylizer.inference import Engine
 from atelier_stylizer.models import Models
@@ -177,8 +176,15 @@ class Stylizer:
         async def store_one(index: int, key: str, item: handlers.Prepared) -> None:
             delivery = leaders[key]
             _span(
-                "inference", delivery, start_ns, end_ns,
-                **{"atelier.model": engine.manifest.ref, "atelier.backend": engine.backend, "atelier.batch_size": len(ready)},
+                "inference",
+                delivery,
+                start_ns,
+                end_ns,
+                **{
+                    "atelier.model": engine.manifest.ref,
+                    "atelier.backend": engine.backend,
+                    "atelier.batch_size": len(ready),
+                },
             )
             encode_start = time.time_ns()
             image = handlers.finish(outputs[index], item, leaders[key].event.route.strength)
@@ -235,7 +241,9 @@ class StylizerService(PipelineService):
             ),
             buffer_per_priority=settings.stylizer_buffer,
             batch_key=lambda delivery: delivery.event.route.style if delivery.error is None else None,
-            cost=lambda delivery: handlers.cost(delivery.event.asset.original, cost_side) if delivery.error is None else 1.0,
+            cost=lambda delivery: (
+                handlers.cost(delivery.event.asset.original, cost_side) if delivery.error is None else 1.0
+            ),
         )
         super().__init__(f"stylizer-{settings.stylizer_pool}", settings, config, self.stylizer.handle, store)
         self._pool = settings.stylizer_pool

@@ -10,7 +10,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from atelier_shared import InvalidModel, sha256_hex
-
 from atelier_stylizer.networks import Architecture, TransformerNet
 from atelier_stylizer.registry import MANIFEST, ONNX, WEIGHTS, ModelManifest, parse_manifest, verify_files
 
@@ -52,7 +51,9 @@ def write_artifact(
 ) -> ModelManifest:
     """Write weights (and ONNX), then the manifest that lists their hashes."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu", weights_dtype).contiguous() for name, tensor in network.state_dict().items()}
+    state = {
+        name: tensor.detach().to("cpu", weights_dtype).contiguous() for name, tensor in network.state_dict().items()
+    }
     save_file(state, str(folder / WEIGHTS))
     files = {WEIGHTS: sha256_hex((folder / WEIGHTS).read_bytes())}
     if with_onnx:
@@ -102,11 +103,15 @@ def load_network(folder: Path, manifest: ModelManifest | None = None) -> Transfo
     return network.eval()
 
 
-def repackage(source: Path, target: Path, weights_dtype: torch.dtype = torch.float16, with_onnx: bool = False) -> ModelManifest:
+def repackage(
+    source: Path, target: Path, weights_dtype: torch.dtype = torch.float16, with_onnx: bool = False
+) -> ModelManifest:
     """Copy an artifact with its weights stored at another precision (the shipped defaults: FP16, no ONNX)."""
     manifest = read_manifest(source)
     network = load_network(source, manifest)
-    fields = manifest.model_dump(exclude={"format", "name", "version", "style", "tier", "architecture", "working_side", "files", "created_at"})
+    fields = manifest.model_dump(
+        exclude={"format", "name", "version", "style", "tier", "architecture", "working_side", "files", "created_at"}
+    )
     return write_artifact(
         network,
         target,

@@ -11,7 +11,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from atelier_shared import ObjectStore, load_settings
-
 from atelier_stylizer.defaults import DEFAULT_MODELS, RECIPES
 from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
@@ -41,8 +40,12 @@ def _train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--content-weight", type=float, default=1.0)
     train.add_argument("--style-weight", type=float, default=20.0)
-    train.add_argument("--style-statistics", choices=["covariance", "gram"], default="covariance",
-                       help="match centred Gram matrices plus means (default) or plain Gram matrices")
+    train.add_argument(
+        "--style-statistics",
+        choices=["covariance", "gram"],
+        default="covariance",
+        help="match centred Gram matrices plus means (default) or plain Gram matrices",
+    )
     train.add_argument("--tv-weight", type=float, default=1e-3)
     train.add_argument("--loss-network", choices=["random", "vgg16"], default="random")
     train.add_argument("--vgg-weights", type=Path, help="torchvision vgg16 state dict file (for --loss-network vgg16)")
@@ -50,7 +53,9 @@ def _train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     train.add_argument("--working-side", type=int, default=0, help="side the pool runs it at (default 1024/512)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--checkpoint-every", type=int, default=200)
-    train.add_argument("--publish", metavar="REGISTRY", help="publish to this registry (s3://bucket or folder) when done")
+    train.add_argument(
+        "--publish", metavar="REGISTRY", help="publish to this registry (s3://bucket or folder) when done"
+    )
 
 
 def _models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -62,6 +67,11 @@ def _models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     listing = actions.add_parser("list", help="list the registry's models")
     listing.add_argument("names", nargs="+", help="model names, e.g. tiles-quality")
     listing.add_argument("--registry")
+    quantize = actions.add_parser("quantize", help="add a measured INT8 graph to an artifact (before publishing)")
+    quantize.add_argument("folder", type=Path)
+    quantize.add_argument("--calibration", type=Path, required=True, help="folder of calibration images")
+    quantize.add_argument("--evaluation", type=Path, required=True, help="folder of held-out images for the PSNR gate")
+    quantize.add_argument("--side", type=int, default=256, help="longest side images are measured at")
     defaults = actions.add_parser("make-defaults", help="reproduce the shipped default models (takes a while on CPU)")
     defaults.add_argument("--work", type=Path, default=Path(".atelier/make-models"))
     defaults.add_argument("--steps-scale", type=float, default=1.0, help="scale every recipe's steps (quick trials)")
@@ -141,23 +151,49 @@ def make_defaults(work: Path, steps_scale: float) -> None:
             "source_commit": commit or "unknown",
         }
         common = dict(
-            name=recipe.style, style=style_image, content=content, version=1, batch_size=4,
-            image_size=recipe.image_size, style_size=recipe.style_size, lr=1e-3, content_weight=1.0,
-            style_weight=recipe.style_weight, tv_weight=1e-3, loss_network="random", vgg_weights=None,
+            name=recipe.style,
+            style=style_image,
+            content=content,
+            version=1,
+            batch_size=4,
+            image_size=recipe.image_size,
+            style_size=recipe.style_size,
+            lr=1e-3,
+            content_weight=1.0,
+            style_weight=recipe.style_weight,
+            tv_weight=1e-3,
+            loss_network="random",
+            vgg_weights=None,
             style_statistics="covariance",
-            seed=0, checkpoint_every=200, working_side=0, publish=None, provenance=provenance,
+            seed=0,
+            checkpoint_every=200,
+            working_side=0,
+            publish=None,
+            provenance=provenance,
         )
-        quality = run_training(argparse.Namespace(
-            **common, tier="quality", steps=max(1, int(recipe.quality_steps * steps_scale)),
-            out=work / f"{recipe.style}-quality", distill_from=None,
-        ))
-        fast = run_training(argparse.Namespace(
-            **common, tier="fast", steps=max(1, int(recipe.fast_steps * steps_scale)),
-            out=work / f"{recipe.style}-fast", distill_from=quality,
-        ))
+        quality = run_training(
+            argparse.Namespace(
+                **common,
+                tier="quality",
+                steps=max(1, int(recipe.quality_steps * steps_scale)),
+                out=work / f"{recipe.style}-quality",
+                distill_from=None,
+            )
+        )
+        fast = run_training(
+            argparse.Namespace(
+                **common,
+                tier="fast",
+                steps=max(1, int(recipe.fast_steps * steps_scale)),
+                out=work / f"{recipe.style}-fast",
+                distill_from=quality,
+            )
+        )
         for folder in (quality, fast):
-            manifest = repackage(folder, DEFAULT_MODELS / folder.name / "1")
-            console.print(f"shipped {manifest.ref} ({sum((DEFAULT_MODELS / folder.name / '1' / f).stat().st_size for f in manifest.files) / 1e6:.2f} MB)")
+            target = DEFAULT_MODELS / folder.name / "1"
+            manifest = repackage(folder, target)
+            megabytes = sum((target / name).stat().st_size for name in manifest.files) / 1e6
+            console.print(f"shipped {manifest.ref} ({megabytes:.2f} MB)")
 
 
 def main(argv: list[str]) -> int:
@@ -181,10 +217,25 @@ def main(argv: list[str]) -> int:
         table = Table("model", "versions", "latest tier", "loss network", "metrics")
         for name in args.names:
             versions = asyncio.run(registry.versions(name))
-            manifest = asyncio.run(registry.manifest(name, versions[-1])) if versions else None
-            table.add_row(name, ", ".join(map(str, versions)) or "-", manifest.tier if manifest else "-",
-                          manifest.loss_network if manifest else "-", str(manifest.metrics.get("style_check", "")) if manifest else "")
+            latest = asyncio.run(registry.manifest(name, versions[-1])) if versions else None
+            table.add_row(
+                name,
+                ", ".join(map(str, versions)) or "-",
+                latest.tier if latest else "-",
+                latest.loss_network if latest else "-",
+                str(latest.metrics.get("style_check", "")) if latest else "",
+            )
         console.print(table)
+    elif args.action == "quantize":
+        from atelier_stylizer.quantization import add_int8, load_images
+
+        def images(folder: Path) -> list:  # type: ignore[type-arg]
+            return load_images(
+                sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}), args.side
+            )
+
+        result = add_int8(args.folder, images(args.calibration), images(args.evaluation))
+        console.print(result.record())
     elif args.action == "make-defaults":
         make_defaults(args.work, args.steps_scale)
         shutil.rmtree(DEFAULT_MODELS / "__pycache__", ignore_errors=True)

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from atelier_shared import InvalidModel
-
 from atelier_stylizer.artifacts import export_onnx, load_network
 from atelier_stylizer.registry import ONNX, ONNX_INT8, ModelManifest
 
@@ -39,22 +38,23 @@ class TorchEngine:
     def __init__(self, network: torch.nn.Module, manifest: ModelManifest, device: str, precision: str) -> None:
         if precision not in _TORCH_DTYPES:
             raise ValueError(f"PyTorch runs fp32, fp16 or bf16, not {precision!r}")
-        if precision == "fp16" and device == "cpu":
-            raise ValueError("fp16 is for CUDA; on CPU use fp32 or bf16")
+        # FP16 also runs on CPU (very slowly; "auto" never picks it there): it lets the FP16
+        # numerics be checked on machines without a GPU.
         self.manifest = manifest
         self.backend = f"torch-{device}-{precision}"
         self._device = torch.device(device)
         self._dtype = _TORCH_DTYPES[precision]
-        memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
-        self._memory_format = memory_format
-        self._network = network.to(self._device, self._dtype, memory_format=memory_format).eval()
+        # Channels-last lets CUDA convolutions use tensor cores without layout conversions.
+        self._memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
+        network = network.to(self._device, self._dtype)
+        self._network = network.to(memory_format=self._memory_format).eval()  # type: ignore[call-overload]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self._device, self._dtype, non_blocking=True)
             x = x.contiguous(memory_format=self._memory_format)
             y = self._network(x).float().clamp_(0.0, 1.0)
-            return y.cpu().numpy()
+            return np.asarray(y.cpu().numpy())
 
 
 class OnnxEngine:
@@ -78,7 +78,8 @@ class OnnxEngine:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         output = self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-        return np.clip(output, 0.0, 1.0)
+        clipped: np.ndarray = np.clip(np.asarray(output), 0.0, 1.0)
+        return clipped
 
 
 def resolve_device(device: Device) -> str:
@@ -100,11 +101,18 @@ def load_engine(
 ) -> Engine:
     """Load a verified artifact on the chosen backend, device and precision.
 
-    "auto" means: PyTorch; FP16 on CUDA, FP32 on CPU. INT8 runs on ONNX Runtime from the artifact's
-    model.int8.onnx. An artifact without model.onnx is exported once into its folder.
+    "auto" means: FP16 on CUDA; on CPU, INT8 (ONNX Runtime) where the manifest records it adopted for
+    this CPU, else FP32 (PyTorch). An artifact without model.onnx is exported once into its folder.
     """
+    from atelier_stylizer.quantization import hardware_id, int8_adopted
+
     chosen_device = resolve_device(device)
-    chosen_precision = precision if precision != "auto" else ("fp16" if chosen_device == "cuda" else "fp32")
+    if precision != "auto":
+        chosen_precision = precision
+    elif chosen_device == "cuda":
+        chosen_precision = "fp16"
+    else:
+        chosen_precision = "int8" if int8_adopted(manifest, hardware_id()) else "fp32"
     chosen_backend = backend if backend != "auto" else ("onnxruntime" if chosen_precision == "int8" else "torch")
     if threads and chosen_device == "cpu":
         torch.set_num_threads(threads)

@@ -4,7 +4,6 @@ import asyncio
 import time
 
 from atelier_shared import AtelierError, InvalidModel, get_logger
-
 from atelier_stylizer.inference import Engine, load_engine
 from atelier_stylizer.registry import ModelRegistry, model_name
 from atelier_stylizer.settings import StylizerSettings

@@ -24,7 +24,8 @@ class ConvLayer(nn.Module):
         self.conv = nn.Conv2d(inputs, outputs, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.pad(x))
+        output: torch.Tensor = self.conv(self.pad(x))
+        return output
 
 
 class ResidualBlock(nn.Module):
@@ -39,7 +40,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = functional.relu(self.norm1(self.conv1(x)))
-        return x + self.norm2(self.conv2(y))
+        output: torch.Tensor = x + self.norm2(self.conv2(y))
+        return output
 
 
 class UpsampleConv(nn.Module):
@@ -50,7 +52,8 @@ class UpsampleConv(nn.Module):
         self.conv = ConvLayer(inputs, outputs, kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        output: torch.Tensor = self.conv(functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return output
 
 
 class TransformerNet(nn.Module):
@@ -83,7 +86,8 @@ class TransformerNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.residuals(self.encoder(x)))
+        output: torch.Tensor = self.decoder(self.residuals(self.encoder(x)))
+        return output
 
 
 def parameter_count(network: nn.Module) -> int:

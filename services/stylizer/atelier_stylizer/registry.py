@@ -13,14 +13,13 @@ Every file's SHA-256 is in the manifest and is checked before a model is used.
 import asyncio
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from atelier_shared import InvalidModel, ObjectStore, UnknownStyle, sha256_hex
-
 from atelier_stylizer.architecture import Architecture
 
 MANIFEST = "manifest.json"
@@ -55,7 +54,7 @@ class ModelManifest(BaseModel):
     training: dict[str, Any] = {}
     provenance: dict[str, Any] = {}
     metrics: dict[str, Any] = {}
-    created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @field_validator("architecture")
     @classmethod
@@ -180,7 +179,9 @@ class ModelRegistry:
         """The highest published version; UnknownStyle when the model does not exist."""
         versions = await self.versions(name)
         if not versions:
-            raise UnknownStyle(f"no model {name!r} in the registry: train and publish one (atelier train, atelier models publish)")
+            raise UnknownStyle(
+                f"no model {name!r} in the registry: train and publish one (atelier train, atelier models publish)"
+            )
         return versions[-1]
 
     async def manifest(self, name: str, version: int) -> ModelManifest:

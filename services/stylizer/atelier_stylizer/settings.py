@@ -7,7 +7,6 @@ from pydantic import Field
 
 from atelier_shared import AtelierSettings
 from atelier_shared.images import ImageLimits
-
 from atelier_stylizer.inference import Backend, Device, Precision
 
 

@@ -1,7 +1,6 @@
 """python -m atelier_tagger: run the tagger."""
 
 from atelier_shared import load_settings, run_service
-
 from atelier_tagger.app import build
 from atelier_tagger.settings import TaggerSettings
 

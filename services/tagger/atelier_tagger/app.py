@@ -16,7 +16,6 @@ from atelier_shared import (
     tracer,
 )
 from atelier_shared.images import decode
-
 from atelier_tagger import handlers
 from atelier_tagger.settings import TaggerSettings
 from atelier_tagger.tags import WORKING_SIDE

@@ -5,7 +5,6 @@ from typing import Any
 from PIL import Image
 
 from atelier_shared import events
-
 from atelier_tagger.tags import compute_tags
 
 

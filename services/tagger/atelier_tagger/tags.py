@@ -38,7 +38,8 @@ def palette(rgb_image: Image.Image, colours: int = PALETTE_SIZE) -> list[events.
     total = sum(count for count, _ in counts) or 1
     result = []
     for count, index in sorted(counts, reverse=True):
-        red, green, blue = raw[3 * index : 3 * index + 3]
+        start = 3 * int(index)  # type: ignore[call-overload]
+        red, green, blue = raw[start : start + 3]
         result.append(events.PaletteColor(hex=f"#{red:02x}{green:02x}{blue:02x}", share=count / total))
     return result
 
@@ -54,9 +55,7 @@ def colourfulness(rgb: np.ndarray) -> float:
 def laplacian_variance(luma: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian (0..255 scale): higher is sharper."""
     scaled = luma * 255.0
-    laplacian = (
-        -4 * scaled[1:-1, 1:-1] + scaled[:-2, 1:-1] + scaled[2:, 1:-1] + scaled[1:-1, :-2] + scaled[1:-1, 2:]
-    )
+    laplacian = -4 * scaled[1:-1, 1:-1] + scaled[:-2, 1:-1] + scaled[2:, 1:-1] + scaled[1:-1, :-2] + scaled[1:-1, 2:]
     return float(laplacian.var()) if laplacian.size else 0.0
 
 
@@ -180,4 +179,3 @@ def compute_tags(image: Image.Image) -> events.Tags:
     tags.palette.extend(palette(working.convert("RGB")))
     tags.labels.extend(_labels(tags))
     return tags
-

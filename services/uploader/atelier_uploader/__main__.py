@@ -1,7 +1,6 @@
 """python -m atelier_uploader: run the uploader."""
 
 from atelier_shared import load_settings, run_service
-
 from atelier_uploader.app import UploaderApp
 from atelier_uploader.settings import UploaderSettings
 

@@ -8,7 +8,6 @@ from aiohttp import BodyPartReader, web
 from opentelemetry import propagate, trace
 
 from atelier_shared import (
-    assets,
     AtelierError,
     EventProducer,
     ImageTooLarge,
@@ -16,13 +15,13 @@ from atelier_shared import (
     Outgoing,
     TransientError,
     UnsupportedImageType,
+    assets,
     events,
     get_logger,
     topics,
     tracer,
 )
 from atelier_shared.events import tier_from_name
-
 from atelier_uploader import handlers
 from atelier_uploader.ingest import Ingestor
 from atelier_uploader.status import StatusView

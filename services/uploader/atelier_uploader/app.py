@@ -7,7 +7,6 @@ from datetime import timedelta
 from aiohttp import web
 
 from atelier_shared import (
-    assets,
     AtelierError,
     BatchPolicy,
     BrandBook,
@@ -20,12 +19,12 @@ from atelier_shared import (
     OpsServer,
     Outgoing,
     StoredObject,
+    assets,
     events,
     get_logger,
     per_record,
     topics,
 )
-
 from atelier_uploader import handlers
 from atelier_uploader.api import Api
 from atelier_uploader.ingest import Ingestor

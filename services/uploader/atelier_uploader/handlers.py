@@ -11,6 +11,7 @@ from atelier_shared import BrandGuidelines, InvalidEvent, NotAllowed, UnknownSty
 from atelier_shared.events import TIER_NAMES, TIER_PRODUCTION, Tier, tier_from_name
 from atelier_shared.images import extension_for
 
+
 def original_key(brand: str, asset_id: str, content_type: str) -> str:
     """Where the validated original is stored."""
     return f"{brand}/{asset_id}/original.{extension_for(content_type)}"
@@ -139,7 +140,7 @@ STATUS_TOPICS = tuple(spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TO
 
 
 def _as_dict(message: Message) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return dict(MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True))
 
 
 def _header_fields(header: events.AssetHeader) -> dict[str, Any]:
@@ -200,8 +201,7 @@ def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: A
         reached.add(_STAGE_OF_TOPIC[spec.suffix])
         status.update(_header_fields(event.asset))
         status["timeline"] = {
-            name: value
-            for name, value in {**status.get("timeline", {}), **_latest_timeline(status, timeline)}.items()
+            name: value for name, value in {**status.get("timeline", {}), **_latest_timeline(status, timeline)}.items()
         }
         if spec is topics.TAGGED and _newer(status, "tags", timeline.tagged_at):
             status["tags"] = _as_dict(event.tags)

@@ -6,9 +6,8 @@ bucket, or as an intake event published by another system.
 
 import asyncio
 
-from atelier_shared import BrandBook, ImageTooLarge, ObjectStore, STAGE_SECONDS, events, sha256_hex, tracer
+from atelier_shared import STAGE_SECONDS, BrandBook, ImageTooLarge, ObjectStore, events, sha256_hex, tracer
 from atelier_shared.images import ImageLimits, decode, probe
-
 from atelier_uploader import handlers
 
 # Validation decodes at this size: enough to prove the whole file decodes, a fraction of the work.

@@ -14,7 +14,6 @@ import faust
 from atelier_shared import InvalidEvent, get_logger, topics
 from atelier_shared.kafka import decode
 from atelier_shared.settings import AtelierSettings
-
 from atelier_uploader.handlers import STATUS_TOPICS, merge_status
 
 log = get_logger(__name__)
@@ -64,7 +63,7 @@ class StatusView:
         self.app.agent(source, name="asset-status-updater")(self._update)
         self._started = False
 
-    async def _update(self, stream: faust.StreamT) -> None:
+    async def _update(self, stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             topic = event.message.topic
             spec = self._topics.spec(topic)
@@ -95,7 +94,8 @@ class StatusView:
     @property
     def ready(self) -> bool:
         """Started and done recovering the table."""
-        return self._started and bool(self.app.tables.recovery.completed.is_set())
+        # faust's TableManager has `recovery`; its protocol type does not declare it.
+        return self._started and bool(self.app.tables.recovery.completed.is_set())  # type: ignore[attr-defined]
 
     def accepted(self, asset_id: str, status: dict[str, Any]) -> None:
         """Remember an asset this process accepted, until the table has it."""

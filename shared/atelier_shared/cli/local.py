@@ -19,14 +19,14 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atelier_shared import assets, events, topics
-from atelier_shared.cli.client import AtelierClient, ApiError, Submission
+from atelier_shared.cli.client import ApiError, AtelierClient, Submission
 from atelier_shared.cli.report import print_summary
 from atelier_shared.kafka import EventProducer, Outgoing
 from atelier_shared.local.notifications import minio_notification
 from atelier_shared.local.s3 import free_port, port_is_free
 from atelier_shared.local.samples import write_samples
 from atelier_shared.local.stack import LocalInfra, LocalServices
-from atelier_shared.settings import ENDPOINTS_FILE, AtelierSettings
+from atelier_shared.settings import ENDPOINTS_FILE, AtelierSettings, settings_from
 from atelier_shared.storage import ObjectStore
 
 WORKDIR = Path(".atelier")
@@ -60,11 +60,6 @@ class Endpoints:
             f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={self.otlp}/v1/traces",
         ]
         path.write_text("\n".join(lines) + "\n")
-
-
-def _settings(environment: dict[str, str]) -> AtelierSettings:
-    values = {name.removeprefix("ATELIER_").lower(): value for name, value in environment.items() if name.startswith("ATELIER_")}
-    return AtelierSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 async def _publish_models(settings: AtelierSettings, console: Console) -> None:
@@ -102,14 +97,20 @@ async def _submit_samples(settings: AtelierSettings, api: str, samples: list[Pat
                     assert stored is not None
                     if how == "drop":
                         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                        record_key, value = minio_notification(settings.bucket_inbox, key, stored.size, stored.etag, content_type)
+                        record_key, value = minio_notification(
+                            settings.bucket_inbox, key, stored.size, stored.etag, content_type
+                        )
                         await producer.send_raw(settings.topics.name(topics.INBOX), record_key, value, [])
                         submission.asset_id = assets.asset_id_for_object(settings.bucket_inbox, key, stored.etag)
                     else:
                         submission.asset_id = assets.asset_id_for_object(settings.bucket_inbox, key, stored.etag)
                         event = events.AssetSubmitted(
-                            asset_id=submission.asset_id, brand=brand, tier=events.tier_from_name(tier),
-                            bucket=settings.bucket_inbox, key=key, reference=f"demo:{path.name}",
+                            asset_id=submission.asset_id,
+                            brand=brand,
+                            tier=events.tier_from_name(tier),
+                            bucket=settings.bucket_inbox,
+                            key=key,
+                            reference=f"demo:{path.name}",
                         )
                         await producer.send(Outgoing(settings.topics.name(topics.INTAKE), submission.asset_id, event))
                 submissions.append(submission)
@@ -118,14 +119,20 @@ async def _submit_samples(settings: AtelierSettings, api: str, samples: list[Pat
     return submissions
 
 
-async def follow(api: str, submissions: list[Submission], out: Path, timeout_s: float, console: Console) -> dict[str, list[str]]:
+async def follow(
+    api: str, submissions: list[Submission], out: Path, timeout_s: float, console: Console
+) -> dict[str, list[str]]:
     """Wait for every submission with a progress bar, then download renditions under `out`."""
     saved: dict[str, list[str]] = {}
     accepted = [s for s in submissions if s.asset_id]
     async with AtelierClient(api) as client:
         with Progress(
-            TextColumn("[bold]processing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(), console=console,
+            TextColumn("[bold]processing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"),
+            TimeElapsedColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task("assets", total=len(accepted), last="")
 
@@ -165,24 +172,33 @@ def run_local(args: argparse.Namespace) -> int:
             "ATELIER_MODEL_CACHE_DIR": str((WORKDIR / "model-cache").resolve()),
             "ATELIER_API_PORT": str(api_port),
         }
-        settings = _settings(environment)
+        settings = settings_from(AtelierSettings, environment)
         infra.provision(settings)
         asyncio.run(_publish_models(settings, console))
         services = LocalServices(environment, WORKDIR / "logs")
         services.start_all()
         with console.status("starting uploader, tagger, router, stylizer (quality, fast) and exporter"):
             services.wait_ready()
-        endpoints = Endpoints(f"http://127.0.0.1:{api_port}", infra.cluster.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment)
+        endpoints = Endpoints(
+            f"http://127.0.0.1:{api_port}",
+            infra.cluster.bootstrap,
+            infra.s3.endpoint,
+            infra.traces.endpoint,
+            environment,
+        )
         endpoints.write(ENDPOINTS_FILE)
-        console.print(Panel.fit(
-            f"API           {endpoints.api}  (POST /v1/assets, GET /v1/assets/<id>, /metrics)\n"
-            f"Kafka         {endpoints.kafka}  (topics {settings.topic_prefix}*)\n"
-            f"S3            {endpoints.s3}  access key {settings.s3_access_key}, secret {settings.s3_secret_key.get_secret_value()}\n"
-            f"traces        {WORKDIR / 'traces.jsonl'}  (OTLP/HTTP sink at {endpoints.otlp})\n"
-            f"service logs  {WORKDIR / 'logs'}\n"
-            f"endpoints     {ENDPOINTS_FILE}",
-            title="Atelier is running",
-        ))
+        console.print(
+            Panel.fit(
+                f"API           {endpoints.api}  (POST /v1/assets, GET /v1/assets/<id>, /metrics)\n"
+                f"Kafka         {endpoints.kafka}  (topics {settings.topic_prefix}*)\n"
+                f"S3            {endpoints.s3}  access key {settings.s3_access_key}, "
+                f"secret {settings.s3_secret_key.get_secret_value()}\n"
+                f"traces        {WORKDIR / 'traces.jsonl'}  (OTLP/HTTP sink at {endpoints.otlp})\n"
+                f"service logs  {WORKDIR / 'logs'}\n"
+                f"endpoints     {ENDPOINTS_FILE}",
+                title="Atelier is running",
+            )
+        )
         samples = write_samples(WORKDIR / "samples") if args.samples is None else sorted(Path(args.samples).iterdir())
         submissions = asyncio.run(_submit_samples(settings, endpoints.api, samples))
         saved = asyncio.run(follow(endpoints.api, submissions, Path(args.out), args.timeout, console))

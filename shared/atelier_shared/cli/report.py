@@ -41,7 +41,8 @@ def _route(status: dict[str, Any]) -> str:
     if not route:
         return ""
     flags = " degraded" if route.get("degraded") else ""
-    return f"{route.get('style')} x{route.get('strength', 1):.2f} -> {route.get('model_tier')}{flags}\n{route.get('reason', '')}"
+    pool = f"{route.get('style')} x{route.get('strength', 1):.2f} -> {route.get('model_tier')}{flags}"
+    return f"{pool}\n{route.get('reason', '')}"
 
 
 def _model(status: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ URL-encoded, Kafka record key "bucket/object".
 """
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 
@@ -14,7 +14,7 @@ def minio_notification(
     bucket: str, key: str, size: int, etag: str, content_type: str, metadata: dict[str, str] | None = None
 ) -> tuple[bytes, bytes]:
     """(record key, record value) of an s3:ObjectCreated:Put notification as MinIO publishes it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     user_metadata = {"content-type": content_type}
     user_metadata.update({f"X-Amz-Meta-{name.title()}": value for name, value in (metadata or {}).items()})
     record = {

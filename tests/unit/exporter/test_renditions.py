@@ -5,11 +5,11 @@ import io
 import pytest
 from PIL import Image
 
-from atelier_shared import events
-from atelier_shared.images import SRGB_ICC
 from atelier_exporter import handlers
 from atelier_exporter.renditions import render, rendition_key, target_size
 from atelier_exporter.webhook import signature, verify
+from atelier_shared import events
+from atelier_shared.images import SRGB_ICC
 
 
 def profile(name: str, fmt: str, max_side: int = 0, quality: int = 80) -> events.ExportProfile:

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from atelier_shared import BrandGuidelines, events, topics
 from atelier_router.failover import FailoverPolicy, FailoverSettings
 from atelier_router.lag import STALLED_WAIT_MS, PoolEstimate, PoolWindow, Sample, estimate
+from atelier_shared import BrandGuidelines, events, topics
 
 BRAND = BrandGuidelines(brand="acme", default_style="tiles", latency_targets_ms={"preview": 3000, "production": 10_000})
 
@@ -23,7 +23,9 @@ def test_drain_rate_is_measured_only_while_backlogged_long_enough() -> None:
     assert window([(0, 10, 100), (1, 9, 102)]).drain_rate() is None  # Span too short.
     assert window([(0, 0, 100), (2, 5, 100), (4, 3, 102)]).drain_rate() is None  # Idle in the window.
     assert window([(0, 10, 100), (3, 14, 100)]).drain_rate() == 0.0  # Backlogged and stalled.
-    assert window([(0, 10, 0), (20, 30, 0), (25, 40, 0), (30, 50, 0)]).trend() == pytest.approx(2.0)  # Old samples dropped.
+    assert window([(0, 10, 0), (20, 30, 0), (25, 40, 0), (30, 50, 0)]).trend() == pytest.approx(
+        2.0
+    )  # Old samples dropped.
 
 
 def test_expected_wait_from_drain_rate_service_time_or_stall() -> None:
@@ -110,7 +112,9 @@ def test_previews_go_to_their_own_topic_and_fast_is_used_only_if_it_does_better(
 
 def test_brands_fail_over_by_their_own_targets_and_it_can_be_disabled() -> None:
     scene = Scene()
-    relaxed = BrandGuidelines(brand="calm", default_style="tiles", latency_targets_ms={"preview": 3000, "production": 60_000})
+    relaxed = BrandGuidelines(
+        brand="calm", default_style="tiles", latency_targets_ms={"preview": 3000, "production": 60_000}
+    )
     decide = policy(scene)
     scene.quality_wait_ms = 20_000
     assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded

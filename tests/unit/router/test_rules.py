@@ -2,17 +2,18 @@
 
 import pytest
 
-from atelier_shared import BrandBook, BrandGuidelines, NotAllowed, UnknownStyle, events, topics
 from atelier_router.handlers import route
 from atelier_router.rules import choose_style
 from atelier_router.tiers import StaticTierPolicy
-
+from atelier_shared import BrandBook, BrandGuidelines, NotAllowed, UnknownStyle, events, topics
 from tests.conftest import BRANDS
 
 BOOK = BrandBook.load(BRANDS)
 
 
-def tagged(brand: str = "acme", tier: events.Tier = events.TIER_PRODUCTION, style: str = "", **tags: object) -> events.AssetTagged:
+def tagged(
+    brand: str = "acme", tier: events.Tier = events.TIER_PRODUCTION, style: str = "", **tags: object
+) -> events.AssetTagged:
     labels = tags.pop("labels", [])
     event = events.AssetTagged(
         asset=events.AssetHeader(asset_id="a1", brand=brand, tier=tier, requested_style=style),

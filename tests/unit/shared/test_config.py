@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from atelier_shared import BrandBook, BrandConfigError, UnknownBrand, topics
 from atelier_shared.settings import AtelierSettings, SettingsError, load_settings
-
 from tests.conftest import BRANDS, REPO
 
 
@@ -23,7 +23,7 @@ def test_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_settings_are_frozen() -> None:
     settings = AtelierSettings(_env_file=None)  # type: ignore[call-arg]
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.topic_prefix = "other."  # type: ignore[misc]
 
 
@@ -65,10 +65,19 @@ def test_every_topic_has_one_message_type_and_a_unique_name() -> None:
 def test_generated_protobuf_code_is_fresh(tmp_path: Path) -> None:
     """Regenerating from proto/ must reproduce the committed code exactly (run `make proto` if not)."""
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO / 'proto'}", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}",
-         str(REPO / "proto/atelier/v1/events.proto")],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{REPO / 'proto'}",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            str(REPO / "proto/atelier/v1/events.proto"),
+        ],
         check=True,
     )
     committed = REPO / "shared/atelier_shared/_proto/atelier/v1"
     for name in ("events_pb2.py", "events_pb2.pyi"):
-        assert (tmp_path / "atelier/v1" / name).read_text() == (committed / name).read_text(), f"{name} is stale: run make proto"
+        assert (tmp_path / "atelier/v1" / name).read_text() == (committed / name).read_text(), (
+            f"{name} is stale: run make proto"
+        )

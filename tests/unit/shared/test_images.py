@@ -8,7 +8,6 @@ from PIL import Image
 
 from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
 from atelier_shared.images import SRGB_ICC, ImageLimits, decode, encode, probe, sniff
-
 from tests.conftest import adobe_rgb_profile, bad_inputs, bomb_png, jpeg_bytes
 
 LIMITS = ImageLimits()
@@ -23,7 +22,12 @@ def test_type_is_sniffed_from_bytes_not_names() -> None:
 
 @pytest.mark.parametrize(
     ("name", "error"),
-    [("truncated.jpg", InvalidImage), ("empty.jpg", InvalidImage), ("notes.jpg", UnsupportedImageType), ("bomb.png", ImageTooLarge)],
+    [
+        ("truncated.jpg", InvalidImage),
+        ("empty.jpg", InvalidImage),
+        ("notes.jpg", UnsupportedImageType),
+        ("bomb.png", ImageTooLarge),
+    ],
 )
 def test_bad_inputs_are_refused_with_their_reason(name: str, error: type[Exception]) -> None:
     with pytest.raises(error) as raised:

@@ -37,7 +37,13 @@ async def test_higher_priority_first_then_round_robin_across_brands() -> None:
     queue.put(Item("preview", priority=0, fairness_key="burst"))
 
     assert await drain(queue, BatchPolicy(max_items=1)) == [
-        ["preview"], ["burst0"], ["other0"], ["burst1"], ["other1"], ["burst2"], ["burst3"]
+        ["preview"],
+        ["burst0"],
+        ["other0"],
+        ["burst1"],
+        ["other1"],
+        ["burst2"],
+        ["burst3"],
     ]
 
 

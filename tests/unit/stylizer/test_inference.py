@@ -7,7 +7,6 @@ import pytest
 
 from atelier_stylizer.inference import load_engine
 from atelier_stylizer.registry import ONNX
-
 from tests.models import make_model
 
 
@@ -31,7 +30,8 @@ def test_missing_onnx_graph_is_exported_once(tmp_path: Path) -> None:
     assert engine.run(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape == (1, 3, 32, 32)
 
 
-def test_fp16_is_refused_on_cpu(tmp_path: Path) -> None:
+def test_auto_precision_on_cpu_is_fp32_without_an_adopted_int8_graph(tmp_path: Path) -> None:
     manifest = make_model(tmp_path, "tiles", "fast")
-    with pytest.raises(ValueError, match="fp16 is for CUDA"):
-        load_engine(tmp_path, manifest, backend="torch", device="cpu", precision="fp16")
+    assert load_engine(tmp_path, manifest, device="cpu").backend == "torch-cpu-fp32"
+    with pytest.raises(ValueError, match="fp32 or int8"):
+        load_engine(tmp_path, manifest, backend="onnxruntime", device="cpu", precision="bf16")

@@ -11,7 +11,6 @@ from safetensors.torch import load_file, save_file
 from atelier_shared import InvalidModel, UnknownStyle, sha256_hex
 from atelier_stylizer.artifacts import load_network
 from atelier_stylizer.registry import MANIFEST, WEIGHTS, ModelRegistry
-
 from tests.models import make_model
 
 

@@ -77,13 +77,20 @@ def _rerender_events() -> list[tuple[topics.TopicSpec, object]]:
     produced: list[tuple[topics.TopicSpec, object]] = []
     for offset, (model, rerender) in enumerate([("tiles-fast@1", False), ("tiles-quality@1", True)]):
         route = events.RouteDecision(
-            style="tiles", rerender=rerender, degraded=not rerender,
+            style="tiles",
+            rerender=rerender,
+            degraded=not rerender,
             model_tier=events.MODEL_TIER_QUALITY if rerender else events.MODEL_TIER_FAST,
         )
         routed = events.AssetHeader()
         routed.CopyFrom(header)
         routed.timeline.routed_at.FromMilliseconds(2_000 + offset * 10_000)
-        produced.append((topics.STYLIZE_RERENDER if rerender else topics.STYLIZE_FAST, events.StyleRequested(asset=routed, route=route)))
+        produced.append(
+            (
+                topics.STYLIZE_RERENDER if rerender else topics.STYLIZE_FAST,
+                events.StyleRequested(asset=routed, route=route),
+            )
+        )
         stylized = events.AssetHeader()
         stylized.CopyFrom(routed)
         stylized.timeline.stylized_at.FromMilliseconds(3_000 + offset * 10_000)
@@ -114,8 +121,11 @@ def test_dead_letter_marks_the_asset_failed() -> None:
     spec, uploaded = _events()[0]
     status = merge_status(None, spec, uploaded)
     failed = merge_status(
-        status, topics.DEAD_LETTER,
-        events.DeadLettered(asset_id="a1", service="tagger", error_type="invalid_image", error_message="truncated", attempts=1),
+        status,
+        topics.DEAD_LETTER,
+        events.DeadLettered(
+            asset_id="a1", service="tagger", error_type="invalid_image", error_message="truncated", attempts=1
+        ),
     )
     assert failed["stage"] == "failed"
     assert failed["failure"]["error_type"] == "invalid_image" and failed["failure"]["service"] == "tagger"

@@ -13,14 +13,14 @@ import torch
 from torch import nn
 
 # torchvision's vgg16().features, by index: convs, ReLUs and max-pools.
-_VGG16_CONFIG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]
+_VGG16_CONFIG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]
 # Indices (in that Sequential) of relu1_2, relu2_2, relu3_3, relu4_3.
 _VGG16_TAPS = (3, 8, 15, 22)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # The random network: narrower than VGG (CPU training), same multi-scale layout, averaged pooling.
-_RANDOM_CONFIG = [48, 48, "A", 96, 96, "A", 192, 192, "A", 256]
+_RANDOM_CONFIG: list[int | str] = [48, 48, "A", 96, 96, "A", 192, 192, "A", 256]
 _RANDOM_TAPS = (3, 8, 13, 15)
 
 
@@ -39,10 +39,15 @@ def _stack(config: list[int | str], pool: type[nn.Module]) -> nn.Sequential:
 class LossNetwork(nn.Module):
     """Frozen features at several depths of a normalised input (NCHW, 0..1)."""
 
-    def __init__(self, features: nn.Sequential, taps: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], kind: str) -> None:
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(
+        self, features: nn.Sequential, taps: tuple[int, ...], mean: tuple[float, ...], std: tuple[float, ...], kind: str
+    ) -> None:
         super().__init__()
         self.kind = kind
-        self.features = features[: max(taps) + 1]
+        self.features = nn.Sequential(*list(features)[: max(taps) + 1])
         self.taps = taps
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
@@ -83,5 +88,6 @@ def random_features(seed: int = 1234) -> LossNetwork:
             fan_in = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
             with torch.no_grad():
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+                assert layer.bias is not None
                 layer.bias.zero_()
     return LossNetwork(features, _RANDOM_TAPS, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), f"random-multiscale-seed{seed}")

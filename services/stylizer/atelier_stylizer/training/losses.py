@@ -28,7 +28,9 @@ def covariance_and_mean(features: torch.Tensor) -> torch.Tensor:
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between neighbouring pixels."""
-    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+    return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (
+        images[..., :, 1:] - images[..., :, :-1]
+    ).abs().mean()
 
 
 class PerceptualLoss(torch.nn.Module):

@@ -19,7 +19,6 @@ from PIL import Image
 from torch.nn import functional
 
 from atelier_shared import sha256_hex
-
 from atelier_stylizer.artifacts import load_network, read_manifest, write_artifact
 from atelier_stylizer.networks import ARCHITECTURES, TransformerNet, parameter_count
 from atelier_stylizer.registry import ModelManifest
@@ -117,7 +116,9 @@ def load_style(path: Path, size: int) -> torch.Tensor:
     """The style image as a 1x3xHxW tensor, its shorter side `size`."""
     image = Image.open(path).convert("RGB")
     scale = size / min(image.size)
-    image = image.resize((max(4, round(image.width * scale)), max(4, round(image.height * scale))), Image.Resampling.LANCZOS)
+    image = image.resize(
+        (max(4, round(image.width * scale)), max(4, round(image.height * scale))), Image.Resampling.LANCZOS
+    )
     return torch.from_numpy(np.asarray(image, dtype=np.float32).transpose(2, 0, 1).copy() / 255.0)[None]
 
 
@@ -146,7 +147,11 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
     judge = loss_network(settings)
     style = load_style(settings.style_image, settings.style_size)
     perceptual = PerceptualLoss(
-        judge, style, settings.content_weight, settings.style_weight, settings.tv_weight,
+        judge,
+        style,
+        settings.content_weight,
+        settings.style_weight,
+        settings.tv_weight,
         statistics=settings.style_statistics,
     )
     teacher = load_network(settings.teacher) if settings.teacher else None
@@ -157,10 +162,7 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
     for step in range(start + 1, settings.steps + 1):
         batch = content.batch(settings.batch_size)
         output = network(batch)
-        if teacher is None:
-            losses = perceptual(output, batch)
-        else:
-            losses = _distillation_loss(output, batch, teacher, judge)
+        losses = perceptual(output, batch) if teacher is None else _distillation_loss(output, batch, teacher, judge)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         optimizer.step()
@@ -170,7 +172,11 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
             rate = (step - start) * settings.batch_size / max(elapsed, 1e-9)
             recent = history[-10:]
             mean = {name: sum(h[name] for h in recent) / len(recent) for name in recent[0]}
-            on_progress(Progress(step, settings.steps, mean, rate, (settings.steps - step) * settings.batch_size / max(rate, 1e-9)))
+            on_progress(
+                Progress(
+                    step, settings.steps, mean, rate, (settings.steps - step) * settings.batch_size / max(rate, 1e-9)
+                )
+            )
         if step % settings.checkpoint_every == 0 or step == settings.steps:
             _checkpoint(settings, network, optimizer, step, rng, history)
 

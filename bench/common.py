@@ -1,0 +1,62 @@
+"""What every benchmark records: the machine it ran on."""
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+# The handbook's test data beside the checkout (never committed); benchmarks run without it too.
+SHARED_CONTENT = REPO.parent / "shared" / "data" / "content"
+
+
+def machine() -> dict[str, Any]:
+    """Date, CPU model, cores, GPU and library versions."""
+    import onnxruntime
+    import torch
+
+    from atelier_stylizer.quantization import hardware_id
+
+    cpu = ""
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "hardware_id": hardware_id(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def result_stem(name: str, info: dict[str, Any]) -> Path:
+    """bench/results/<name>-<cpu|gpu>-<cores>core (without suffix)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return RESULTS / f"{name}-{'gpu' if info['gpu'] else 'cpu'}-{info['cores']}core"
+
+
+def variants(images: list[Path], copies: int, folder: Path) -> list[Path]:
+    """`copies` distinct versions of each image (mirrored, cropped): no result comes from the cache."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    for copy in range(copies):
+        for path in images:
+            image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+            if copy % 2:
+                image = ImageOps.mirror(image)
+            inset = copy // 2 + 1
+            image = image.crop((inset, inset, image.width - inset, image.height - inset))
+            target = folder / f"{copy}-{path.stem}.png"
+            image.save(target)
+            made.append(target)
+    return made
