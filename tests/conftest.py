@@ -6,6 +6,7 @@ its own topic prefix (so its own topics and consumer groups) and its own buckets
 
 import io
 import struct
+import tempfile
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -143,3 +144,13 @@ def adobe_rgb_profile() -> bytes:
         + b"\0" * 48
     )
     return header + struct.pack(">I", len(tags)) + table + data
+
+
+def real_photos() -> list[Path]:
+    """The photos beside the checkout (../shared/data/content), else the project's generated samples."""
+    shared = REPO.parent / "shared" / "data" / "content"
+    if shared.is_dir() and any(shared.iterdir()):
+        return sorted(shared.iterdir())
+    from atelier_shared.local.samples import write_samples
+
+    return write_samples(Path(tempfile.mkdtemp(prefix="samples-")))

@@ -209,7 +209,9 @@ def _resume(
     if not path.is_file():
         return 0, []
     saved = torch.load(path, map_location="cpu", weights_only=False)  # Our own checkpoint (RNG state inside).
-    if saved["settings"] != json.loads(json.dumps(settings.recorded(), default=str)):
+    current = json.loads(json.dumps(settings.recorded(), default=str))
+    # A run may be extended with more steps; anything else must match.
+    if {**saved["settings"], "steps": None} != {**current, "steps": None}:
         raise ValueError(f"{path} was written by a run with other settings; remove it or use another --out")
     network.load_state_dict(saved["network"])
     optimizer.load_state_dict(saved["optimizer"])

