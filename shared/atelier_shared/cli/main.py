@@ -89,7 +89,7 @@ async def _submit(args: argparse.Namespace) -> int:
                 submission.asset_id = await client.submit(path, args.brand, args.tier, args.style)
             except ApiError as exc:
                 submission.error = str(exc)
-            console.print(f"{path}: {submission.asset_id or submission.error}")
+            print(f"{path}: {submission.asset_id or submission.error}", flush=True)  # One line per file, for scripts.
             submissions.append(submission)
     if args.no_wait:
         return 0 if all(s.asset_id for s in submissions) else 1
