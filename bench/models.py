@@ -25,13 +25,11 @@ from typing import Any
 import numpy as np
 import onnxruntime
 import torch
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 from torch.nn import functional
 
 from atelier_stylizer.artifacts import export_onnx, load_network, read_manifest
 from atelier_stylizer.defaults import DEFAULT_MODELS
-from atelier_stylizer.quantization import CalibrationImages, load_images, psnr, quantize_int8
+from atelier_stylizer.quantization import load_images, psnr, quantize_graph, quantize_int8
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem
 
 SIZES = (256, 512, 1024)
@@ -94,24 +92,6 @@ def ort_runner(path: Path, batch: np.ndarray, scale: float) -> Any:
     return run
 
 
-def full_int8(fp32: Path, target: Path, calibration: list[np.ndarray]) -> None:
-    """Every convolution quantised (the speed reference; fails the quality gate here)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        prepared = Path(scratch) / "prepared.onnx"
-        quant_pre_process(str(fp32), str(prepared))
-        quantize_static(
-            str(prepared),
-            str(target),
-            CalibrationImages(calibration),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.Percentile,
-            extra_options={"CalibPercentile": 99.999},
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--style", default="tiles")
@@ -139,7 +119,7 @@ def main() -> None:
             "int8-all": work / f"{tier}.int8-all.onnx",
             "int8-gated": work / f"{tier}.int8-gated.onnx",
         }
-        full_int8(fp32, graphs[tier]["int8-all"], calibration)
+        quantize_graph(fp32, graphs[tier]["int8-all"], calibration)  # Every convolution: the speed reference.
         gate_records[tier] = quantize_int8(fp32, graphs[tier]["int8-gated"], calibration, evaluation).record()
         print(tier, "int8 gate:", gate_records[tier], flush=True)
 

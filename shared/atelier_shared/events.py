@@ -67,6 +67,16 @@ def timestamp_ms(stamp: Timestamp) -> float:
     return float(stamp.seconds * 1000.0 + stamp.nanos / 1e6)
 
 
+# Stages of an asset's way, as (name, from timeline field, to timeline field).
+TIMELINE_STAGES = (
+    ("tag", "uploaded_at", "tagged_at"),
+    ("route", "tagged_at", "routed_at"),
+    ("stylize", "routed_at", "stylized_at"),
+    ("export", "stylized_at", "exported_at"),
+    ("total", "uploaded_at", "exported_at"),
+)
+
+
 def timestamp_iso(stamp: Timestamp) -> str | None:
     """ISO-8601 UTC text of a Timestamp, or None when unset."""
     if not stamp.seconds and not stamp.nanos:
@@ -82,6 +92,7 @@ __all__ = [
     "SOURCE_EVENT",
     "SOURCE_HTTP",
     "TIER_NAMES",
+    "TIMELINE_STAGES",
     "TIER_PREVIEW",
     "TIER_PRODUCTION",
     "AssetExported",

@@ -131,12 +131,12 @@ class Exporter:
         durations = handlers.stage_durations(exported.asset.timeline)
         for stage, seconds in durations.items():
             PIPELINE_STAGE_SECONDS.labels(stage).observe(seconds)
-        if "upload_to_exported" in durations:
+        if "total" in durations:
             route = exported.route
             kind = "rerender" if route.rerender else ("degraded" if route.degraded else "normal")
             ARTIST_WAIT_SECONDS.labels(
                 exported.asset.brand, TIER_NAMES.get(exported.asset.tier, "unspecified"), kind
-            ).observe(durations["upload_to_exported"])
+            ).observe(durations["total"])
 
     async def close(self) -> None:
         """Close the webhook HTTP session."""

@@ -4,14 +4,6 @@ from atelier_shared import ExportProfileSpec, events
 from atelier_shared.brands import DEFAULT_EXPORT_PROFILES
 from atelier_shared.events import timestamp_ms
 
-_STAGE_PAIRS = (
-    ("upload_to_tagged", "uploaded_at", "tagged_at"),
-    ("tagged_to_routed", "tagged_at", "routed_at"),
-    ("routed_to_stylized", "routed_at", "stylized_at"),
-    ("stylized_to_exported", "stylized_at", "exported_at"),
-    ("upload_to_exported", "uploaded_at", "exported_at"),
-)
-
 
 def profiles_for(route: events.RouteDecision) -> list[events.ExportProfile]:
     """The profiles the router chose, or the defaults for events that carry none."""
@@ -34,9 +26,9 @@ def exported_event(stylized: events.AssetStylized, renditions: list[events.Rendi
 
 
 def stage_durations(timeline: events.Timeline) -> dict[str, float]:
-    """Seconds between consecutive stages, and upload to export, for the stages reached."""
+    """Seconds per stage (tag, route, stylize, export) and in total, for the stages reached."""
     durations = {}
-    for name, start, end in _STAGE_PAIRS:
+    for name, start, end in events.TIMELINE_STAGES:
         begin, finish = getattr(timeline, start), getattr(timeline, end)
         if begin.seconds and finish.seconds:
             durations[name] = max(timestamp_ms(finish) - timestamp_ms(begin), 0.0) / 1000

@@ -89,7 +89,7 @@ def _run(session: onnxruntime.InferenceSession, images: list[np.ndarray]) -> lis
     return [session.run(None, {"image": image})[0] for image in images]
 
 
-def _quantize(prepared: Path, target: Path, calibration: list[np.ndarray], nodes: list[str]) -> None:
+def _quantize(prepared: Path, target: Path, calibration: list[np.ndarray], nodes: list[str] | None) -> None:
     quantize_static(
         str(prepared),
         str(target),
@@ -102,6 +102,14 @@ def _quantize(prepared: Path, target: Path, calibration: list[np.ndarray], nodes
         calibrate_method=CalibrationMethod.Percentile,
         extra_options={"CalibPercentile": 99.999},
     )
+
+
+def quantize_graph(fp32: Path, target: Path, calibration: list[np.ndarray], nodes: list[str] | None = None) -> None:
+    """Quantise an FP32 graph to INT8: the given convolutions, or every one (None)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(fp32), str(prepared))
+        _quantize(prepared, target, calibration, nodes)
 
 
 @dataclass(frozen=True)

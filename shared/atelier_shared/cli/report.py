@@ -7,14 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from atelier_shared.cli.client import Submission
-
-_STAGES = (
-    ("tag", "uploaded_at", "tagged_at"),
-    ("route", "tagged_at", "routed_at"),
-    ("stylize", "routed_at", "stylized_at"),
-    ("export", "stylized_at", "exported_at"),
-    ("total", "uploaded_at", "exported_at"),
-)
+from atelier_shared.events import TIMELINE_STAGES
 
 
 def stage_ms(timeline: dict[str, str]) -> dict[str, float]:
@@ -22,7 +15,7 @@ def stage_ms(timeline: dict[str, str]) -> dict[str, float]:
     times = {name: datetime.fromisoformat(value) for name, value in timeline.items()}
     return {
         stage: (times[end] - times[start]).total_seconds() * 1000
-        for stage, start, end in _STAGES
+        for stage, start, end in TIMELINE_STAGES
         if start in times and end in times
     }
 

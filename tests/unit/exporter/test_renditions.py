@@ -66,4 +66,4 @@ def test_stage_durations_from_the_timeline() -> None:
     timeline.tagged_at.FromMilliseconds(1_250)
     timeline.exported_at.FromMilliseconds(4_000)
     durations = handlers.stage_durations(timeline)
-    assert durations == {"upload_to_tagged": 0.25, "upload_to_exported": 3.0}
+    assert durations == {"tag": 0.25, "total": 3.0}
