@@ -11,9 +11,7 @@ of a priority is full its partitions are paused (the consumer stays in its group
 """
 
 import asyncio
-import os
 import random
-import signal
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,8 +130,10 @@ class ConsumerRuntime:
         config: ConsumerConfig,
         handler: BatchHandler,
         producer: EventProducer,
+        on_failure: Callable[[BaseException], None] = lambda error: None,
     ) -> None:
         self.service = service
+        self._on_failure = on_failure
         self._settings = settings
         self._config = config
         self._handler = handler
@@ -188,9 +188,12 @@ class ConsumerRuntime:
             task.add_done_callback(self._on_task_done)
 
     def _on_task_done(self, task: "asyncio.Task[None]") -> None:
-        if task.cancelled() or task.exception() is None:
+        if task.cancelled():
             return
-        self.failure = task.exception()
+        failure = task.exception()
+        if failure is None:
+            return
+        self.failure = failure
         log.error(
             "consumer loop died; stopping the service",
             task=task.get_name(),
@@ -198,7 +201,7 @@ class ConsumerRuntime:
             exc_info=self.failure,
             service=self.service,
         )
-        os.kill(os.getpid(), signal.SIGTERM)
+        self._on_failure(failure)
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the batch in flight (bounded), commit, and leave the group."""
@@ -213,7 +216,8 @@ class ConsumerRuntime:
             except TimeoutError:
                 work.cancel()
             await asyncio.gather(fetch, work, return_exceptions=True)
-        for delivery in self._queue.discard({d for d in self._all_partitions()}):
+        for delivery in self._queue.drain():
+            metrics.BUFFERED.labels(self.service, delivery.record.topic).dec()
             delivery.span.end()
         if self._consumer is not None:
             await self._commit()
@@ -230,9 +234,6 @@ class ConsumerRuntime:
                     raise
                 log.warning("consumer stop interrupted by its fetcher; left without it", service=self.service)
             self._consumer = None
-
-    def _all_partitions(self) -> set[TopicPartition]:
-        return set(self._consumer.assignment()) if self._consumer is not None else set()
 
     @property
     def buffered(self) -> int:

@@ -79,6 +79,13 @@ class FairQueue(Generic[Item]):
             self._counts[priority] = sum(len(items) for items in lane.values())
         return removed
 
+    def drain(self) -> list[Item]:
+        """Remove and return every buffered item (at shutdown)."""
+        items = [item for lane in self._lanes.values() for queue in lane.values() for item in queue]
+        self._lanes.clear()
+        self._counts.clear()
+        return items
+
     def _pop(self, matches: Callable[[Item], bool], room: float, cost: Callable[[Item], float]) -> Item | None:
         """The next matching item in priority then round-robin order that fits `room`."""
         for priority in sorted(self._lanes):

@@ -17,7 +17,9 @@ log = get_logger(__name__)
 
 
 class Lifecycle(Protocol):
-    """Something a process starts once and stops once."""
+    """Something a process starts once and stops once; `crashed` is set if it cannot go on."""
+
+    crashed: asyncio.Event
 
     async def start(self) -> None: ...
 
@@ -39,8 +41,9 @@ class PipelineService:
         self.name = name
         self.settings = settings
         self.store = store
+        self.crashed = asyncio.Event()
         self.producer = EventProducer(settings.kafka_bootstrap, client_id=name)
-        self.runtime = ConsumerRuntime(name, settings, config, handler, self.producer)
+        self.runtime = ConsumerRuntime(name, settings, config, handler, self.producer, crashed_by(self.crashed))
         checks: dict[str, ReadinessCheck] = {"kafka": self._consumer_ready}
         if store is not None:
             checks["store"] = store.ping
@@ -48,11 +51,6 @@ class PipelineService:
 
     async def _consumer_ready(self) -> bool:
         return self.runtime.ready
-
-    @property
-    def failed(self) -> bool:
-        """A consumer loop died of a bug (the process exits non-zero)."""
-        return self.runtime.failure is not None
 
     async def start(self) -> None:
         """Start serving ops, then the producer, then consuming."""
@@ -69,15 +67,23 @@ class PipelineService:
         log.info("stopped", service=self.name)
 
 
+def crashed_by(event: asyncio.Event) -> Callable[[BaseException], None]:
+    """A runtime's failure callback that marks its app crashed."""
+    return lambda error: event.set()
+
+
 async def serve(app: Lifecycle) -> None:
-    """Start `app`, wait for SIGTERM or SIGINT, then stop it."""
+    """Start `app`, wait for SIGTERM, SIGINT or the app crashing, then stop it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
     try:
-        await stop.wait()
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(app.crashed.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
     finally:
         await app.stop()
 
@@ -97,5 +103,5 @@ def run_service(name: str, settings: AtelierSettings, factory: Callable[[], Life
         asyncio.run(main())
     finally:
         shutdown_tracing()
-    if apps and getattr(apps[0], "failed", False):
+    if apps and apps[0].crashed.is_set():
         raise SystemExit(1)

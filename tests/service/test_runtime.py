@@ -274,3 +274,31 @@ async def test_handover_to_a_new_member_redelivers_what_was_not_committed(deploy
         stuck.set()
         await second.stop()
         await second_producer.stop()
+
+
+async def test_a_consumer_loop_that_dies_reports_the_failure_and_is_not_ready(deployment: Deployment) -> None:
+    """A bug outside any handler (here in the batch key) must stop the service, not leave it idle."""
+    settings = deployment.settings()
+    crashed = asyncio.Event()
+    producer = EventProducer(settings.kafka_bootstrap, "test-crash")
+    await producer.start()
+    runtime = ConsumerRuntime(
+        "test",
+        settings,
+        ConsumerConfig(
+            group_id=settings.topics.group("test"),
+            topics={settings.topics.name(topics.UPLOADED): 0},
+            batch_key=lambda delivery: 1 / 0,
+        ),
+        per_record(tag_handler(settings, [])),
+        producer,
+        on_failure=lambda error: crashed.set(),
+    )
+    await runtime.start()
+    try:
+        await publish(settings, ["any"])
+        await asyncio.wait_for(crashed.wait(), 30)
+        assert isinstance(runtime.failure, ZeroDivisionError) and not runtime.ready
+    finally:
+        await runtime.stop()
+        await producer.stop()

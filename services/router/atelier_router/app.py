@@ -5,6 +5,8 @@ chooses), and exported assets that fail-over served degraded become re-render re
 quality pool has spare capacity.
 """
 
+import asyncio
+
 from opentelemetry import trace
 from prometheus_client import Counter
 
@@ -29,6 +31,7 @@ from atelier_shared import (
     tracer,
 )
 from atelier_shared.events import MODEL_TIER_NAMES, TIER_NAMES
+from atelier_shared.service import crashed_by
 
 log = get_logger(__name__)
 
@@ -47,6 +50,7 @@ class RouterApp:
         names = settings.topics
         self._names = names
         self.brands = BrandBook.load(settings.brands_dir)
+        self.crashed = asyncio.Event()
         self.producer = EventProducer(settings.kafka_bootstrap, client_id="router")
         self.monitor = LagMonitor(
             settings,
@@ -73,6 +77,7 @@ class RouterApp:
             ),
             per_record(self._route),
             self.producer,
+            crashed_by(self.crashed),
         )
         self.rerendering = ConsumerRuntime(
             "router-rerender",
@@ -85,16 +90,12 @@ class RouterApp:
             ),
             per_record(self._rerender),
             self.producer,
+            crashed_by(self.crashed),
         )
         self.ops = OpsServer(settings.ops_host, settings.ops_port, {"kafka": self._ready})
 
     async def _ready(self) -> bool:
         return self.routing.ready and self.rerendering.ready and self.monitor.samples_taken > 0
-
-    @property
-    def failed(self) -> bool:
-        """A consumer loop died of a bug (the process exits non-zero)."""
-        return self.routing.failure is not None or self.rerendering.failure is not None
 
     async def start(self) -> None:
         """Ops, producer, lag monitor, then both consumers."""

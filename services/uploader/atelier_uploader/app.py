@@ -1,5 +1,6 @@
 """Uploader wiring: HTTP API, bucket-drop and intake consumers, status view."""
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -25,6 +26,7 @@ from atelier_shared import (
     per_record,
     topics,
 )
+from atelier_shared.service import crashed_by
 from atelier_uploader import handlers
 from atelier_uploader.api import Api
 from atelier_uploader.ingest import Ingestor
@@ -42,6 +44,7 @@ class UploaderApp:
         names = settings.topics
         self._uploaded_topic = names.name(topics.UPLOADED)
         self._inbox_topic = names.name(topics.INBOX)
+        self.crashed = asyncio.Event()
         self.store = ObjectStore(settings)
         brands = BrandBook.load(settings.brands_dir)
         self.ingestor = Ingestor(self.store, brands, settings.limits, settings.bucket_originals)
@@ -57,6 +60,7 @@ class UploaderApp:
             ),
             per_record(self._handle_intake, concurrency=settings.intake_concurrency),
             self.producer,
+            crashed_by(self.crashed),
         )
         api = Api(
             self.ingestor,
@@ -81,11 +85,6 @@ class UploaderApp:
 
     async def _status_ready(self) -> bool:
         return self.status.ready
-
-    @property
-    def failed(self) -> bool:
-        """The intake consumer loop died of a bug (the process exits non-zero)."""
-        return self.intake.failure is not None
 
     async def start(self) -> None:
         """Start the producer, the status view and the intake consumers, then serve HTTP."""
