@@ -27,8 +27,8 @@ class Recipe:
 
 
 RECIPES = (
-    Recipe("tiles", quality_steps=1600, fast_steps=600, style_weight=8.0),
-    Recipe("brush", quality_steps=1600, fast_steps=600, style_weight=8.0),
+    Recipe("tiles", quality_steps=1000, fast_steps=600, style_weight=8.0),
+    Recipe("brush", quality_steps=1000, fast_steps=600, style_weight=2.5),
 )
 
 
