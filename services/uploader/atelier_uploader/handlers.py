@@ -222,9 +222,23 @@ def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: A
             status["upgraded"] = bool(event.route.rerender)
     status["reached"] = sorted(reached, key=STAGES.index)
     status.setdefault("timeline", {})
-    furthest = status["reached"][-1] if status["reached"] else "unknown"
+    furthest = _furthest_complete(reached)
     status["stage"] = "failed" if "failure" in status and furthest != "exported" else furthest
     return status
+
+
+def _furthest_complete(reached: set[str]) -> str:
+    """The furthest stage whose predecessors are folded in too.
+
+    An `exported` read before its `stylized` does not make the asset look exported with its
+    stylization missing: the stage moves on once every earlier stage's event is in.
+    """
+    furthest = "unknown"
+    for stage in STAGES:
+        if stage not in reached:
+            break
+        furthest = stage
+    return furthest
 
 
 def _latest_timeline(status: dict[str, Any], timeline: events.Timeline) -> dict[str, str]:

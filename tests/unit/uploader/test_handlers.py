@@ -70,6 +70,16 @@ def test_status_is_the_same_whatever_order_topics_are_read_in() -> None:
     assert final["route"]["model_tier"] == "quality" and final["stylized"]["batch_size"] == 2
 
 
+def test_an_asset_looks_exported_only_once_every_earlier_stage_is_in() -> None:
+    status = None
+    stages = []
+    for spec, event in sorted(_events(), key=lambda item: item[0] is not topics.EXPORTED):  # exported first
+        status = merge_status(status, spec, event)
+        stages.append(status["stage"])
+    assert stages == ["unknown", "uploaded", "tagged", "routed", "exported"]
+    assert status is not None and status["stylized"]["batch_size"] == 2
+
+
 def _rerender_events() -> list[tuple[topics.TopicSpec, object]]:
     """A degraded render (fast) then its full-fidelity re-render, each stage stamped in order."""
     header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PRODUCTION)
