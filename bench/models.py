@@ -13,6 +13,7 @@ numbers are those of what `make run` serves.
 """
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -62,7 +63,7 @@ def timed(run: Any, repeats: int) -> tuple[float, np.ndarray]:
 
 
 def torch_runner(network: torch.nn.Module, batch: np.ndarray, dtype: torch.dtype, device: str, scale: float) -> Any:
-    model = network.to(device, dtype).eval()
+    model = copy.deepcopy(network).to(device, dtype).eval()  # Module.to converts in place: each runner its own copy.
     x = torch.from_numpy(batch).to(device)
 
     def run() -> np.ndarray:
@@ -106,7 +107,7 @@ def main() -> None:
     calibration = load_images(sorted((REPO / ".atelier" / "make-models" / "content").glob("*.png"))[:4], 256) or [
         inputs(256, 1)
     ]
-    evaluation = [inputs(256, 1)]
+    evaluation = list(np.split(inputs(256, 3), 3))  # Every photo: the gate must hold on each, not on one.
     gate_records = {}
     for tier in ("quality", "fast"):
         folder = DEFAULT_MODELS / f"{args.style}-{tier}" / "1"

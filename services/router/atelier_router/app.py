@@ -61,6 +61,7 @@ class RouterApp:
             default_service_ms=settings.default_service_ms,
         )
         self.policy = FailoverPolicy(self.monitor.estimate, settings.failover)
+        self.monitor.on_sample = self.policy.reassess
         self.gate = RerenderGate(
             lambda: self.monitor.estimate("quality"),
             self.policy.any_degraded,

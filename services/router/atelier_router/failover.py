@@ -43,6 +43,7 @@ class _BrandState:
     degraded: bool = False
     changed_at: float = float("-inf")
     calm_since: float | None = None
+    target_ms: float = 0.0
 
 
 class FailoverPolicy:
@@ -71,6 +72,20 @@ class FailoverPolicy:
     def any_degraded(self) -> bool:
         """Whether any brand is failed over (the quality pool is under pressure)."""
         return any(state.degraded for state in self._states.values())
+
+    def reassess(self) -> None:
+        """Re-evaluate failed-over brands on fresh estimates (run on every lag sample).
+
+        Without it a brand would leave fail-over only when its next request arrives: after a burst
+        followed by silence it would stay degraded, and hold back every re-render, indefinitely.
+        """
+        if not self.any_degraded():
+            return
+        quality_ms = self.predicted_ms(self._estimates("quality"))
+        fast_ms = self.predicted_ms(self._estimates("fast"))
+        for brand, state in self._states.items():
+            if state.degraded:
+                self._update(brand, quality_ms, fast_ms, state.target_ms)
 
     def choose(self, tier: events.Tier, guidelines: BrandGuidelines) -> TierChoice:
         target = float(guidelines.latency_targets_ms[TIER_NAMES[tier]])  # type: ignore[index]
@@ -112,6 +127,7 @@ class FailoverPolicy:
         if not self._settings.enabled:
             return False
         state = self._states.setdefault(brand, _BrandState())
+        state.target_ms = target
         now = self._clock()
         settled = now - state.changed_at >= self._settings.min_dwell_s
         if not state.degraded:

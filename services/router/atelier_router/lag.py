@@ -198,6 +198,8 @@ class LagMonitor:
         self._stats: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.samples_taken = 0
+        # Called after every sample (the router re-assesses fail-over on it).
+        self.on_sample: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
         """Connect (one reader per pool group, one for pool reports) and start polling."""
@@ -281,6 +283,7 @@ class LagMonitor:
             POOL_SERVICE.labels(pool).set(current.per_item_ms / 1000)
             EXPECTED_WAIT.labels(pool).set(current.expected_wait_ms / 1000)
         self.samples_taken += 1
+        self.on_sample()
 
     def note_routed(self, pool: str) -> None:
         """The router just sent a request to a pool: count it until the next sample sees it."""

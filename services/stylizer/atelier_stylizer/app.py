@@ -33,7 +33,7 @@ from atelier_shared import (
 from atelier_shared.events import model_tier_from_name
 from atelier_shared.images import decode, encode
 from atelier_stylizer import handlers
-from atelier_stylizer.inference import Engine
+from atelier_stylizer.inference import Engine, resolve_device
 from atelier_stylizer.models import Models
 from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
@@ -235,7 +235,8 @@ class StylizerService(PipelineService):
             group_id=names.group(f"stylizer-{settings.stylizer_pool}"),
             topics={names.name(spec): priority for priority, spec in enumerate(pool_topics)},
             batch=BatchPolicy(
-                max_items=settings.stylizer_max_batch,
+                max_items=settings.stylizer_max_batch
+                or (8 if resolve_device(settings.stylizer_device) == "cuda" else 1),
                 max_wait_ms=settings.stylizer_max_wait_ms,
                 max_cost=settings.stylizer_max_batch_pixels,
             ),

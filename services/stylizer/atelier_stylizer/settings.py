@@ -20,7 +20,9 @@ class StylizerSettings(AtelierSettings):
     stylizer_precision: Precision = "auto"
     # CPU threads for inference; 0 uses every core.
     stylizer_threads: int = Field(0, ge=0)
-    stylizer_max_batch: int = Field(8, ge=1, le=256)
+    # Requests per inference batch; 0: 8 on CUDA, 1 on CPU, where batching measured slower per image
+    # (bench/results/models-cpu-2core.md).
+    stylizer_max_batch: int = Field(0, ge=0, le=256)
     stylizer_max_wait_ms: float = Field(25.0, ge=0)
     # Summed working-size pixels per batch: the GPU memory budget.
     stylizer_max_batch_pixels: int = Field(16 * 1024 * 1024, ge=1)

@@ -80,6 +80,19 @@ def test_moves_production_to_fast_when_the_target_would_be_missed_and_back_after
     assert decide.switches["acme"] == 2
 
 
+def test_a_burst_followed_by_silence_leaves_fail_over_without_another_request() -> None:
+    scene = Scene()
+    decide = policy(scene)
+    scene.quality_wait_ms = 12_000
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded
+    scene.quality_wait_ms = 0  # The backlog drains; no request arrives, only lag samples.
+    for second in range(1, 12):
+        scene.now = second
+        decide.reassess()
+    assert not decide.is_degraded("acme") and not decide.any_degraded()
+    assert decide.switches["acme"] == 2
+
+
 def test_a_steady_load_at_the_threshold_does_not_flap() -> None:
     scene = Scene()
     decide = policy(scene)
