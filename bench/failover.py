@@ -64,10 +64,10 @@ class Sampler(threading.Thread):
         self.url = url
         self.series: list[dict[str, float]] = []
         self.started = time.monotonic()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             with contextlib.suppress(OSError):
                 self.series.append(
                     {
@@ -77,10 +77,10 @@ class Sampler(threading.Thread):
                         "degraded": metric(self.url, f'atelier_failover_degraded{{brand="{BRAND}"}}'),
                     }
                 )
-            self._stop.wait(0.5)
+            self._halt.wait(0.5)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 

@@ -194,7 +194,7 @@ def test_one_brands_burst_does_not_push_anothers_wait_past_its_target(deployment
     # boutique brand within target while the bulk brand's burst drains.
     pipeline = start(deployment, everything_but(), router={"ATELIER_FAILOVER_ENABLED": "false"})
     try:
-        burst = [submit(pipeline, "bulk", seed=index) for index in range(30)]
+        burst = [submit(pipeline, "bulk", seed=index) for index in range(60)]
         boutique = []
         for index in range(5):
             boutique.append(submit(pipeline, "boutique", seed=500 + index))

@@ -30,7 +30,7 @@ DEGRADED = Gauge("atelier_failover_degraded", "1 while a brand's production requ
 class FailoverSettings:
     """Thresholds of the decision."""
 
-    enter_ratio: float = 1.0
+    enter_ratio: float = 0.8
     exit_ratio: float = 0.7
     min_dwell_s: float = 10.0
     # Time outside the stylizer queue (tagging, routing, decoding, export) added to predictions.

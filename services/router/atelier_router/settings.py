@@ -16,7 +16,7 @@ class RouterSettings(AtelierSettings):
     lag_window_s: float = Field(10.0, gt=0)
     # Shortest window over which a drain rate is trusted.
     lag_min_span_s: float = Field(2.0, gt=0)
-    failover_enter_ratio: float = Field(1.0, gt=0)
+    failover_enter_ratio: float = Field(0.8, gt=0)
     failover_exit_ratio: float = Field(0.7, gt=0)
     failover_min_dwell_s: float = Field(10.0, ge=0)
     pipeline_overhead_ms: float = Field(500.0, ge=0)
