@@ -20,6 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,21 +136,23 @@ def main() -> None:
                 scale = 1.0 if tier == "quality" else 0.5
                 network = networks[tier]
                 reference: np.ndarray | None = None
-                variants: list[tuple[str, Any]] = [
-                    ("torch-cpu-fp32", torch_runner(network, batch, torch.float32, "cpu", scale))
+                # Runners are made one at a time: a session's memory arena goes with it before the next
+                # (all of them alive at 1024 px, batch 8, exhausted 24 GB).
+                variants: list[tuple[str, Callable[[], Any]]] = [
+                    ("torch-cpu-fp32", partial(torch_runner, network, batch, torch.float32, "cpu", scale)),
+                    ("torch-cpu-bf16", partial(torch_runner, network, batch, torch.bfloat16, "cpu", scale)),
+                    ("onnxruntime-cpu-fp32", partial(ort_runner, graphs[tier]["fp32"], batch, scale)),
+                    ("onnxruntime-cpu-int8-all", partial(ort_runner, graphs[tier]["int8-all"], batch, scale)),
+                    ("onnxruntime-cpu-int8-gated", partial(ort_runner, graphs[tier]["int8-gated"], batch, scale)),
                 ]
-                variants.append(("torch-cpu-bf16", torch_runner(network, batch, torch.bfloat16, "cpu", scale)))
-                variants.append(("onnxruntime-cpu-fp32", ort_runner(graphs[tier]["fp32"], batch, scale)))
-                variants.append(("onnxruntime-cpu-int8-all", ort_runner(graphs[tier]["int8-all"], batch, scale)))
-                variants.append(("onnxruntime-cpu-int8-gated", ort_runner(graphs[tier]["int8-gated"], batch, scale)))
                 if "cuda" in devices:
                     variants += [
-                        ("torch-cuda-fp32", torch_runner(network, batch, torch.float32, "cuda", scale)),
-                        ("torch-cuda-fp16", torch_runner(network, batch, torch.float16, "cuda", scale)),
-                        ("torch-cuda-bf16", torch_runner(network, batch, torch.bfloat16, "cuda", scale)),
+                        ("torch-cuda-fp32", partial(torch_runner, network, batch, torch.float32, "cuda", scale)),
+                        ("torch-cuda-fp16", partial(torch_runner, network, batch, torch.float16, "cuda", scale)),
+                        ("torch-cuda-bf16", partial(torch_runner, network, batch, torch.bfloat16, "cuda", scale)),
                     ]
-                for name, run in variants:
-                    median, output = timed(run, repeats)
+                for name, make_runner in variants:
+                    median, output = timed(make_runner(), repeats)
                     if reference is None:
                         reference = output
                     row = {
