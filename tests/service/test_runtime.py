@@ -59,7 +59,10 @@ def tag_handler(
 
 
 async def run_runtime(
-    settings: AtelierSettings, handler: Callable[[Delivery], Awaitable[list[Outgoing]]], **config: object
+    settings: AtelierSettings,
+    handler: Callable[[Delivery], Awaitable[list[Outgoing]]],
+    on_failure: Callable[[BaseException], None] = lambda error: None,
+    **config: object,
 ) -> tuple[ConsumerRuntime, EventProducer]:
     producer = EventProducer(settings.kafka_bootstrap, "test-runtime")
     await producer.start()
@@ -74,6 +77,7 @@ async def run_runtime(
         ),
         per_record(handler),
         producer,
+        on_failure=on_failure,
     )
     await runtime.start()
     return runtime, producer
@@ -280,21 +284,9 @@ async def test_a_consumer_loop_that_dies_reports_the_failure_and_is_not_ready(de
     """A bug outside any handler (here in the batch key) must stop the service, not leave it idle."""
     settings = deployment.settings()
     crashed = asyncio.Event()
-    producer = EventProducer(settings.kafka_bootstrap, "test-crash")
-    await producer.start()
-    runtime = ConsumerRuntime(
-        "test",
-        settings,
-        ConsumerConfig(
-            group_id=settings.topics.group("test"),
-            topics={settings.topics.name(topics.UPLOADED): 0},
-            batch_key=lambda delivery: 1 / 0,
-        ),
-        per_record(tag_handler(settings, [])),
-        producer,
-        on_failure=lambda error: crashed.set(),
+    runtime, producer = await run_runtime(
+        settings, tag_handler(settings, []), on_failure=lambda error: crashed.set(), batch_key=lambda delivery: 1 / 0
     )
-    await runtime.start()
     try:
         await publish(settings, ["any"])
         await asyncio.wait_for(crashed.wait(), 30)
