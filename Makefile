@@ -6,15 +6,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := -e 'shared[images,local]' -e services/uploader -e services/tagger -e services/router \
-	-e services/stylizer -e services/exporter
+SERVICES := uploader tagger router stylizer exporter
+TOOLS := client devtools workshop
+PACKAGES := -e 'shared[images]' $(foreach name,$(SERVICES),-e services/$(name)) $(foreach name,$(TOOLS),-e tools/$(name))
+SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/atelier_$(name)) \
+	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install run demo test test-fast lint proto models bench bench-models bench-failover compose-config clean
 
 install: $(STAMP)
 
-$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml
+$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch is pinned to the CPU wheel on these machines; a looser spec pulls several GB of CUDA.
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0 $(PACKAGES) -r requirements-dev.txt
@@ -33,9 +36,8 @@ test-fast: install
 	$(BIN)/pytest -q -m "not e2e"
 
 lint: install
-	$(BIN)/ruff check shared services tests bench
-	$(BIN)/mypy shared/atelier_shared services/uploader/atelier_uploader services/tagger/atelier_tagger \
-		services/router/atelier_router services/stylizer/atelier_stylizer services/exporter/atelier_exporter
+	$(BIN)/ruff check shared services tools tests bench
+	$(BIN)/mypy $(SOURCES)
 
 proto: install
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=shared/atelier_shared/_proto \

@@ -19,7 +19,7 @@ def machine() -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    from atelier_stylizer.quantization import hardware_id
+    from atelier_stylizer.precision import hardware_id
 
     cpu = ""
     if Path("/proc/cpuinfo").is_file():

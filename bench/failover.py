@@ -22,11 +22,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from atelier_client.client import AtelierClient, Submission
+from atelier_devtools.local.samples import write_samples
+from atelier_devtools.local.stack import LocalInfra, LocalServices
 from atelier_shared import AtelierSettings, events, topics
-from atelier_shared.cli.client import AtelierClient, Submission
 from atelier_shared.events import timestamp_ms
-from atelier_shared.local.samples import write_samples
-from atelier_shared.local.stack import LocalInfra, LocalServices
 from atelier_shared.settings import settings_from
 from atelier_shared.storage import ObjectStore
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem, variants
@@ -117,8 +117,8 @@ def deploy(infra: LocalInfra, workdir: Path, prefix: str, failover: bool) -> tup
     }
     settings = settings_from(AtelierSettings, environment)
     infra.provision(settings)
-    from atelier_stylizer.defaults import publish_defaults
     from atelier_stylizer.registry import ModelRegistry
+    from atelier_workshop.defaults import publish_defaults
 
     asyncio.run(
         publish_defaults(ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache"))

@@ -8,7 +8,7 @@ throughput in megapixels per second, and PSNR of the output against the same tie
 The naive baseline is the quality network in PyTorch eager FP32 at batch 1. Results go to
 bench/results/models-<machine>.{md,json}.
 
-Models: the shipped defaults (services/stylizer/atelier_stylizer/default_models), so the
+Models: the shipped defaults (tools/workshop/atelier_workshop/default_models), so the
 numbers are those of what `make run` serves.
 """
 
@@ -31,8 +31,8 @@ import torch
 from torch.nn import functional
 
 from atelier_stylizer.artifacts import export_onnx, load_network, read_manifest
-from atelier_stylizer.defaults import DEFAULT_MODELS
-from atelier_stylizer.quantization import load_images, psnr, quantize_graph, quantize_int8
+from atelier_workshop.defaults import DEFAULT_MODELS
+from atelier_workshop.quantization import load_images, psnr, quantize_graph, quantize_int8
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem
 
 SIZES = (256, 512, 1024)

@@ -16,11 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from atelier_client.client import AtelierClient, Submission
+from atelier_devtools.local.samples import write_samples
+from atelier_devtools.local.stack import LocalInfra, LocalServices
 from atelier_shared import AtelierSettings
-from atelier_shared.cli.client import AtelierClient, Submission
-from atelier_shared.cli.report import stage_ms
-from atelier_shared.local.samples import write_samples
-from atelier_shared.local.stack import LocalInfra, LocalServices
 from atelier_shared.settings import settings_from
 from atelier_shared.storage import ObjectStore
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem, variants
@@ -46,7 +45,7 @@ async def run_set(api: str, images: list[Path], together: bool) -> list[dict[str
 
 
 def summarise(statuses: list[dict[str, Any]]) -> dict[str, Any]:
-    totals = [stage_ms(s["timeline"])["total"] for s in statuses]
+    totals = [s["stage_ms"]["total"] for s in statuses]
     inference = [s["stylized"]["timings"]["inference_ms"] for s in statuses]
     outside = [1 - i / t for i, t in zip(inference, totals, strict=True)]
     first = min(datetime.fromisoformat(s["timeline"]["uploaded_at"]) for s in statuses)
@@ -60,7 +59,7 @@ def summarise(statuses: list[dict[str, Any]]) -> dict[str, Any]:
         "median_share_outside_model": round(statistics.median(outside), 3),
         "median_inference_ms": round(statistics.median(inference)),
         "per_stage_median_ms": {
-            stage: round(statistics.median(stage_ms(s["timeline"])[stage] for s in statuses))
+            stage: round(statistics.median(s["stage_ms"][stage] for s in statuses))
             for stage in ("tag", "route", "stylize", "export")
         },
     }
@@ -87,8 +86,8 @@ def main() -> None:
         }
         settings = settings_from(AtelierSettings, environment)
         infra.provision(settings)
-        from atelier_stylizer.defaults import publish_defaults
         from atelier_stylizer.registry import ModelRegistry
+        from atelier_workshop.defaults import publish_defaults
 
         asyncio.run(
             publish_defaults(

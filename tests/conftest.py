@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from atelier_devtools.local.stack import LocalInfra
 from atelier_shared import AtelierSettings
-from atelier_shared.local.stack import LocalInfra
 from atelier_shared.settings import settings_from
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +151,6 @@ def real_photos() -> list[Path]:
     shared = REPO.parent / "shared" / "data" / "content"
     if shared.is_dir() and any(shared.iterdir()):
         return sorted(shared.iterdir())
-    from atelier_shared.local.samples import write_samples
+    from atelier_devtools.local.samples import write_samples
 
     return write_samples(Path(tempfile.mkdtemp(prefix="samples-")))

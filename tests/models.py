@@ -6,9 +6,9 @@ from pathlib import Path
 import torch
 
 from atelier_shared import ObjectStore
-from atelier_stylizer.artifacts import write_artifact
 from atelier_stylizer.networks import Architecture, TransformerNet
 from atelier_stylizer.registry import ModelManifest, ModelRegistry
+from atelier_workshop.artifacts import write_artifact
 
 TINY = Architecture(channels=(8, 16, 16), residual_blocks=1)
 

@@ -1,8 +1,7 @@
-"""Atelier's common library: the front door. Services import from here.
+"""Atelier's core library: the front door. Services import from here.
 
-Optional parts with their own dependencies are imported by module: `atelier_shared.images`
-(extra "images": Pillow, NumPy) and `atelier_shared.local` (extra "local": the embedded broker,
-S3 server and command line).
+It imports no service. The optional part with its own dependencies is imported by module:
+`atelier_shared.images` (extra "images": Pillow, NumPy).
 """
 
 from atelier_shared import assets, events, topics

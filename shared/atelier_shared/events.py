@@ -1,5 +1,6 @@
 """Atelier's event types, generated from proto/atelier/v1/events.proto (run `make proto` after editing it)."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -77,6 +78,20 @@ TIMELINE_STAGES = (
 )
 
 
+def timeline_ms(timeline: Timeline) -> dict[str, float]:
+    """The stamps a timeline has, as epoch milliseconds by field name."""
+    return {field.name: timestamp_ms(stamp) for field, stamp in timeline.ListFields()}
+
+
+def stage_durations_ms(stamps_ms: Mapping[str, float]) -> dict[str, float]:
+    """Milliseconds per stage (tag, route, stylize, export) and in total, for the stages whose ends are stamped."""
+    return {
+        stage: max(stamps_ms[end] - stamps_ms[start], 0.0)
+        for stage, start, end in TIMELINE_STAGES
+        if stamps_ms.get(start) and stamps_ms.get(end)
+    }
+
+
 def timestamp_iso(stamp: Timestamp) -> str | None:
     """ISO-8601 UTC text of a Timestamp, or None when unset."""
     if not stamp.seconds and not stamp.nanos:
@@ -117,8 +132,10 @@ __all__ = [
     "Timeline",
     "WebhookDelivery",
     "model_tier_from_name",
+    "stage_durations_ms",
     "now_timestamp",
     "tier_from_name",
+    "timeline_ms",
     "timestamp_iso",
     "timestamp_ms",
 ]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from atelier_devtools.local.stack import LocalServices
 from atelier_shared import ObjectStore
-from atelier_shared.local.stack import LocalServices
 from tests.conftest import Deployment
 from tests.models import make_and_publish
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from atelier_shared.local.stack import SERVICES
+from atelier_devtools.local.stack import SERVICES
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
 

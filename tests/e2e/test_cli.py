@@ -1,4 +1,8 @@
-"""The command line a user runs against a running pipeline: submit a folder, wait, save renditions."""
+"""The command line a user runs against a running pipeline: submit a folder, wait, save renditions.
+
+It runs from a fresh virtual environment where only the client package is installed (built from
+tools/client, not the editable checkout): an integrator needs nothing of the pipeline's own code.
+"""
 
 import json
 import os
@@ -8,18 +12,42 @@ from pathlib import Path
 
 import pytest
 
-from atelier_shared.local.samples import write_samples
+from atelier_devtools.local.samples import write_samples
+from tests.conftest import REPO
 from tests.e2e.conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
 
 
-def test_submit_a_folder_and_read_a_status(pipeline: Pipeline, tmp_path: Path) -> None:
+@pytest.fixture(scope="session")
+def client_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin folder of a fresh virtual environment holding only atelier-client and what it needs."""
+    venv = tmp_path_factory.mktemp("client-only")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check"]
+    subprocess.run(
+        [*install, "-c", str(REPO / "constraints.txt"), str(REPO / "tools" / "client")],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+    return venv / "bin"
+
+
+def test_the_client_package_installs_alone(client_only: Path) -> None:
+    probe = "import importlib.util as u; print([m for m in ('atelier_shared', 'aiokafka', 'torch') if u.find_spec(m)])"
+    result = subprocess.run([str(client_only / "python"), "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    usage = subprocess.run([str(client_only / "atelier"), "local"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "atelier-devtools" in usage.stderr
+
+
+def test_submit_a_folder_and_read_a_status(pipeline: Pipeline, client_only: Path, tmp_path: Path) -> None:
     images = tmp_path / "images"
     write_samples(images)
     (images / "notes.jpg").write_text("not an image")
     env = {**os.environ, "ATELIER_API_URL": pipeline.api}
-    atelier = str(Path(sys.executable).parent / "atelier")
+    atelier = str(client_only / "atelier")
     result = subprocess.run(
         [atelier, "submit", str(images), "--brand", "lumen", "--out", str(tmp_path / "out")],
         env=env,

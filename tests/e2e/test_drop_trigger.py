@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
+from atelier_devtools.local.notifications import minio_notification
 from atelier_shared import topics
 from atelier_shared.assets import asset_id_for_object
-from atelier_shared.local.notifications import minio_notification
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline
 from tests.kafka import produce

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from atelier_devtools.local.stack import SERVICES
 from atelier_shared import events, topics
-from atelier_shared.local.stack import SERVICES
 from tests.conftest import Deployment, jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
 from tests.kafka import read_topic
@@ -212,6 +212,5 @@ def test_one_brands_burst_does_not_push_anothers_wait_past_its_target(deployment
 
 
 def _wait_ms(status: dict) -> float:  # type: ignore[type-arg]
-    from atelier_shared.cli.report import stage_ms
 
-    return stage_ms(status["timeline"])["total"]
+    return status["stage_ms"]["total"]

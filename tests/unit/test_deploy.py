@@ -95,7 +95,9 @@ def test_keda_scales_each_pool_on_its_own_topics_and_group() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [REPO / "docker-compose.yml", *MANIFESTS, *sorted(REPO.glob("services/*/Dockerfile"))], ids=lambda p: p.name
+    "path",
+    [REPO / "docker-compose.yml", *MANIFESTS, *sorted(REPO.glob("services/*/Dockerfile")), *sorted(REPO.glob("tools/*/Dockerfile"))],
+    ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_every_atelier_variable_named_in_deploy_files_is_a_setting(path: Path) -> None:
     known = {f"ATELIER_{name.upper()}" for cls in SETTINGS for name in cls.model_fields}

@@ -2,7 +2,6 @@
 
 from atelier_shared import ExportProfileSpec, events
 from atelier_shared.brands import DEFAULT_EXPORT_PROFILES
-from atelier_shared.events import timestamp_ms
 
 
 def profiles_for(route: events.RouteDecision) -> list[events.ExportProfile]:
@@ -27,12 +26,7 @@ def exported_event(stylized: events.AssetStylized, renditions: list[events.Rendi
 
 def stage_durations(timeline: events.Timeline) -> dict[str, float]:
     """Seconds per stage (tag, route, stylize, export) and in total, for the stages reached."""
-    durations = {}
-    for name, start, end in events.TIMELINE_STAGES:
-        begin, finish = getattr(timeline, start), getattr(timeline, end)
-        if begin.seconds and finish.seconds:
-            durations[name] = max(timestamp_ms(finish) - timestamp_ms(begin), 0.0) / 1000
-    return durations
+    return {stage: ms / 1000 for stage, ms in events.stage_durations_ms(events.timeline_ms(timeline)).items()}
 
 
 def delivery_id(exported: events.AssetExported) -> str:

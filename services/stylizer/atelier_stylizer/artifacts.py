@@ -1,17 +1,19 @@
-"""Model artifacts on disk: write one from a trained network, load one back with every check."""
+"""Model artifacts on disk: load one with every check, export its ONNX graph on first use.
+
+Writing artifacts (training, packaging) is the model workshop's job: atelier_workshop.artifacts.
+"""
 
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from atelier_shared import InvalidModel, sha256_hex
+from atelier_shared import InvalidModel
 from atelier_stylizer.networks import Architecture, TransformerNet
-from atelier_stylizer.registry import MANIFEST, ONNX, WEIGHTS, ModelManifest, parse_manifest, verify_files
+from atelier_stylizer.registry import MANIFEST, WEIGHTS, ModelManifest, parse_manifest, verify_files
 
 ONNX_OPSET = 17
 
@@ -35,42 +37,6 @@ def export_onnx(network: TransformerNet, path: Path) -> None:
             opset_version=ONNX_OPSET,
             dynamo=False,
         )
-
-
-def write_artifact(
-    network: TransformerNet,
-    folder: Path,
-    *,
-    style: str,
-    tier: str,
-    version: int,
-    working_side: int,
-    with_onnx: bool = True,
-    weights_dtype: torch.dtype = torch.float32,
-    **fields: Any,
-) -> ModelManifest:
-    """Write weights (and ONNX), then the manifest that lists their hashes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        name: tensor.detach().to("cpu", weights_dtype).contiguous() for name, tensor in network.state_dict().items()
-    }
-    save_file(state, str(folder / WEIGHTS))
-    files = {WEIGHTS: sha256_hex((folder / WEIGHTS).read_bytes())}
-    if with_onnx:
-        export_onnx(network, folder / ONNX)
-        files[ONNX] = sha256_hex((folder / ONNX).read_bytes())
-    manifest = ModelManifest(
-        name=f"{style}-{tier}",
-        version=version,
-        style=style,
-        tier=tier,  # type: ignore[arg-type]
-        architecture=network.architecture.to_dict(),
-        working_side=working_side,
-        files=files,
-        **fields,
-    )
-    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
-    return manifest
 
 
 def read_manifest(folder: Path) -> ModelManifest:
@@ -101,25 +67,3 @@ def load_network(folder: Path, manifest: ModelManifest | None = None) -> Transfo
         )
     network.load_state_dict({name: tensor.float() for name, tensor in state.items()})
     return network.eval()
-
-
-def repackage(
-    source: Path, target: Path, weights_dtype: torch.dtype = torch.float16, with_onnx: bool = False
-) -> ModelManifest:
-    """Copy an artifact with its weights stored at another precision (the shipped defaults: FP16, no ONNX)."""
-    manifest = read_manifest(source)
-    network = load_network(source, manifest)
-    fields = manifest.model_dump(
-        exclude={"format", "name", "version", "style", "tier", "architecture", "working_side", "files", "created_at"}
-    )
-    return write_artifact(
-        network,
-        target,
-        style=manifest.style,
-        tier=manifest.tier,
-        version=manifest.version,
-        working_side=manifest.working_side,
-        with_onnx=with_onnx,
-        weights_dtype=weights_dtype,
-        **{**fields, "precision": {**manifest.precision, "stored_weights": str(weights_dtype).removeprefix("torch.")}},
-    )

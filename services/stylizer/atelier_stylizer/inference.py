@@ -13,6 +13,7 @@ import torch
 
 from atelier_shared import InvalidModel
 from atelier_stylizer.artifacts import export_onnx, load_network
+from atelier_stylizer.precision import hardware_id, int8_adopted
 from atelier_stylizer.registry import ONNX, ONNX_INT8, ModelManifest
 
 Backend = Literal["auto", "torch", "onnxruntime"]
@@ -104,8 +105,6 @@ def load_engine(
     "auto" means: FP16 on CUDA; on CPU, INT8 (ONNX Runtime) where the manifest records it adopted for
     this CPU, else FP32 (PyTorch). An artifact without model.onnx is exported once into its folder.
     """
-    from atelier_stylizer.quantization import hardware_id, int8_adopted
-
     chosen_device = resolve_device(device)
     if precision != "auto":
         chosen_precision = precision

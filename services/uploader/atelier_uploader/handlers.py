@@ -222,6 +222,9 @@ def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: A
             status["upgraded"] = bool(event.route.rerender)
     status["reached"] = sorted(reached, key=STAGES.index)
     status.setdefault("timeline", {})
+    versions = status["versions"].items()
+    stamps = {key.removeprefix("timeline."): ms for key, ms in versions if key.startswith("timeline.")}
+    status["stage_ms"] = events.stage_durations_ms(stamps)
     furthest = _furthest_complete(reached)
     status["stage"] = "failed" if "failure" in status and furthest != "exported" else furthest
     return status

@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image, ImageFilter
 
+from atelier_devtools.local import samples
 from atelier_shared import events
-from atelier_shared.local import samples
 from atelier_tagger.handlers import tagged_event
 from atelier_tagger.tags import compute_tags
 

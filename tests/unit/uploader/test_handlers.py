@@ -6,8 +6,8 @@ import random
 
 import pytest
 
+from atelier_devtools.local.notifications import minio_notification
 from atelier_shared import InvalidEvent, events, topics
-from atelier_shared.local.notifications import minio_notification
 from atelier_uploader.handlers import drop_request, merge_status, parse_notification
 
 

@@ -19,12 +19,13 @@ from PIL import Image
 from torch.nn import functional
 
 from atelier_shared import sha256_hex
-from atelier_stylizer.artifacts import load_network, read_manifest, write_artifact
+from atelier_stylizer.artifacts import load_network, read_manifest
 from atelier_stylizer.networks import ARCHITECTURES, TransformerNet, parameter_count
 from atelier_stylizer.registry import ModelManifest
-from atelier_stylizer.training.evaluation import check_stylization
-from atelier_stylizer.training.loss_networks import LossNetwork, random_features, vgg16
-from atelier_stylizer.training.losses import PerceptualLoss
+from atelier_workshop.artifacts import write_artifact
+from atelier_workshop.training.evaluation import check_stylization
+from atelier_workshop.training.loss_networks import LossNetwork, random_features, vgg16
+from atelier_workshop.training.losses import PerceptualLoss
 
 CHECKPOINT = "checkpoint.pt"
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}

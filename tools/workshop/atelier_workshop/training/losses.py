@@ -3,7 +3,7 @@
 import torch
 from torch.nn import functional
 
-from atelier_stylizer.training.loss_networks import LossNetwork
+from atelier_workshop.training.loss_networks import LossNetwork
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

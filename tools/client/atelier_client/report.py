@@ -1,23 +1,11 @@
 """The per-asset summary printed after a run: tags, route and reason, model, stage times, outputs."""
 
-from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from atelier_shared.cli.client import Submission
-from atelier_shared.events import TIMELINE_STAGES
-
-
-def stage_ms(timeline: dict[str, str]) -> dict[str, float]:
-    """Milliseconds per stage from an asset's timeline (RFC 3339 timestamps)."""
-    times = {name: datetime.fromisoformat(value) for name, value in timeline.items()}
-    return {
-        stage: (times[end] - times[start]).total_seconds() * 1000
-        for stage, start, end in TIMELINE_STAGES
-        if start in times and end in times
-    }
+from atelier_client.client import Submission
 
 
 def _tags(status: dict[str, Any]) -> str:
@@ -53,8 +41,7 @@ def _model(status: dict[str, Any]) -> str:
 
 
 def _stages(status: dict[str, Any]) -> str:
-    stages = stage_ms(status.get("timeline", {}))
-    return "\n".join(f"{name} {value:.0f}" for name, value in stages.items())
+    return "\n".join(f"{name} {value:.0f}" for name, value in status.get("stage_ms", {}).items())
 
 
 def _outputs(submission: Submission, saved: dict[str, list[str]]) -> str:

@@ -11,7 +11,6 @@ kept in the manifest per hardware.
 """
 
 import json
-import platform
 import shutil
 import tempfile
 import time
@@ -27,26 +26,10 @@ from PIL import Image
 
 from atelier_shared import sha256_hex
 from atelier_stylizer.artifacts import export_onnx, load_network, read_manifest
+from atelier_stylizer.precision import hardware_id
 from atelier_stylizer.registry import MANIFEST, ONNX, ONNX_INT8, ModelManifest
 
 PSNR_GATE_DB = 35.0
-_CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
-
-
-def hardware_id() -> str:
-    """What precision measurements are valid for: the GPU's name, or the CPU's relevant features."""
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{torch.cuda.get_device_name()}"
-    flags: set[str] = set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    return "cpu:" + "+".join([platform.machine(), *(feature for feature in _CPU_FEATURES if feature in flags)])
 
 
 def psnr(reference: np.ndarray, candidate: np.ndarray) -> float:
@@ -212,9 +195,3 @@ def add_int8(folder: Path, calibration: list[np.ndarray], evaluation: list[np.nd
     )
     (folder / MANIFEST).write_text(json.dumps(updated.model_dump(), indent=2))
     return result
-
-
-def int8_adopted(manifest: ModelManifest, hardware: str) -> bool:
-    """Whether INT8 was measured faster and within the gate on this hardware."""
-    record = manifest.precision.get("int8", {}).get(hardware, {})
-    return bool(record.get("adopted")) and ONNX_INT8 in manifest.files

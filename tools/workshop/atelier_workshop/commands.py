@@ -11,9 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from atelier_shared import ObjectStore, load_settings
-from atelier_stylizer.defaults import DEFAULT_MODELS, RECIPES
 from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
+from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES, shipped_artifacts
 
 console = Console()
 
@@ -79,7 +79,7 @@ def _models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
 
 def run_training(args: argparse.Namespace) -> Path:
     """Train with a progress bar; the artifact folder."""
-    from atelier_stylizer.training.trainer import TrainSettings, train
+    from atelier_workshop.training.trainer import TrainSettings, train
 
     out = args.out or Path(".atelier/training") / f"{args.name}-{args.tier}"
     settings = TrainSettings(
@@ -131,8 +131,8 @@ def run_training(args: argparse.Namespace) -> Path:
 
 def make_defaults(work: Path, steps_scale: float) -> None:
     """Reproduce the shipped default models from procedural style and content images."""
-    from atelier_stylizer.artifacts import repackage
-    from atelier_stylizer.training.procedural import STYLES, write_content
+    from atelier_workshop.artifacts import repackage
+    from atelier_workshop.training.procedural import STYLES, write_content
 
     content = work / "content"
     if not content.is_dir():
@@ -144,9 +144,9 @@ def make_defaults(work: Path, steps_scale: float) -> None:
         style_image.parent.mkdir(parents=True, exist_ok=True)
         STYLES[recipe.style]().save(style_image)
         provenance = {
-            "style_image": f"procedural: atelier_stylizer.training.procedural.STYLES[{recipe.style!r}]()",
+            "style_image": f"procedural: atelier_workshop.training.procedural.STYLES[{recipe.style!r}]()",
             "content": "procedural: write_content(count=400, size=320, seed=0)",
-            "recipe": f"atelier_stylizer.defaults.RECIPES ({recipe})",
+            "recipe": f"atelier_workshop.defaults.RECIPES ({recipe})",
             "made_with": "atelier models make-defaults",
             "source_commit": commit or "unknown",
         }
@@ -196,6 +196,16 @@ def make_defaults(work: Path, steps_scale: float) -> None:
             console.print(f"shipped {manifest.ref} ({megabytes:.2f} MB)")
 
 
+def train(argv: list[str]) -> int:
+    """`atelier train ...`."""
+    return main(["train", *argv])
+
+
+def models(argv: list[str]) -> int:
+    """`atelier models ...`."""
+    return main(["models", *argv])
+
+
 def main(argv: list[str]) -> int:
     """Entry point for `atelier train ...` and `atelier models ...`."""
     parser = argparse.ArgumentParser(prog="atelier")
@@ -207,9 +217,10 @@ def main(argv: list[str]) -> int:
         run_training(args)
     elif args.action == "publish":
         registry = _registry(args.registry)
-        from atelier_stylizer.defaults import shipped_artifacts
-
-        for folder in args.folders or shipped_artifacts():
+        folders = args.folders or shipped_artifacts()
+        if not folders:
+            raise SystemExit(f"nothing to publish: no folders given and no shipped models under {DEFAULT_MODELS}")
+        for folder in folders:
             manifest = asyncio.run(registry.publish(folder))
             console.print(f"published {manifest.ref}")
     elif args.action == "list":
@@ -227,7 +238,7 @@ def main(argv: list[str]) -> int:
             )
         console.print(table)
     elif args.action == "quantize":
-        from atelier_stylizer.quantization import add_int8, load_images
+        from atelier_workshop.quantization import add_int8, load_images
 
         def images(folder: Path) -> list:  # type: ignore[type-arg]
             return load_images(

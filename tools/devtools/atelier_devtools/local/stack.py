@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atelier_shared.local.broker import MockKafkaCluster
-from atelier_shared.local.s3 import S3Server, free_port
-from atelier_shared.local.traces import TraceSink
+from atelier_devtools.local.broker import MockKafkaCluster
+from atelier_devtools.local.s3 import S3Server, free_port
+from atelier_devtools.local.traces import TraceSink
 from atelier_shared.settings import AtelierSettings
 from atelier_shared.storage import ObjectStore
 

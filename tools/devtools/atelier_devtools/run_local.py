@@ -16,16 +16,16 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from atelier_client.cli import follow
+from atelier_client.client import ApiError, AtelierClient, Submission
+from atelier_client.report import print_summary
+from atelier_devtools.local.notifications import minio_notification
+from atelier_devtools.local.s3 import free_port, port_is_free
+from atelier_devtools.local.samples import write_samples
+from atelier_devtools.local.stack import LocalInfra, LocalServices
 from atelier_shared import assets, events, topics
-from atelier_shared.cli.client import ApiError, AtelierClient, Submission
-from atelier_shared.cli.report import print_summary
 from atelier_shared.kafka import EventProducer, Outgoing
-from atelier_shared.local.notifications import minio_notification
-from atelier_shared.local.s3 import free_port, port_is_free
-from atelier_shared.local.samples import write_samples
-from atelier_shared.local.stack import LocalInfra, LocalServices
 from atelier_shared.settings import ENDPOINTS_FILE, AtelierSettings, settings_from
 from atelier_shared.storage import ObjectStore
 
@@ -63,8 +63,8 @@ class Endpoints:
 
 
 async def _publish_models(settings: AtelierSettings, console: Console) -> None:
-    from atelier_stylizer.defaults import publish_defaults
     from atelier_stylizer.registry import ModelRegistry
+    from atelier_workshop.defaults import publish_defaults
 
     registry = ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), WORKDIR / "model-cache")
     published = await publish_defaults(registry)
@@ -117,36 +117,6 @@ async def _submit_samples(settings: AtelierSettings, api: str, samples: list[Pat
     finally:
         await producer.stop()
     return submissions
-
-
-async def follow(
-    api: str, submissions: list[Submission], out: Path, timeout_s: float, console: Console
-) -> dict[str, list[str]]:
-    """Wait for every submission with a progress bar, then download renditions under `out`."""
-    saved: dict[str, list[str]] = {}
-    accepted = [s for s in submissions if s.asset_id]
-    async with AtelierClient(api) as client:
-        with Progress(
-            TextColumn("[bold]processing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("assets", total=len(accepted), last="")
-
-            def advance(submission: Submission) -> None:
-                progress.update(task, last=f"{submission.path.name}: {submission.stage}")
-                if submission.stage in ("exported", "failed"):
-                    progress.advance(task)
-
-            await client.wait(accepted, timeout_s, advance)
-        for submission in accepted:
-            if submission.stage == "exported":
-                paths = await client.download(submission, out / submission.path.stem)
-                saved[submission.asset_id] = [str(path) for path in paths]
-    return saved
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -9,8 +9,8 @@ import pytest
 from atelier_stylizer.artifacts import read_manifest
 from atelier_stylizer.inference import load_engine
 from atelier_stylizer.registry import ModelRegistry
-from atelier_stylizer.training.procedural import mosaic_tiles, write_content
-from atelier_stylizer.training.trainer import Progress, TrainSettings, train
+from atelier_workshop.training.procedural import mosaic_tiles, write_content
+from atelier_workshop.training.trainer import Progress, TrainSettings, train
 
 
 @pytest.fixture(scope="module")

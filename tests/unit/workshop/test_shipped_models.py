@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from atelier_shared.local.samples import write_samples
+from atelier_devtools.local.samples import write_samples
 from atelier_stylizer import handlers
 from atelier_stylizer.artifacts import export_onnx, load_network, read_manifest
-from atelier_stylizer.defaults import DEFAULT_MODELS, RECIPES
 from atelier_stylizer.inference import load_engine
-from atelier_stylizer.quantization import PSNR_GATE_DB, _session, load_images, psnr, quantize_int8
-from atelier_stylizer.training.evaluation import check_stylization
-from atelier_stylizer.training.procedural import STYLES, write_content
+from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES
+from atelier_workshop.quantization import PSNR_GATE_DB, _session, load_images, psnr, quantize_int8
+from atelier_workshop.training.evaluation import check_stylization
+from atelier_workshop.training.procedural import STYLES, write_content
 from tests.conftest import real_photos
 
 SHIPPED = sorted(DEFAULT_MODELS.glob("*/1"))

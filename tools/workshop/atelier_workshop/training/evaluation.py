@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.nn import functional
 
-from atelier_stylizer.training.loss_networks import random_features
-from atelier_stylizer.training.losses import gram
+from atelier_workshop.training.loss_networks import random_features
+from atelier_workshop.training.losses import gram
 
 _EVALUATOR = random_features(seed=97)  # Not the training loss network's seed: a held-out judge.
 
