@@ -13,7 +13,7 @@ SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/ate
 	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo test test-fast lint proto models bench bench-models bench-failover compose-config clean
+.PHONY: install run demo test test-fast lint proto topology models bench bench-models bench-failover compose-config clean
 
 install: $(STAMP)
 
@@ -37,11 +37,16 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check shared services tools tests bench
+	$(BIN)/ruff format --check shared services tools tests bench
 	$(BIN)/mypy $(SOURCES)
 
 proto: install
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=shared/atelier_shared/_proto \
 		--pyi_out=shared/atelier_shared/_proto proto/atelier/v1/events.proto
+
+# The README's topic table, from what each service declares it consumes and publishes.
+topology: install
+	$(BIN)/python -m atelier_devtools.topology --write README.md
 
 models: install
 	$(BIN)/atelier models make-defaults

@@ -16,18 +16,21 @@ from atelier_shared.errors import (
     NotAllowed,
     ObjectMissing,
     PermanentError,
+    PublishRefused,
     StoreUnavailable,
     TransientError,
     UnknownBrand,
     UnknownStyle,
     UnsupportedImageType,
 )
-from atelier_shared.kafka import Delivery, EventProducer, Outgoing
 from atelier_shared.logging import bind_asset, configure_logging, get_logger
-from atelier_shared.metrics import STAGE_SECONDS, OpsServer
-from atelier_shared.runtime import BatchHandler, ConsumerConfig, ConsumerRuntime, Outcome, per_record
-from atelier_shared.scheduling import BatchPolicy
-from atelier_shared.service import Lifecycle, PipelineService, run_service, serve
+from atelier_shared.metrics import STAGE_SECONDS
+from atelier_shared.runtime.delivery import Delivery, Outgoing
+from atelier_shared.runtime.producer import EventProducer
+from atelier_shared.runtime.retrying import kafka_retriable
+from atelier_shared.runtime.scheduling import BatchPolicy
+from atelier_shared.runtime.service import Component, Publisher, Service, run, serve
+from atelier_shared.runtime.subscription import Choice, Options, Produced, Subscription
 from atelier_shared.settings import AtelierSettings, SettingsError, load_settings
 from atelier_shared.storage import ObjectStore, StoredObject, sha256_hex
 from atelier_shared.topics import Topics, TopicSpec
@@ -37,14 +40,13 @@ __all__ = [
     "STAGE_SECONDS",
     "AtelierError",
     "AtelierSettings",
-    "BatchHandler",
     "BatchPolicy",
     "BrandBook",
     "BrandConfigError",
     "BrandGuidelines",
     "BrokerUnavailable",
-    "ConsumerConfig",
-    "ConsumerRuntime",
+    "Choice",
+    "Component",
     "Delivery",
     "EventProducer",
     "ExportProfileSpec",
@@ -52,19 +54,21 @@ __all__ = [
     "InvalidEvent",
     "InvalidImage",
     "InvalidModel",
-    "Lifecycle",
     "NotAllowed",
     "ObjectMissing",
     "ObjectStore",
-    "OpsServer",
-    "Outcome",
+    "Options",
     "Outgoing",
     "PermanentError",
-    "PipelineService",
+    "Produced",
+    "PublishRefused",
+    "Publisher",
     "Rule",
+    "Service",
     "SettingsError",
     "StoreUnavailable",
     "StoredObject",
+    "Subscription",
     "TopicSpec",
     "Topics",
     "TransientError",
@@ -77,9 +81,9 @@ __all__ = [
     "configure_tracing",
     "events",
     "get_logger",
+    "kafka_retriable",
     "load_settings",
-    "per_record",
-    "run_service",
+    "run",
     "serve",
     "sha256_hex",
     "topics",

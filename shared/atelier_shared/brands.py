@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
-from atelier_shared.errors import UnknownBrand
+from atelier_shared.errors import NotAllowed, UnknownBrand, UnknownStyle
 
 TierName = Literal["preview", "production"]
 _BRAND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -154,6 +154,17 @@ class BrandGuidelines(_Strict):
     def allowed_styles(self) -> set[str]:
         """Every style this brand may use."""
         return {self.default_style, *self.styles, *(rule.style for rule in self.rules)}
+
+    def check_tier(self, tier: str) -> None:
+        """Refuse (NotAllowed) a tier these guidelines do not allow."""
+        if tier not in self.tiers:
+            raise NotAllowed(f"brand {self.brand!r} does not allow tier {tier!r}; allowed: {self.tiers}")
+
+    def check_style(self, style: str) -> None:
+        """Refuse (UnknownStyle) a requested style these guidelines do not allow."""
+        if style not in self.allowed_styles():
+            styles = sorted(self.allowed_styles())
+            raise UnknownStyle(f"style {style!r} is not among brand {self.brand!r}'s styles: {styles}")
 
 
 class BrandConfigError(ValueError):

@@ -87,6 +87,12 @@ class InvalidModel(PermanentError):
     code = "invalid_model"
 
 
+class PublishRefused(PermanentError):
+    """Kafka refused a record for good (too large, not authorised, ...): retrying cannot help."""
+
+    code = "publish_refused"
+
+
 class StoreUnavailable(TransientError):
     """The object store did not answer."""
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -36,24 +37,42 @@ from atelier_shared._proto.atelier.v1.events_pb2 import (
     WebhookDelivery,
 )
 
-TIER_NAMES = {TIER_PREVIEW: "preview", TIER_PRODUCTION: "production"}
-MODEL_TIER_NAMES = {MODEL_TIER_QUALITY: "quality", MODEL_TIER_FAST: "fast"}
+TIERS = ("preview", "production")
+MODEL_TIERS = ("quality", "fast")
+
+
+def _enum_name(enum: Any, prefix: str, value: int) -> str:
+    """An enum value's name without its prefix, lowercase; "unspecified" for values this code does not know."""
+    return str(enum.Name(value) if value in enum.values() else f"{prefix}UNSPECIFIED").removeprefix(prefix).lower()
+
+
+def tier_name(tier: int) -> str:
+    """ "preview" or "production" ("unspecified" when unset)."""
+    return _enum_name(Tier, "TIER_", tier)
+
+
+def model_tier_name(tier: int) -> str:
+    """ "quality" or "fast" ("unspecified" when unset)."""
+    return _enum_name(ModelTier, "MODEL_TIER_", tier)
+
+
+def source_name(source: int) -> str:
+    """ "http", "bucket_drop" or "event" ("unspecified" when unset)."""
+    return _enum_name(Source, "SOURCE_", source)
 
 
 def tier_from_name(name: str) -> Tier:
     """The Tier for "preview" or "production"; ValueError names the accepted values."""
-    for tier, tier_name in TIER_NAMES.items():
-        if tier_name == name:
-            return tier
-    raise ValueError(f"unknown tier {name!r}: use one of {sorted(TIER_NAMES.values())}")
+    if name not in TIERS:
+        raise ValueError(f"unknown tier {name!r}: use one of {list(TIERS)}")
+    return cast(Tier, Tier.Value(f"TIER_{name.upper()}"))
 
 
 def model_tier_from_name(name: str) -> ModelTier:
     """The ModelTier for "quality" or "fast"."""
-    for tier, tier_name in MODEL_TIER_NAMES.items():
-        if tier_name == name:
-            return tier
-    raise ValueError(f"unknown model tier {name!r}: use one of {sorted(MODEL_TIER_NAMES.values())}")
+    if name not in MODEL_TIERS:
+        raise ValueError(f"unknown model tier {name!r}: use one of {list(MODEL_TIERS)}")
+    return cast(ModelTier, ModelTier.Value(f"MODEL_TIER_{name.upper()}"))
 
 
 def now_timestamp() -> Timestamp:
@@ -101,12 +120,12 @@ def timestamp_iso(stamp: Timestamp) -> str | None:
 
 __all__ = [
     "MODEL_TIER_FAST",
-    "MODEL_TIER_NAMES",
+    "MODEL_TIERS",
     "MODEL_TIER_QUALITY",
     "SOURCE_BUCKET_DROP",
     "SOURCE_EVENT",
     "SOURCE_HTTP",
-    "TIER_NAMES",
+    "TIERS",
     "TIMELINE_STAGES",
     "TIER_PREVIEW",
     "TIER_PRODUCTION",
@@ -132,9 +151,12 @@ __all__ = [
     "Timeline",
     "WebhookDelivery",
     "model_tier_from_name",
+    "model_tier_name",
+    "source_name",
     "stage_durations_ms",
     "now_timestamp",
     "tier_from_name",
+    "tier_name",
     "timeline_ms",
     "timestamp_iso",
     "timestamp_ms",

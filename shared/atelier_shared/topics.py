@@ -1,60 +1,102 @@
 """Atelier's Kafka topics and the message type each carries: the one place that defines them.
 
 Every topic is keyed by asset id (the inbox notifications, which MinIO publishes, are keyed by
-"bucket/object"). Names are a deployment-wide prefix (default "atelier.") plus the suffixes below;
-tests give each run its own prefix.
+"bucket/object"; pool reports by pool). Names are a deployment-wide prefix (default "atelier.")
+plus the suffixes below; tests give each run its own prefix. Which service publishes and which
+consumes each topic is declared by the services themselves (atelier_shared.Service); the README's
+topic table is generated from those declarations.
 """
 
-from dataclasses import dataclass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from atelier_shared import events
-from atelier_shared.events import MODEL_TIER_FAST, MODEL_TIER_QUALITY, ModelTier
+from atelier_shared.errors import InvalidEvent
+
+M = TypeVar("M")
+P = TypeVar("P", bound=Message)
 
 
 @dataclass(frozen=True)
-class TopicSpec:
-    """A topic: its name after the prefix, its message type, and what it is for."""
+class TopicSpec(Generic[M]):
+    """A topic: its name after the prefix, what its records hold, and who outside Atelier uses it."""
 
     suffix: str
-    # None for the inbox notifications: S3 event JSON published by MinIO itself.
-    message: type[Message] | None
+    # The record value's type as shown to people (the protobuf message name, or a format).
+    message: str
     description: str
+    parse: Callable[[bytes], M] = field(repr=False, compare=False)
+    # Publishers and readers outside Atelier's services, for the topic table.
+    published_outside: str = ""
+    read_outside: str = ""
+
+    def decode(self, value: bytes | None) -> M:
+        """A record value as this topic's type; InvalidEvent says why it is not."""
+        if value is None:
+            raise InvalidEvent(f"empty record on topic {self.suffix!r}")
+        try:
+            return self.parse(value)
+        except (DecodeError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidEvent(f"not a {self.message} record on topic {self.suffix!r}: {exc}") from exc
 
 
-INBOX = TopicSpec(
+def _protobuf(suffix: str, message: type[P], description: str, **outside: str) -> TopicSpec[P]:
+    return TopicSpec(suffix, message.DESCRIPTOR.name, description, message.FromString, **outside)
+
+
+def _json_object(value: bytes) -> dict[str, Any]:
+    parsed = json.loads(value)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"expected a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+INBOX: TopicSpec[dict[str, Any]] = TopicSpec(
     "inbox",
-    None,
+    "MinIO notification JSON (key `bucket/object`)",
     "MinIO bucket notifications (S3 event JSON) for objects dropped into the inbox bucket.",
+    _json_object,
+    published_outside="MinIO",
 )
-INTAKE = TopicSpec(
+INTAKE = _protobuf(
     "intake",
     events.AssetSubmitted,
     "Upload events published by other systems for objects they stored; the uploader validates them.",
+    published_outside="other systems",
 )
-UPLOADED = TopicSpec("uploaded", events.AssetUploaded, "Validated originals, ready to tag.")
-TAGGED = TopicSpec("tagged", events.AssetTagged, "Originals with their computer-vision tags.")
-STYLIZE_PREVIEW = TopicSpec(
+UPLOADED = _protobuf("uploaded", events.AssetUploaded, "Validated originals, ready to tag.")
+TAGGED = _protobuf("tagged", events.AssetTagged, "Originals with their computer-vision tags.")
+STYLIZE_PREVIEW = _protobuf(
     "stylize.preview", events.StyleRequested, "Preview requests for the fast pool (served first)."
 )
-STYLIZE_FAST = TopicSpec(
+STYLIZE_FAST = _protobuf(
     "stylize.fast", events.StyleRequested, "Production requests moved to the fast pool by fail-over."
 )
-STYLIZE_QUALITY = TopicSpec("stylize.quality", events.StyleRequested, "Production requests for the high-fidelity pool.")
-STYLIZE_RERENDER = TopicSpec(
+STYLIZE_QUALITY = _protobuf("stylize.quality", events.StyleRequested, "Production requests for the high-fidelity pool.")
+STYLIZE_RERENDER = _protobuf(
     "stylize.rerender",
     events.StyleRequested,
     "Full-fidelity re-renders of assets served degraded (low priority, quality pool).",
 )
-STYLIZED = TopicSpec("stylized", events.AssetStylized, "Stylized images, ready to export.")
-EXPORTED = TopicSpec("exported", events.AssetExported, "Renditions written for distribution.")
-POOL_STATS = TopicSpec(
-    "pool-stats", events.PoolReported, "Stylizer pools' service times, for the router's wait estimates."
+STYLIZED = _protobuf("stylized", events.AssetStylized, "Stylized images, ready to export.")
+EXPORTED = _protobuf(
+    "exported", events.AssetExported, "Renditions written for distribution.", read_outside="your systems"
 )
-DEAD_LETTER = TopicSpec("dead-letter", events.DeadLettered, "Messages that failed permanently, with why and where.")
+POOL_STATS = _protobuf(
+    "pool-stats", events.PoolReported, "Stylizer pools' service times, for the router's wait estimates (key: pool)."
+)
+DEAD_LETTER = _protobuf(
+    "dead-letter",
+    events.DeadLettered,
+    "Messages that failed permanently, with why and where.",
+    read_outside="operators",
+)
 
-ALL: tuple[TopicSpec, ...] = (
+ALL: tuple[TopicSpec[Any], ...] = (
     INBOX,
     INTAKE,
     UPLOADED,
@@ -70,9 +112,9 @@ ALL: tuple[TopicSpec, ...] = (
 )
 
 # The topics each stylizer pool consumes, highest priority first.
-POOL_TOPICS: dict[ModelTier, tuple[TopicSpec, ...]] = {
-    MODEL_TIER_QUALITY: (STYLIZE_QUALITY, STYLIZE_RERENDER),
-    MODEL_TIER_FAST: (STYLIZE_PREVIEW, STYLIZE_FAST),
+POOL_TOPICS: dict[str, tuple[TopicSpec[events.StyleRequested], ...]] = {
+    "quality": (STYLIZE_QUALITY, STYLIZE_RERENDER),
+    "fast": (STYLIZE_PREVIEW, STYLIZE_FAST),
 }
 
 
@@ -82,11 +124,11 @@ class Topics:
 
     prefix: str = "atelier."
 
-    def name(self, spec: TopicSpec) -> str:
+    def name(self, spec: TopicSpec[Any]) -> str:
         """The full name of a topic."""
         return self.prefix + spec.suffix
 
-    def spec(self, name: str) -> TopicSpec:
+    def spec(self, name: str) -> TopicSpec[Any]:
         """The spec of a full topic name; KeyError for a topic Atelier does not define."""
         for spec in ALL:
             if self.prefix + spec.suffix == name:
@@ -97,9 +139,9 @@ class Topics:
         """Every topic's full name."""
         return [self.name(spec) for spec in ALL]
 
-    def group(self, service: str) -> str:
-        """The consumer group id of a service (or stylizer pool) under this prefix."""
-        return self.prefix + service
+    def group(self, name: str) -> str:
+        """The consumer group id of a service's subscription (e.g. "tagger", "stylizer-quality")."""
+        return self.prefix + name
 
     @property
     def status_app_id(self) -> str:

@@ -1,27 +1,26 @@
-"""The shared consumer runtime against the embedded Kafka-protocol broker.
+"""The shared runtime, through a declared Service, against the embedded Kafka-protocol broker.
 
 At-least-once commits, dead-lettering, retries, a poison message that does not block its
-partition, backpressure by pausing, a broker outage, and a rebalance between two members.
+partition, backpressure by pausing, flow control, a broker outage, errors Kafka says will not
+clear, and a handover between two members.
 """
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 
 from atelier_shared import (
     AtelierSettings,
     BatchPolicy,
-    ConsumerConfig,
-    ConsumerRuntime,
-    Delivery,
     EventProducer,
     InvalidImage,
+    Options,
     Outgoing,
+    Service,
     StoreUnavailable,
     events,
-    per_record,
     topics,
 )
 from tests.conftest import Deployment
@@ -29,58 +28,58 @@ from tests.kafka import group_lag, produce, read_topic
 
 pytestmark = pytest.mark.service
 
+GROUP = "test"
+Before = Callable[[events.AssetUploaded], Awaitable[None]]
+
 
 def uploaded(asset_id: str, brand: str = "acme") -> events.AssetUploaded:
     return events.AssetUploaded(asset=events.AssetHeader(asset_id=asset_id, brand=brand, tier=events.TIER_PRODUCTION))
 
 
 async def publish(settings: AtelierSettings, asset_ids: Sequence[str]) -> None:
-    producer = EventProducer(settings.kafka_bootstrap, "test")
+    producer = EventProducer(settings.kafka_bootstrap, "test", settings.topics)
     await producer.start()
     try:
-        await producer.send_all(
-            [(Outgoing(settings.topics.name(topics.UPLOADED), a, uploaded(a)), None) for a in asset_ids]
-        )
+        await producer.send([Outgoing(topics.UPLOADED, uploaded(asset_id)) for asset_id in asset_ids])
     finally:
         await producer.stop()
 
 
-def tag_handler(
-    settings: AtelierSettings, seen: list[str], before: Callable[[Delivery], Awaitable[None]] | None = None
-):  # type: ignore[no-untyped-def]
-    async def handle(delivery: Delivery) -> list[Outgoing]:
+def tagger(
+    seen: list[str], before: Before | None = None
+) -> Callable[[events.AssetUploaded], Awaitable[events.AssetTagged]]:
+    """A handler that tags every upload (after `before`, which may fail or wait)."""
+
+    async def tag(event: events.AssetUploaded) -> events.AssetTagged:
         if before is not None:
-            await before(delivery)
-        seen.append(delivery.asset_id)
-        tagged = events.AssetTagged(asset=delivery.event.asset)
-        return [Outgoing(settings.topics.name(topics.TAGGED), delivery.asset_id, tagged)]
+            await before(event)
+        seen.append(event.asset.asset_id)
+        return events.AssetTagged(asset=event.asset)
 
-    return handle
+    return tag
 
 
-async def run_runtime(
-    settings: AtelierSettings,
-    handler: Callable[[Delivery], Awaitable[list[Outgoing]]],
-    on_failure: Callable[[BaseException], None] = lambda error: None,
-    **config: object,
-) -> tuple[ConsumerRuntime, EventProducer]:
-    producer = EventProducer(settings.kafka_bootstrap, "test-runtime")
-    await producer.start()
-    runtime = ConsumerRuntime(
-        "test",
-        settings,
-        ConsumerConfig(
-            group_id=settings.topics.group("test"),
-            topics={settings.topics.name(topics.UPLOADED): 0},
-            backoff_initial_s=0.05,
-            **config,  # type: ignore[arg-type]
-        ),
-        per_record(handler),
-        producer,
-        on_failure=on_failure,
+async def running(settings: AtelierSettings, handler: Callable[..., Awaitable[object]], **options: object) -> Service:
+    """A started service whose group "test" tags what is uploaded."""
+    service = Service("test", settings, port=0)
+    service.consume(
+        topics.UPLOADED,
+        handler,  # type: ignore[arg-type]
+        publishes=topics.TAGGED,
+        group=GROUP,
+        options=Options(**{"backoff_initial_s": 0.05, "batch": BatchPolicy(max_items=2), **options}),  # type: ignore[arg-type]
     )
-    await runtime.start()
-    return runtime, producer
+    await service.start()
+    return service
+
+
+@pytest.fixture
+async def stopped_after() -> AsyncIterator[list[Service]]:
+    """Services a test starts, stopped at its end whatever happened."""
+    started: list[Service] = []
+    yield started
+    for service in started:
+        await service.stop(timeout_s=2)
 
 
 async def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
@@ -90,159 +89,197 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> 
         await asyncio.sleep(0.05)
 
 
-async def outputs(settings: AtelierSettings, spec: topics.TopicSpec, count: int) -> list[str]:
+async def outputs(settings: AtelierSettings, spec: topics.TopicSpec[object], count: int) -> list[str]:
     records = await read_topic(
         settings.kafka_bootstrap, settings.topics.name(spec), until=lambda found: len(found) >= count, timeout_s=30
     )
     return [record.key.decode() for record in records]
 
 
-async def test_outputs_then_commit_and_a_poison_message_does_not_block(deployment: Deployment) -> None:
-    settings = deployment.settings()
-    seen: list[str] = []
+async def dead_letters(settings: AtelierSettings, count: int) -> list[events.DeadLettered]:
+    records = await read_topic(
+        settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda found: len(found) >= count
+    )
+    return [events.DeadLettered.FromString(record.value) for record in records]
 
-    async def fail_on_poison(delivery: Delivery) -> None:
-        if delivery.asset_id == "poison":
+
+async def test_outputs_then_commit_and_a_poison_message_does_not_block(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    settings = deployment.settings()
+
+    async def fail_on_poison(event: events.AssetUploaded) -> None:
+        if event.asset.asset_id == "poison":
             raise InvalidImage("truncated JPEG", asset_id="poison")
 
-    ids = ["a", "b", "poison", "c", "d"]
-    runtime, producer = await run_runtime(settings, tag_handler(settings, seen, fail_on_poison))
-    try:
-        await publish(settings, ids)
-        assert sorted(await outputs(settings, topics.TAGGED, 4)) == ["a", "b", "c", "d"]
-        [letter] = await read_topic(
-            settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda f: len(f) >= 1
-        )
-        dead = events.DeadLettered.FromString(letter.value)
-        assert (dead.asset_id, dead.error_type, dead.attempts, dead.service) == ("poison", "invalid_image", 1, "test")
-        assert dead.original_topic == settings.topics.name(topics.UPLOADED) and dead.offset >= 0
-        assert events.AssetUploaded.FromString(dead.original_value).asset.asset_id == "poison"
-        uploaded_topic = settings.topics.name(topics.UPLOADED)
-        deadline = time.monotonic() + 10
-        while (
-            await group_lag(settings.kafka_bootstrap, settings.topics.group("test"), [uploaded_topic])
-            and time.monotonic() < deadline
-        ):
-            await asyncio.sleep(0.1)
-        assert await group_lag(settings.kafka_bootstrap, settings.topics.group("test"), [uploaded_topic]) == 0
-    finally:
-        await runtime.stop()
-        await producer.stop()
+    stopped_after.append(await running(settings, tagger([], fail_on_poison)))
+    await publish(settings, ["a", "b", "poison", "c", "d"])
+    assert sorted(await outputs(settings, topics.TAGGED, 4)) == ["a", "b", "c", "d"]
+    [dead] = await dead_letters(settings, 1)
+    assert (dead.asset_id, dead.error_type, dead.attempts, dead.service) == ("poison", "invalid_image", 1, GROUP)
+    assert dead.original_topic == settings.topics.name(topics.UPLOADED) and dead.offset >= 0
+    assert events.AssetUploaded.FromString(dead.original_value).asset.asset_id == "poison"
+    uploaded_topic = settings.topics.name(topics.UPLOADED)
+    deadline = time.monotonic() + 10
+    while await group_lag(settings.kafka_bootstrap, settings.topics.group(GROUP), [uploaded_topic]):
+        assert time.monotonic() < deadline, "offsets were not committed"
+        await asyncio.sleep(0.1)
 
 
-async def test_transient_errors_are_retried_until_they_clear_and_never_dead_lettered(deployment: Deployment) -> None:
+async def test_transient_errors_are_retried_until_they_clear_and_never_dead_lettered(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
     settings = deployment.settings()
-    seen: list[str] = []
     failures = {"flaky": 4}
 
-    async def flaky_store(delivery: Delivery) -> None:
-        if failures.get(delivery.asset_id, 0) > 0:
-            failures[delivery.asset_id] -= 1
+    async def flaky_store(event: events.AssetUploaded) -> None:
+        if failures.get(event.asset.asset_id, 0) > 0:
+            failures[event.asset.asset_id] -= 1
             raise StoreUnavailable("store down")
 
-    runtime, producer = await run_runtime(settings, tag_handler(settings, seen, flaky_store), max_attempts=2)
-    try:
-        await publish(settings, ["flaky", "steady"])
-        assert sorted(await outputs(settings, topics.TAGGED, 2)) == ["flaky", "steady"]
-        assert failures["flaky"] == 0
-        dead = await read_topic(
-            settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda f: False, timeout_s=1
-        )
-        assert dead == []
-    finally:
-        await runtime.stop()
-        await producer.stop()
+    stopped_after.append(await running(settings, tagger([], flaky_store), max_attempts=2))
+    await publish(settings, ["flaky", "steady"])
+    assert sorted(await outputs(settings, topics.TAGGED, 2)) == ["flaky", "steady"]
+    assert failures["flaky"] == 0
+    dead = await read_topic(
+        settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda f: False, timeout_s=1
+    )
+    assert dead == []
 
 
-async def test_unexpected_errors_are_dead_lettered_after_max_attempts(deployment: Deployment) -> None:
+async def test_unexpected_errors_are_dead_lettered_after_max_attempts(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
     settings = deployment.settings()
     calls: list[str] = []
 
-    async def bug(delivery: Delivery) -> None:
-        calls.append(delivery.asset_id)
+    async def bug(event: events.AssetUploaded) -> None:
+        calls.append(event.asset.asset_id)
         raise KeyError("a bug")
 
-    runtime, producer = await run_runtime(settings, tag_handler(settings, [], bug), max_attempts=3)
-    try:
-        await publish(settings, ["buggy"])
-        [letter] = await read_topic(
-            settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda f: len(f) >= 1
-        )
-        dead = events.DeadLettered.FromString(letter.value)
-        assert (dead.error_type, dead.attempts) == ("KeyError", 3)
-        assert calls == ["buggy"] * 3
-    finally:
-        await runtime.stop()
-        await producer.stop()
+    stopped_after.append(await running(settings, tagger([], bug), max_attempts=3))
+    await publish(settings, ["buggy"])
+    [dead] = await dead_letters(settings, 1)
+    assert (dead.error_type, dead.attempts) == ("KeyError", 3)
+    assert calls == ["buggy"] * 3
 
 
-async def test_undecodable_record_is_dead_lettered(deployment: Deployment) -> None:
+async def test_undecodable_record_is_dead_lettered(deployment: Deployment, stopped_after: list[Service]) -> None:
     settings = deployment.settings()
-    runtime, producer = await run_runtime(settings, tag_handler(settings, []))
+    stopped_after.append(await running(settings, tagger([])))
+    await produce(
+        settings.kafka_bootstrap, settings.topics.name(topics.UPLOADED), b"junk", b"\xff\xff\xff not protobuf"
+    )
+    await publish(settings, ["after"])
+    assert await outputs(settings, topics.TAGGED, 1) == ["after"]
+    [dead] = await dead_letters(settings, 1)
+    assert dead.error_type == "invalid_event" and dead.original_key == b"junk"
+
+
+async def test_an_output_kafka_refuses_for_good_dead_letters_its_input(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Regression: every KafkaError was retried forever, so a record over the size limit stalled its partition."""
+    settings = deployment.settings()
+
+    async def oversized(event: events.AssetUploaded) -> events.AssetTagged:
+        tagged = events.AssetTagged(asset=event.asset)
+        if event.asset.asset_id == "huge":
+            tagged.tags.labels.append("x" * 2_000_000)  # Over aiokafka's 1 MB max_request_size.
+        return tagged
+
+    stopped_after.append(await running(settings, oversized))
+    await publish(settings, ["huge", "after"])
+    assert await outputs(settings, topics.TAGGED, 1) == ["after"]
+    [dead] = await dead_letters(settings, 1)
+    assert (dead.asset_id, dead.error_type) == ("huge", "publish_refused")
+    assert "MessageSizeTooLarge" in dead.error_message
+
+
+async def test_a_fetch_error_kafka_calls_permanent_stops_the_service(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Regression: a non-retriable KafkaError (here: not authorised to read the topic) was retried forever."""
+    settings = deployment.settings()
+    service = await running(settings, tagger([]))
+    stopped_after.append(service)
+    await wait_until(lambda: bool(service.loop(GROUP).consumer.assignment()))
+    topic_authorization_failed, fetch = 29, 1
+    deployment.infra.cluster.push_request_errors(fetch, [topic_authorization_failed] * 50)
     try:
-        await produce(
-            settings.kafka_bootstrap, settings.topics.name(topics.UPLOADED), b"junk", b"\xff\xff\xff not protobuf"
-        )
-        await publish(settings, ["after"])
-        assert await outputs(settings, topics.TAGGED, 1) == ["after"]
-        [letter] = await read_topic(
-            settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda f: len(f) >= 1
-        )
-        dead = events.DeadLettered.FromString(letter.value)
-        assert dead.error_type == "invalid_event" and dead.original_key == b"junk"
+        await publish(settings, ["any"])
+        await asyncio.wait_for(service.crashed.wait(), 30)
     finally:
-        await runtime.stop()
-        await producer.stop()
+        deployment.infra.cluster.clear_request_errors(fetch)
+    assert "TopicAuthorizationFailed" in repr(service.loop(GROUP).failure)
+    assert not service.loop(GROUP).ready
 
 
-async def test_full_buffer_pauses_partitions_and_resumes_without_leaving_the_group(deployment: Deployment) -> None:
+async def test_full_buffer_pauses_partitions_and_resumes_without_leaving_the_group(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
     settings = deployment.settings()
     gate = asyncio.Event()
-    seen: list[str] = []
 
-    async def blocked(delivery: Delivery) -> None:
+    async def blocked(event: events.AssetUploaded) -> None:
         await gate.wait()
 
-    runtime, producer = await run_runtime(
-        settings, tag_handler(settings, seen, blocked), buffer_per_priority=4, batch=BatchPolicy(max_items=1)
-    )
+    service = await running(settings, tagger([], blocked), buffer=4, batch=BatchPolicy(max_items=1))
+    stopped_after.append(service)
+    consumer = service.loop(GROUP).consumer
     try:
         ids = [f"asset-{index}" for index in range(40)]
         await publish(settings, ids)
-        await wait_until(lambda: bool(runtime.consumer.paused()))
-        assert len(runtime.consumer.assignment()) == settings.topic_partitions  # Still in the group.
+        await wait_until(lambda: bool(consumer.paused()))
+        assert len(consumer.assignment()) == settings.topic_partitions  # Still in the group.
         gate.set()
         assert sorted(await outputs(settings, topics.TAGGED, len(ids))) == sorted(ids)
-        await wait_until(lambda: not runtime.consumer.paused())
+        await wait_until(lambda: not consumer.paused())
     finally:
         gate.set()
-        await runtime.stop()
-        await producer.stop()
 
 
-async def test_broker_outage_delays_but_loses_nothing(deployment: Deployment) -> None:
+async def test_a_paused_subscription_takes_nothing_new_and_holds_nothing_a_rebalance_waits_for(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
     settings = deployment.settings()
-    runtime, producer = await run_runtime(settings, tag_handler(settings, []))
+    seen: list[str] = []
+    service = await running(settings, tagger(seen), batch=BatchPolicy(max_items=1))
+    stopped_after.append(service)
+    loop = service.loop(GROUP)
+    await publish(settings, ["before"])
+    await wait_until(lambda: seen == ["before"])
+    loop.subscription.pause()
+    await wait_until(lambda: len(loop.consumer.paused()) == settings.topic_partitions)
+    await publish(settings, ["while-paused"])
+    await asyncio.sleep(1.0)  # Long enough for a fetch that should not happen.
+    assert seen == ["before"]
+    await asyncio.wait_for(loop.on_revoked(loop.consumer.assignment()), 10)  # Nothing in flight to wait for.
+    loop.subscription.resume()
+    await wait_until(lambda: "while-paused" in seen)
+
+
+async def test_broker_outage_delays_but_loses_nothing(deployment: Deployment, stopped_after: list[Service]) -> None:
+    settings = deployment.settings()
+    stopped_after.append(await running(settings, tagger([])))
     cluster = deployment.infra.cluster
+    await publish(settings, ["before"])
+    assert await outputs(settings, topics.TAGGED, 1) == ["before"]
+    cluster.broker_down(1)
     try:
-        await publish(settings, ["before"])
-        assert await outputs(settings, topics.TAGGED, 1) == ["before"]
-        cluster.broker_down(1)
-        try:
-            # Sends to partitions led by broker 1 wait for it; the outage lasts 3 s.
-            sending = asyncio.create_task(publish(settings, [f"during-{index}" for index in range(6)]))
-            await asyncio.sleep(3)
-        finally:
-            cluster.broker_up(1)
-        await asyncio.wait_for(sending, 60)
-        keys = await outputs(settings, topics.TAGGED, 7)
-        assert {f"during-{index}" for index in range(6)} <= set(keys)
+        # Sends to partitions led by broker 1 wait for it; the outage lasts 3 s.
+        sending = asyncio.create_task(publish(settings, [f"during-{index}" for index in range(6)]))
+        await asyncio.sleep(3)
     finally:
-        await runtime.stop()
-        await producer.stop()
+        cluster.broker_up(1)
+    await asyncio.wait_for(sending, 60)
+    keys = await outputs(settings, topics.TAGGED, 7)
+    assert {f"during-{index}" for index in range(6)} <= set(keys)
 
 
-async def test_handover_to_a_new_member_redelivers_what_was_not_committed(deployment: Deployment) -> None:
+async def test_handover_to_a_new_member_redelivers_what_was_not_committed(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
     """A member leaving with work buffered and one record stuck: the next member gets all of it.
 
     (Two live members of one group are not tested here: librdkafka's mock broker fails SyncGroup
@@ -253,44 +290,50 @@ async def test_handover_to_a_new_member_redelivers_what_was_not_committed(deploy
     held = asyncio.Event()
     first_seen: list[str] = []
 
-    async def stick_on_one(delivery: Delivery) -> None:
-        if delivery.asset_id == "asset-5":
+    async def stick_on_one(event: events.AssetUploaded) -> None:
+        if event.asset.asset_id == "asset-5":
             held.set()
             await stuck.wait()
 
     ids = [f"asset-{index}" for index in range(20)]
-    first, first_producer = await run_runtime(
-        settings, tag_handler(settings, first_seen, stick_on_one), batch=BatchPolicy(max_items=1)
-    )
+    first = await running(settings, tagger(first_seen, stick_on_one), batch=BatchPolicy(max_items=1))
     await publish(settings, ids)
     await wait_until(held.is_set)  # Whatever order the partitions are fetched in.
     await first.stop(timeout_s=1.0)  # Leaves the group; the stuck batch is abandoned uncommitted.
-    await first_producer.stop()
     assert "asset-5" not in first_seen
 
     second_seen: list[str] = []
-    second, second_producer = await run_runtime(settings, tag_handler(settings, second_seen))
+    stopped_after.append(await running(settings, tagger(second_seen)))
     try:
         await wait_until(lambda: set(first_seen) | set(second_seen) == set(ids), timeout_s=40)
         assert "asset-5" in second_seen
         assert set(ids) - set(first_seen) <= set(second_seen)
     finally:
         stuck.set()
-        await second.stop()
-        await second_producer.stop()
 
 
-async def test_a_consumer_loop_that_dies_reports_the_failure_and_is_not_ready(deployment: Deployment) -> None:
+async def test_a_consumer_loop_that_dies_crashes_the_service_and_it_is_not_ready(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
     """A bug outside any handler (here in the batch key) must stop the service, not leave it idle."""
     settings = deployment.settings()
-    crashed = asyncio.Event()
-    runtime, producer = await run_runtime(
-        settings, tag_handler(settings, []), on_failure=lambda error: crashed.set(), batch_key=lambda delivery: 1 / 0
-    )
+    service = await running(settings, tagger([]), batch_key=lambda event: 1 / 0)
+    stopped_after.append(service)
+    await publish(settings, ["any"])
+    await asyncio.wait_for(service.crashed.wait(), 30)
+    assert isinstance(service.loop(GROUP).failure, ZeroDivisionError) and not service.loop(GROUP).ready
+
+
+async def test_a_background_loop_that_dies_crashes_the_service(deployment: Deployment) -> None:
+    settings = deployment.settings()
+    service = Service("test", settings, port=0)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug in a background loop")
+
+    service.background("broken", broken)
+    await service.start()
     try:
-        await publish(settings, ["any"])
-        await asyncio.wait_for(crashed.wait(), 30)
-        assert isinstance(runtime.failure, ZeroDivisionError) and not runtime.ready
+        await asyncio.wait_for(service.crashed.wait(), 10)
     finally:
-        await runtime.stop()
-        await producer.stop()
+        await service.stop()

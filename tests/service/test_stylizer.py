@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from atelier_shared import EventProducer, ObjectStore, Outgoing, events, sha256_hex, topics
-from atelier_stylizer.app import build
 from atelier_stylizer.registry import WEIGHTS, ModelRegistry
+from atelier_stylizer.service import declare
 from atelier_stylizer.settings import StylizerSettings
 from tests.conftest import Deployment, jpeg_bytes
 from tests.kafka import read_topic
@@ -31,9 +31,7 @@ async def request(settings: StylizerSettings, store: ObjectStore, asset_id: str)
     )
     header = events.AssetHeader(asset_id=asset_id, brand="acme", tier=events.TIER_PRODUCTION, original=original)
     route = events.RouteDecision(style="tiles", strength=1.0, model_tier=events.MODEL_TIER_QUALITY)
-    return Outgoing(
-        settings.topics.name(topics.STYLIZE_QUALITY), asset_id, events.StyleRequested(asset=header, route=route)
-    )
+    return Outgoing(topics.STYLIZE_QUALITY, events.StyleRequested(asset=header, route=route))
 
 
 async def stylized_models(settings: StylizerSettings, count: int) -> dict[str, str]:
@@ -53,20 +51,20 @@ async def test_new_version_is_hot_swapped_and_a_corrupt_one_refused(deployment: 
         make_model(tmp_path / f"v{version}", "tiles", "quality", version=version, seed=version)
     await registry.publish(tmp_path / "v1")
 
-    service = build(settings)
-    producer = EventProducer(settings.kafka_bootstrap, "test")
+    service = declare(settings)
+    producer = EventProducer(settings.kafka_bootstrap, "test", settings.topics)
     await producer.start()
     await service.start()
     try:
-        await producer.send(await request(settings, store, "first"))
+        await producer.send([await request(settings, store, "first")])
         assert (await stylized_models(settings, 1))["first"] == "tiles-quality@1"
 
         await registry.publish(tmp_path / "v2")
         sent = []
         for index in range(12):  # Requests keep arriving across the swap.
             outgoing = await request(settings, store, f"during-{index}")
-            await producer.send(outgoing)
-            sent.append(outgoing.key)
+            await producer.send([outgoing])
+            sent.append(outgoing.record_key)
             await asyncio.sleep(0.1)
         models = await stylized_models(settings, 1 + len(sent))
         assert set(sent) <= set(models), "a request was dropped during the swap"
@@ -81,7 +79,7 @@ async def test_new_version_is_hot_swapped_and_a_corrupt_one_refused(deployment: 
             "application/octet-stream",
         )
         await asyncio.sleep(0.5)
-        await producer.send(await request(settings, store, "after-corrupt"))
+        await producer.send([await request(settings, store, "after-corrupt")])
         models = await stylized_models(settings, 2 + len(sent))
         assert models["after-corrupt"] == "tiles-quality@2"
     finally:

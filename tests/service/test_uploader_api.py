@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from atelier_shared import events, topics
-from atelier_uploader.app import UploaderApp
+from atelier_uploader.service import declare
 from atelier_uploader.settings import UploaderSettings
 from tests.conftest import Deployment, jpeg_bytes
 from tests.kafka import read_topic
@@ -17,12 +17,12 @@ pytestmark = pytest.mark.service
 @pytest.fixture
 async def api(deployment: Deployment) -> AsyncIterator[tuple[str, UploaderSettings]]:
     settings = deployment.settings(UploaderSettings, api_port=0)
-    app = UploaderApp(settings)  # type: ignore[arg-type]
-    await app.start()
+    service = declare(settings)  # type: ignore[arg-type]
+    await service.start()
     try:
-        yield f"http://127.0.0.1:{app.ops.port}", settings  # type: ignore[misc]
+        yield f"http://127.0.0.1:{service.http.port}", settings  # type: ignore[misc]
     finally:
-        await app.stop()
+        await service.stop()
 
 
 async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str, UploaderSettings]) -> None:

@@ -86,17 +86,22 @@ def test_keda_scales_each_pool_on_its_own_topics_and_group() -> None:
     scaled = {
         doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((REPO / "deploy/k8s/keda.yaml").read_text()) if doc
     }
-    for pool, tier in (("quality", topics.events.MODEL_TIER_QUALITY), ("fast", topics.events.MODEL_TIER_FAST)):
+    for pool in ("quality", "fast"):
         triggers = scaled[f"stylizer-{pool}"]["spec"]["triggers"]
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {names.group(f"stylizer-{pool}")}
         scaled_topics = {t["metadata"]["topic"] for t in triggers}
-        pool_topics = {names.name(spec) for spec in topics.POOL_TOPICS[tier]}
+        pool_topics = {names.name(spec) for spec in topics.POOL_TOPICS[pool]}
         assert scaled_topics <= pool_topics and scaled_topics, (pool, scaled_topics)
 
 
 @pytest.mark.parametrize(
     "path",
-    [REPO / "docker-compose.yml", *MANIFESTS, *sorted(REPO.glob("services/*/Dockerfile")), *sorted(REPO.glob("tools/*/Dockerfile"))],
+    [
+        REPO / "docker-compose.yml",
+        *MANIFESTS,
+        *sorted(REPO.glob("services/*/Dockerfile")),
+        *sorted(REPO.glob("tools/*/Dockerfile")),
+    ],
     ids=lambda p: str(p.relative_to(REPO)),
 )
 def test_every_atelier_variable_named_in_deploy_files_is_a_setting(path: Path) -> None:

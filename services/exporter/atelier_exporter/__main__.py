@@ -1,14 +1,13 @@
 """python -m atelier_exporter: run the exporter."""
 
-from atelier_exporter.app import ExporterService
+from atelier_exporter.service import declare
 from atelier_exporter.settings import ExporterSettings
-from atelier_shared import load_settings, run_service
+from atelier_shared import run
 
 
 def main() -> None:
     """Run the exporter until SIGTERM or SIGINT."""
-    settings = load_settings(ExporterSettings)
-    run_service("exporter", settings, lambda: ExporterService(settings))
+    run(declare, ExporterSettings)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,24 @@
-"""Renditions: the stylized image resized and encoded per export profile (pure)."""
+"""Renditions: which the brand wants, and the stylized image resized and encoded for each (pure)."""
 
 from PIL import Image
 
-from atelier_shared import events
+from atelier_shared import ExportProfileSpec, events
+from atelier_shared.brands import DEFAULT_EXPORT_PROFILES
 from atelier_shared.images import encode
 
 CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg", "png": "image/png"}
 EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg", "png": "png"}
+
+
+def profiles_for(route: events.RouteDecision) -> list[events.ExportProfile]:
+    """The profiles the router chose, or the defaults for events that carry none."""
+    if route.export_profiles:
+        return list(route.export_profiles)
+    return [_as_event(spec) for spec in DEFAULT_EXPORT_PROFILES]
+
+
+def _as_event(spec: ExportProfileSpec) -> events.ExportProfile:
+    return events.ExportProfile(name=spec.name, format=spec.format, max_side=spec.max_side, quality=spec.quality)
 
 
 def rendition_key(brand: str, asset_id: str, profile: events.ExportProfile) -> str:

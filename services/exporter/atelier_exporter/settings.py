@@ -1,8 +1,11 @@
-"""The exporter's settings (ATELIER_* variables)."""
+"""The exporter's settings (ATELIER_* variables) and the brands' webhook secrets, read once at start."""
+
+import os
+from collections.abc import Mapping
 
 from pydantic import Field
 
-from atelier_shared import AtelierSettings
+from atelier_shared import AtelierSettings, BrandBook, SettingsError
 from atelier_shared.images import ImageLimits
 
 
@@ -17,3 +20,23 @@ class ExporterSettings(AtelierSettings):
     @property
     def limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=2**62, max_pixels=200_000_000, max_side=16_384)
+
+
+def webhook_secrets(brands: BrandBook, environ: Mapping[str, str] = os.environ) -> dict[str, bytes]:
+    """Each brand's webhook signing secret, from the variable its guidelines name; read once at start.
+
+    A brand with a webhook whose variable is unset or empty is a start-up error naming the variable.
+    """
+    secrets: dict[str, bytes] = {}
+    missing: list[str] = []
+    for brand in brands.names():
+        hook = brands.get(brand).webhook
+        if hook is None:
+            continue
+        secret = environ.get(hook.secret_env, "")
+        if not secret:
+            missing.append(f"  {hook.secret_env}: the webhook secret of brand {brand!r} is not set")
+        secrets[brand] = secret.encode()
+    if missing:
+        raise SettingsError("invalid configuration for the exporter:\n" + "\n".join(missing))
+    return secrets

@@ -5,7 +5,6 @@ with the timestamp from `X-Atelier-Timestamp`, reject stale timestamps, and dedu
 `X-Atelier-Delivery` (deliveries are at least once).
 """
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -13,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from atelier_shared import events
 
@@ -28,6 +28,12 @@ def verify(secret: bytes, timestamp: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
+def delivery_id(exported: events.AssetExported) -> str:
+    """Stable per asset and render: receivers deduplicate redeliveries on it."""
+    kind = "rerender" if exported.route.rerender else "render"
+    return f"{exported.asset.asset_id}:{exported.model}:{kind}"
+
+
 async def deliver(
     session: aiohttp.ClientSession,
     url: str,
@@ -38,11 +44,14 @@ async def deliver(
     attempts: int = 3,
     timeout_s: float = 5.0,
 ) -> events.WebhookDelivery:
-    """POST with retries on network errors and 5xx; the outcome, never an exception."""
+    """POST, retrying network errors and 5xx with back-off; the outcome, never an exception."""
     body = json.dumps({"type": event_type, "data": payload}, separators=(",", ":"), sort_keys=True).encode()
-    result = events.WebhookDelivery(url=url)
-    for attempt in range(1, attempts + 1):
-        result.attempts = attempt
+    made = 0
+
+    async def post() -> events.WebhookDelivery:
+        nonlocal made
+        made += 1
+        result = events.WebhookDelivery(url=url, attempts=made)
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
@@ -52,15 +61,19 @@ async def deliver(
             "X-Atelier-Signature": signature(secret, timestamp, body),
         }
         try:
-            async with session.post(
-                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as response:
+            timeout = aiohttp.ClientTimeout(total=timeout_s)
+            async with session.post(url, data=body, headers=headers, timeout=timeout) as response:
                 result.status_code = response.status
-                result.error = ""
-                if response.status < 500:
-                    return result
-                result.error = f"HTTP {response.status}"
+                result.error = f"HTTP {response.status}" if response.status >= 500 else ""
         except (aiohttp.ClientError, TimeoutError) as exc:
             result.error = repr(exc)
-        await asyncio.sleep(0.5 * 2 ** (attempt - 1))
-    return result
+        return result
+
+    policy = AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.5, max=30),
+        retry=retry_if_result(lambda result: bool(result.error)),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+    delivered: events.WebhookDelivery = await policy(post)
+    return delivered

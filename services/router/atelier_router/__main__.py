@@ -1,14 +1,13 @@
 """python -m atelier_router: run the style router."""
 
-from atelier_router.app import build
+from atelier_router.service import declare
 from atelier_router.settings import RouterSettings
-from atelier_shared import load_settings, run_service
+from atelier_shared import run
 
 
 def main() -> None:
     """Run the router until SIGTERM or SIGINT."""
-    settings = load_settings(RouterSettings)
-    run_service("router", settings, lambda: build(settings))
+    run(declare, RouterSettings)
 
 
 if __name__ == "__main__":

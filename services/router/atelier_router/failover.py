@@ -7,6 +7,10 @@ requests of that brand go to the fast pool, marked degraded. They return to the 
 after the prediction has stayed below the exit ratio of the target for the minimum dwell time,
 and never sooner than the dwell after the last switch: hysteresis, so a steady load at the
 threshold does not flap. Previews always go to the fast pool's own topic, ahead of production.
+
+Fail-safe: while the lag reading is stale (the monitor has not sampled for a while), the policy
+cannot know that the fast pool would do better, so production goes to the quality pool (fidelity
+over latency), no brand switches, and the router reports unready until readings resume.
 """
 
 import time
@@ -16,9 +20,8 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Gauge
 
 from atelier_router.lag import PoolEstimate
-from atelier_router.tiers import TierChoice
-from atelier_shared import BrandGuidelines, events, get_logger, topics
-from atelier_shared.events import MODEL_TIER_FAST, MODEL_TIER_QUALITY, TIER_NAMES, TIER_PREVIEW
+from atelier_shared import BrandGuidelines, events, get_logger
+from atelier_shared.events import MODEL_TIER_FAST, MODEL_TIER_QUALITY, TIER_PREVIEW
 
 log = get_logger(__name__)
 
@@ -38,6 +41,17 @@ class FailoverSettings:
     enabled: bool = True
 
 
+@dataclass(frozen=True)
+class TierChoice:
+    """The pool a request goes to, whether that degrades it, and the numbers behind the choice."""
+
+    model_tier: events.ModelTier
+    degraded: bool
+    expected_wait_ms: float
+    target_ms: float
+    reason: str
+
+
 @dataclass
 class _BrandState:
     degraded: bool = False
@@ -54,8 +68,10 @@ class FailoverPolicy:
         estimates: Callable[[str], PoolEstimate],
         settings: FailoverSettings,
         clock: Callable[[], float] = time.monotonic,
+        fresh: Callable[[], bool] = lambda: True,
     ) -> None:
         self._estimates = estimates
+        self._fresh = fresh
         self._settings = settings
         self._clock = clock
         self._states: dict[str, _BrandState] = {}
@@ -79,7 +95,7 @@ class FailoverPolicy:
         Without it a brand would leave fail-over only when its next request arrives: after a burst
         followed by silence it would stay degraded, and hold back every re-render, indefinitely.
         """
-        if not self.any_degraded():
+        if not self.any_degraded() or not self._fresh():
             return
         quality_ms = self.predicted_ms(self._estimates("quality"))
         fast_ms = self.predicted_ms(self._estimates("fast"))
@@ -88,24 +104,25 @@ class FailoverPolicy:
                 self._update(brand, quality_ms, fast_ms, state.target_ms)
 
     def choose(self, tier: events.Tier, guidelines: BrandGuidelines) -> TierChoice:
-        target = float(guidelines.latency_targets_ms[TIER_NAMES[tier]])  # type: ignore[index]
+        """The pool for a request of this brand's tier, and why."""
+        target = float(guidelines.latency_targets_ms[events.tier_name(tier)])  # type: ignore[index]
         fast = self._estimates("fast")
         if tier == TIER_PREVIEW:
             return TierChoice(
                 MODEL_TIER_FAST,
-                topics.STYLIZE_PREVIEW,
                 False,
                 fast.expected_wait_ms,
                 target,
                 "preview tier: fast pool, served ahead of production",
             )
         quality = self._estimates("quality")
+        if not self._fresh():
+            reason = "production tier: quality pool (lag reading stale: fail-over suspended until it resumes)"
+            return TierChoice(MODEL_TIER_QUALITY, False, quality.expected_wait_ms, target, reason)
         quality_ms, fast_ms = self.predicted_ms(quality), self.predicted_ms(fast)
-        degraded = self._update(guidelines.brand, quality_ms, fast_ms, target)
-        if degraded:
+        if self._update(guidelines.brand, quality_ms, fast_ms, target):
             return TierChoice(
                 MODEL_TIER_FAST,
-                topics.STYLIZE_FAST,
                 True,
                 fast.expected_wait_ms,
                 target,
@@ -115,7 +132,6 @@ class FailoverPolicy:
             )
         return TierChoice(
             MODEL_TIER_QUALITY,
-            topics.STYLIZE_QUALITY,
             False,
             quality.expected_wait_ms,
             target,

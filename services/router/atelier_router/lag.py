@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 from prometheus_client import Gauge
 
-from atelier_shared import AtelierSettings, events, get_logger, topics
+from atelier_shared import AtelierSettings, InvalidEvent, events, get_logger, kafka_retriable, topics
 
 log = get_logger(__name__)
 
@@ -173,7 +173,13 @@ def estimate(
 
 
 class LagMonitor:
-    """Reads the pools' lag and reports from Kafka on a period; answers estimates at any time."""
+    """Reads the pools' lag and reports from Kafka on a period; answers estimates at any time.
+
+    Its polling loop runs as a supervised background loop of the router: an error that is not a
+    passing broker problem ends it and crashes the router (to be restarted). Between samples the
+    estimates keep their last values; once no sample succeeded for `stale_after_s` the reading is
+    stale, the router reports unready and fails safe (see FailoverPolicy).
+    """
 
     def __init__(
         self,
@@ -183,12 +189,14 @@ class LagMonitor:
         window_s: float,
         min_span_s: float,
         default_service_ms: float,
+        stale_after_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._pools = {spec.pool: spec for spec in pools}
         self._interval_s = interval_s
         self._default_service_ms = default_service_ms
+        self._stale_after_s = stale_after_s
         self._clock = clock
         self._windows = {spec.pool: PoolWindow(window_s, min_span_s) for spec in pools}
         self._routed: dict[str, int] = {spec.pool: 0 for spec in pools}
@@ -196,13 +204,13 @@ class LagMonitor:
         self._consumers: dict[str, AIOKafkaConsumer] = {}
         self._partitions: dict[str, list[TopicPartition]] = {}
         self._stats: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._sampled_at: float | None = None
         self.samples_taken = 0
-        # Called after every sample (the router re-assesses fail-over on it).
+        # Called after every sample (the router re-assesses fail-over and the re-render gate on it).
         self.on_sample: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
-        """Connect (one reader per pool group, one for pool reports) and start polling."""
+        """Connect (one reader per pool group, one for pool reports) and take a first sample."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="router-lag")
         await admin.start()
         try:
@@ -235,32 +243,31 @@ class LagMonitor:
         )
         await self._stats.start()
         await self.sample()
-        self._task = asyncio.create_task(self._poll(), name="lag-monitor")
 
     async def stop(self) -> None:
-        """Stop polling and disconnect."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Disconnect."""
         for consumer in [*self._consumers.values(), *([self._stats] if self._stats else [])]:
             await consumer.stop()
 
-    async def _poll(self) -> None:
+    async def poll(self) -> None:
+        """Sample every interval, for as long as the router runs; a passing broker problem keeps the last estimate."""
         while True:
             await asyncio.sleep(self._interval_s)
             try:
                 await self.sample()
             except KafkaError as exc:
-                log.warning("lag read failed; keeping the last estimate", error=repr(exc))
+                if not kafka_retriable(exc):
+                    raise
+                log.warning("lag read failed; keeping the last estimate", error=repr(exc), stale=not self.fresh)
+
+    @property
+    def fresh(self) -> bool:
+        """Whether a sample succeeded within the last `stale_after_s`."""
+        return self._sampled_at is not None and self._clock() - self._sampled_at <= self._stale_after_s
 
     async def sample(self) -> None:
-        """Read every pool's offsets and any new pool reports once."""
-        assert self._stats is not None
-        for batch in (await self._stats.getmany(timeout_ms=0)).values():
-            for record in batch:
-                report = events.PoolReported.FromString(record.value)
-                if report.pool in self._reports:
-                    self._reports[report.pool][report.instance] = (self._clock(), report)
+        """Read any new pool reports and every pool's offsets once."""
+        await self._read_reports()
         for pool, spec in self._pools.items():
             consumer = self._consumers[pool]
             partitions = self._partitions[pool]
@@ -275,15 +282,31 @@ class LagMonitor:
                     lag += behind
             self._windows[pool].add(Sample(self._clock(), lag, backlog, committed_total))
             self._routed[pool] = 0
-            current = self.estimate(pool)
-            POOL_LAG.labels(pool).set(current.lag)
-            POOL_BACKLOG.labels(pool).set(current.backlog)
-            POOL_DRAIN.labels(pool).set(current.drain_rate if current.drain_rate is not None else math.nan)
-            POOL_TREND.labels(pool).set(current.trend)
-            POOL_SERVICE.labels(pool).set(current.per_item_ms / 1000)
-            EXPECTED_WAIT.labels(pool).set(current.expected_wait_ms / 1000)
+            self._export(self.estimate(pool))
+        self._sampled_at = self._clock()
         self.samples_taken += 1
         self.on_sample()
+
+    async def _read_reports(self) -> None:
+        assert self._stats is not None
+        for batch in (await self._stats.getmany(timeout_ms=0)).values():
+            for record in batch:
+                try:
+                    report = topics.POOL_STATS.decode(record.value)
+                except InvalidEvent as exc:
+                    log.warning("ignoring an unreadable pool report", offset=record.offset, error=str(exc))
+                    continue
+                if report.pool in self._reports:
+                    self._reports[report.pool][report.instance] = (self._clock(), report)
+
+    @staticmethod
+    def _export(current: PoolEstimate) -> None:
+        POOL_LAG.labels(current.pool).set(current.lag)
+        POOL_BACKLOG.labels(current.pool).set(current.backlog)
+        POOL_DRAIN.labels(current.pool).set(current.drain_rate if current.drain_rate is not None else math.nan)
+        POOL_TREND.labels(current.pool).set(current.trend)
+        POOL_SERVICE.labels(current.pool).set(current.per_item_ms / 1000)
+        EXPECTED_WAIT.labels(current.pool).set(current.expected_wait_ms / 1000)
 
     def note_routed(self, pool: str) -> None:
         """The router just sent a request to a pool: count it until the next sample sees it."""

@@ -1,48 +1,56 @@
-"""Re-render what fail-over served degraded, once the quality pool has spare capacity."""
+"""Re-render at full fidelity what fail-over served degraded, while the quality pool has spare capacity.
 
-import asyncio
-from collections import OrderedDict
+The gate is flow control, not a wait: on every lag sample the router pauses the subscription of
+exported assets while the quality pool has no spare capacity, and resumes it when it has. The
+handler never waits, so nothing it holds can stall a rebalance.
+"""
+
 from collections.abc import Callable
 
+from cachetools import LRUCache
 from prometheus_client import Counter
 
 from atelier_router.lag import PoolEstimate
+from atelier_router.routing import needs_rerender, rerender_request
+from atelier_shared import BrandBook, events, get_logger
+
+log = get_logger(__name__)
 
 RERENDERS = Counter("atelier_rerenders_total", "Degraded assets queued for a full-fidelity re-render.", ["brand"])
 
-_REMEMBERED = 100_000
 
-
-class RerenderGate:
-    """Lets re-renders through only while the quality pool is nearly idle and nobody is failed over."""
+class Rerenderer:
+    """Turns exported assets served degraded into re-render requests, each once per router."""
 
     def __init__(
         self,
+        brands: BrandBook,
         quality: Callable[[], PoolEstimate],
         any_degraded: Callable[[], bool],
+        fresh: Callable[[], bool],
         max_backlog: int,
-        poll_s: float,
+        note_routed: Callable[[str], None],
     ) -> None:
+        self._brands = brands
         self._quality = quality
         self._any_degraded = any_degraded
+        self._fresh = fresh
         self._max_backlog = max_backlog
-        self._poll_s = poll_s
-        self._queued: OrderedDict[str, None] = OrderedDict()
+        self._note_routed = note_routed
+        # Assets this router queued already: a redelivered export is not re-rendered twice.
+        self._queued: LRUCache[str, bool] = LRUCache(maxsize=100_000)
 
     def spare(self) -> bool:
-        """Whether the quality pool has room for low-priority work now."""
-        return not self._any_degraded() and self._quality().backlog < self._max_backlog
+        """Whether the quality pool has room for low-priority work now (never on a stale reading)."""
+        return self._fresh() and not self._any_degraded() and self._quality().backlog < self._max_backlog
 
-    async def wait_for_capacity(self) -> None:
-        """Return once there is spare capacity (poll on the lag monitor's period)."""
-        while not self.spare():
-            await asyncio.sleep(self._poll_s)
-
-    def first_time(self, asset_id: str) -> bool:
-        """Record an asset as queued; False if this process queued it already (a redelivery)."""
-        if asset_id in self._queued:
-            return False
-        self._queued[asset_id] = None
-        while len(self._queued) > _REMEMBERED:
-            self._queued.popitem(last=False)
-        return True
+    async def rerender(self, exported: events.AssetExported) -> events.StyleRequested | None:
+        """AssetExported in; a re-render request out when it was served degraded and not queued before."""
+        asset_id = exported.asset.asset_id
+        if not needs_rerender(exported, self._brands.get(exported.asset.brand)) or asset_id in self._queued:
+            return None
+        self._queued[asset_id] = True
+        self._note_routed("quality")
+        RERENDERS.labels(exported.asset.brand).inc()
+        log.info("re-render queued", asset_id=asset_id, was=exported.model)
+        return rerender_request(exported)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from atelier_shared import BrandGuidelines, UnknownStyle, events
+from atelier_shared import BrandGuidelines, events
 from atelier_shared.brands import Condition
 
 
@@ -55,11 +55,7 @@ def _evidence(tags: events.Tags, rule_when: dict[str, Condition]) -> str:
 def choose_style(guidelines: BrandGuidelines, tags: events.Tags, requested_style: str) -> StyleChoice:
     """A requested style wins; else the first rule whose conditions all hold; else the default."""
     if requested_style:
-        if requested_style not in guidelines.allowed_styles():
-            raise UnknownStyle(
-                f"style {requested_style!r} is not among brand {guidelines.brand!r}'s styles: "
-                f"{sorted(guidelines.allowed_styles())}"
-            )
+        guidelines.check_style(requested_style)
         return StyleChoice(requested_style, guidelines.default_strength, "", "requested by the submitter")
     for rule in guidelines.rules:
         if all(holds(condition, tag_value(tags, tag)) for tag, condition in rule.when.items()):

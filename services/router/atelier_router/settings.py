@@ -1,6 +1,6 @@
 """The router's settings (ATELIER_* variables)."""
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from atelier_router.failover import FailoverSettings
 from atelier_shared import AtelierSettings
@@ -16,6 +16,8 @@ class RouterSettings(AtelierSettings):
     lag_window_s: float = Field(10.0, gt=0)
     # Shortest window over which a drain rate is trusted.
     lag_min_span_s: float = Field(2.0, gt=0)
+    # With no successful lag sample for this long the reading is stale: the router is unready and fails safe.
+    lag_stale_after_s: float = Field(10.0, gt=0)
     failover_enter_ratio: float = Field(0.8, gt=0)
     failover_exit_ratio: float = Field(0.7, gt=0)
     failover_min_dwell_s: float = Field(10.0, ge=0)
@@ -23,6 +25,12 @@ class RouterSettings(AtelierSettings):
     default_service_ms: float = Field(1000.0, gt=0)
     # Re-renders start while the quality pool's backlog is below this many requests.
     rerender_max_backlog: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _stale_after_outlasts_a_poll(self) -> "RouterSettings":
+        if self.lag_stale_after_s <= self.lag_poll_interval_s:
+            raise ValueError("lag_stale_after_s must be longer than lag_poll_interval_s")
+        return self
 
     @property
     def failover(self) -> FailoverSettings:

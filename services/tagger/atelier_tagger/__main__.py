@@ -1,14 +1,13 @@
 """python -m atelier_tagger: run the tagger."""
 
-from atelier_shared import load_settings, run_service
-from atelier_tagger.app import build
+from atelier_shared import run
+from atelier_tagger.service import declare
 from atelier_tagger.settings import TaggerSettings
 
 
 def main() -> None:
     """Run the tagger until SIGTERM or SIGINT."""
-    settings = load_settings(TaggerSettings)
-    run_service("tagger", settings, lambda: build(settings))
+    run(declare, TaggerSettings)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Pure functions of an sRGB image (RGB or RGBA). Images are measured at a working 
 512 px on the longest side, so measures are comparable across resolutions and cheap to compute.
 """
 
+from typing import Any
+
 import numpy as np
 from PIL import Image
 
@@ -179,3 +181,27 @@ def compute_tags(image: Image.Image) -> events.Tags:
     tags.palette.extend(palette(working.convert("RGB")))
     tags.labels.extend(_labels(tags))
     return tags
+
+
+def tagged_event(uploaded: events.AssetUploaded, image: Image.Image) -> events.AssetTagged:
+    """Tag the image and carry the asset header forward."""
+    tagged = events.AssetTagged(asset=uploaded.asset, tags=compute_tags(image))
+    tagged.asset.timeline.tagged_at.CopyFrom(events.now_timestamp())
+    return tagged
+
+
+def span_attributes(tags: events.Tags) -> dict[str, Any]:
+    """Tags as span attributes (atelier.tags.*)."""
+    return {
+        "atelier.tags.brightness": tags.brightness,
+        "atelier.tags.contrast": tags.contrast,
+        "atelier.tags.colourfulness": tags.colourfulness,
+        "atelier.tags.orientation": tags.orientation,
+        "atelier.tags.sharpness": tags.sharpness,
+        "atelier.tags.plain_background": tags.plain_background,
+        "atelier.tags.product_shot": tags.product_shot,
+        "atelier.tags.transparency": tags.transparency,
+        "atelier.tags.grayscale": tags.grayscale,
+        "atelier.tags.palette": [colour.hex for colour in tags.palette],
+        "atelier.tags.labels": list(tags.labels),
+    }

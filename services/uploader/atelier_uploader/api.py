@@ -9,10 +9,9 @@ from opentelemetry import propagate, trace
 
 from atelier_shared import (
     AtelierError,
-    EventProducer,
     ImageTooLarge,
     ObjectStore,
-    Outgoing,
+    Publisher,
     TransientError,
     UnsupportedImageType,
     assets,
@@ -22,7 +21,7 @@ from atelier_shared import (
     tracer,
 )
 from atelier_shared.events import tier_from_name
-from atelier_uploader import handlers
+from atelier_uploader.fold import merge_status
 from atelier_uploader.ingest import Ingestor
 from atelier_uploader.status import StatusView
 
@@ -86,18 +85,16 @@ class Api:
     def __init__(
         self,
         ingestor: Ingestor,
-        producer: EventProducer,
+        uploads: Publisher,
         store: ObjectStore,
         status: StatusView,
-        topic_names: topics.Topics,
         brand_names: list[str],
         presign_expiry: timedelta,
     ) -> None:
         self._ingestor = ingestor
-        self._producer = producer
+        self._uploads = uploads
         self._store = store
         self._status = status
-        self._uploaded_topic = topic_names.name(topics.UPLOADED)
         self._brand_names = brand_names
         self._presign_expiry = presign_expiry
 
@@ -152,9 +149,9 @@ class Api:
             source=events.SOURCE_HTTP,
             source_uri="http",
         )
-        await self._producer.send(Outgoing(self._uploaded_topic, asset_id, uploaded))
+        await self._uploads.publish(uploaded)
         trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
-        accepted = handlers.merge_status(None, topics.UPLOADED, uploaded)
+        accepted = merge_status(None, topics.UPLOADED, uploaded)
         self._status.accepted(asset_id, {**accepted, "trace_id": trace_id})
         location = f"/v1/assets/{asset_id}"
         log.info("upload accepted", asset_id=asset_id, brand=brand, bytes=len(data))
@@ -163,7 +160,7 @@ class Api:
                 "asset_id": asset_id,
                 "status_url": location,
                 "brand": brand,
-                "tier": events.TIER_NAMES[tier],
+                "tier": events.tier_name(tier),
                 "style": style,
                 "trace_id": trace_id,
                 "original": accepted["original"],

@@ -7,8 +7,7 @@ bucket, or as an intake event published by another system.
 import asyncio
 
 from atelier_shared import STAGE_SECONDS, BrandBook, ImageTooLarge, ObjectStore, events, sha256_hex, tracer
-from atelier_shared.images import ImageLimits, decode, probe
-from atelier_uploader import handlers
+from atelier_shared.images import ImageLimits, decode, extension_for, probe
 
 # Validation decodes at this size: enough to prove the whole file decodes, a fraction of the work.
 _VALIDATION_SIDE = 256
@@ -24,6 +23,35 @@ def validate_image(data: bytes, limits: ImageLimits) -> events.ObjectRef:
     )
 
 
+def original_key(brand: str, asset_id: str, content_type: str) -> str:
+    """Where the validated original is stored."""
+    return f"{brand}/{asset_id}/original.{extension_for(content_type)}"
+
+
+def uploaded_event(
+    *,
+    asset_id: str,
+    brand: str,
+    tier: events.Tier,
+    style: str,
+    source: events.Source,
+    source_uri: str,
+    original: events.ObjectRef,
+) -> events.AssetUploaded:
+    """The event that starts an asset's way through the pipeline."""
+    header = events.AssetHeader(
+        asset_id=asset_id,
+        brand=brand,
+        tier=tier,
+        requested_style=style,
+        source=source,
+        source_uri=source_uri,
+        original=original,
+    )
+    header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
+    return events.AssetUploaded(asset=header)
+
+
 class Ingestor:
     """Checks a request against the brand's guidelines, validates the image, stores the original."""
 
@@ -35,7 +63,10 @@ class Ingestor:
 
     def check(self, brand: str, tier: events.Tier, style: str) -> None:
         """Reject an unknown brand, or a tier or style its guidelines do not allow."""
-        handlers.check_request(self._brands.get(brand), tier, style)
+        guidelines = self._brands.get(brand)
+        guidelines.check_tier(events.tier_name(tier))
+        if style:
+            guidelines.check_style(style)
 
     def check_size(self, size: int) -> None:
         """Reject an object over the byte limit before downloading it."""
@@ -62,7 +93,7 @@ class Ingestor:
                 {"image.width": original.width, "image.height": original.height, "image.type": original.content_type}
             )
         original.bucket = self._bucket
-        original.key = handlers.original_key(brand, asset_id, original.content_type)
+        original.key = original_key(brand, asset_id, original.content_type)
         await self._store.put(
             original.bucket,
             original.key,
@@ -70,7 +101,7 @@ class Ingestor:
             original.content_type,
             metadata={"asset-id": asset_id, "brand": brand, "sha256": original.sha256},
         )
-        return handlers.uploaded_event(
+        return uploaded_event(
             asset_id=asset_id,
             brand=brand,
             tier=tier,

@@ -11,10 +11,8 @@ from typing import Any
 
 import faust
 
-from atelier_shared import InvalidEvent, get_logger, topics
-from atelier_shared.kafka import decode
-from atelier_shared.settings import AtelierSettings
-from atelier_uploader.handlers import STATUS_TOPICS, merge_status
+from atelier_shared import AtelierSettings, InvalidEvent, TopicSpec, get_logger, topics
+from atelier_uploader.fold import STATUS_TOPICS, merge_status
 
 log = get_logger(__name__)
 
@@ -63,12 +61,17 @@ class StatusView:
         self.app.agent(source, name="asset-status-updater")(self._update)
         self._started = False
 
+    @property
+    def sources(self) -> tuple[TopicSpec[Any], ...]:
+        """The topics the view folds."""
+        return STATUS_TOPICS
+
     async def _update(self, stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             topic = event.message.topic
             spec = self._topics.spec(topic)
             try:
-                decoded = decode(spec, event.value)
+                decoded = spec.decode(event.value)
             except InvalidEvent:
                 continue  # The consuming service dead-letters it; the dead-letter record updates the view.
             key = (event.key or b"").decode(errors="replace")

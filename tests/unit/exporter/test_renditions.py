@@ -5,7 +5,6 @@ import io
 import pytest
 from PIL import Image
 
-from atelier_exporter import handlers
 from atelier_exporter.renditions import render, rendition_key, target_size
 from atelier_exporter.webhook import signature, verify
 from atelier_shared import events
@@ -65,5 +64,5 @@ def test_stage_durations_from_the_timeline() -> None:
     timeline.uploaded_at.FromMilliseconds(1_000)
     timeline.tagged_at.FromMilliseconds(1_250)
     timeline.exported_at.FromMilliseconds(4_000)
-    durations = handlers.stage_durations(timeline)
-    assert durations == {"tag": 0.25, "total": 3.0}
+    durations = events.stage_durations_ms(events.timeline_ms(timeline))
+    assert durations == {"tag": 250.0, "total": 3000.0}

@@ -2,13 +2,27 @@
 
 import pytest
 
-from atelier_router.handlers import route
+from atelier_router.failover import FailoverPolicy, FailoverSettings
+from atelier_router.lag import LagMonitor, PoolEstimate, PoolWindow, estimate, pool_specs
+from atelier_router.routing import request_topic, style_request
 from atelier_router.rules import choose_style
-from atelier_router.tiers import StaticTierPolicy
-from atelier_shared import BrandBook, BrandGuidelines, NotAllowed, UnknownStyle, events, topics
+from atelier_router.service import Router
+from atelier_shared import AtelierSettings, BrandBook, BrandGuidelines, NotAllowed, UnknownStyle, events, topics
 from tests.conftest import BRANDS
 
 BOOK = BrandBook.load(BRANDS)
+
+
+def idle(pool: str) -> PoolEstimate:
+    return estimate(pool, PoolWindow(10, 2), None, 0, 1000)
+
+
+IDLE_POLICY = FailoverPolicy(idle, FailoverSettings())
+
+
+def route(tagged: events.AssetTagged, guidelines: BrandGuidelines) -> events.StyleRequested:
+    style = choose_style(guidelines, tagged.tags, tagged.asset.requested_style)
+    return style_request(tagged, guidelines, style, IDLE_POLICY.choose(tagged.asset.tier, guidelines))
 
 
 def tagged(
@@ -49,21 +63,29 @@ def test_requested_style_wins_if_the_brand_allows_it() -> None:
 
 
 def test_route_event_records_decision_profiles_and_pool() -> None:
-    request, choice = route(tagged(product_shot=True), BOOK.get("acme"), StaticTierPolicy())
-    assert choice.topic is topics.STYLIZE_QUALITY
+    request = route(tagged(product_shot=True), BOOK.get("acme"))
+    assert request_topic(request) is topics.STYLIZE_QUALITY
     decision = request.route
     assert decision.model_tier == events.MODEL_TIER_QUALITY and decision.target_ms == 30000
     assert "product-shots" in decision.reason and "quality pool" in decision.reason
     assert [p.name for p in decision.export_profiles] == ["web", "thumbnail", "print"]
     assert request.asset.timeline.routed_at.seconds > 0
 
-    preview, preview_choice = route(tagged(tier=events.TIER_PREVIEW), BOOK.get("acme"), StaticTierPolicy())
-    assert preview_choice.topic is topics.STYLIZE_PREVIEW and preview.route.model_tier == events.MODEL_TIER_FAST
+    preview = route(tagged(tier=events.TIER_PREVIEW), BOOK.get("acme"))
+    assert request_topic(preview) is topics.STYLIZE_PREVIEW and preview.route.model_tier == events.MODEL_TIER_FAST
 
 
-def test_a_tier_the_brand_does_not_allow_is_refused() -> None:
+def test_degraded_requests_go_to_the_fast_pools_fail_over_topic() -> None:
+    request = route(tagged(), BOOK.get("acme"))
+    request.route.degraded = True
+    assert request_topic(request) is topics.STYLIZE_FAST
+
+
+async def test_a_tier_the_brand_does_not_allow_is_refused() -> None:
     production_only = BrandGuidelines(
         brand="solo", default_style="tiles", tiers=["production"], latency_targets_ms={"production": 1000}
     )
+    monitor = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10)  # Never started.
+    router = Router(BrandBook({"solo": production_only}), IDLE_POLICY, monitor)
     with pytest.raises(NotAllowed, match="does not allow tier 'preview'"):
-        route(tagged(brand="solo", tier=events.TIER_PREVIEW), production_only, StaticTierPolicy())
+        await router.route(tagged(brand="solo", tier=events.TIER_PREVIEW))

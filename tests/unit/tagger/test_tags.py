@@ -5,8 +5,7 @@ from PIL import Image, ImageFilter
 
 from atelier_devtools.local import samples
 from atelier_shared import events
-from atelier_tagger.handlers import tagged_event
-from atelier_tagger.tags import compute_tags
+from atelier_tagger.tags import compute_tags, tagged_event
 
 
 def test_product_shot_on_plain_background() -> None:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from atelier_devtools.local.samples import write_samples
-from atelier_stylizer import handlers
+from atelier_stylizer import batches
 from atelier_stylizer.artifacts import export_onnx, load_network, read_manifest
 from atelier_stylizer.inference import load_engine
 from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES
@@ -55,9 +55,9 @@ def test_outputs_move_toward_the_style_and_keep_the_structure(style: str) -> Non
     style_image = np.asarray(STYLES[style]().convert("RGB").resize((256, 256)), dtype=np.float32) / 255
     rng = np.random.default_rng(0)
     for photo in structured_images():
-        prepared = handlers.prepare(Image.open(photo).convert("RGB"), 256)
+        prepared = batches.prepare(Image.open(photo).convert("RGB"), 256)
         output = (
-            np.asarray(handlers.finish(engine.run(handlers.to_batch([prepared]))[0], prepared, 1.0), dtype=np.float32)
+            np.asarray(batches.finish(engine.run(batches.to_batch([prepared]))[0], prepared, 1.0), dtype=np.float32)
             / 255
         )
         stylized = check_stylization(prepared.rgb, output, style_image)

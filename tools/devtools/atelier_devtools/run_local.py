@@ -1,7 +1,7 @@
 """`atelier local`: the whole pipeline on this machine, with the sample images pushed through.
 
 Starts the embedded Kafka-protocol broker, S3 endpoint and trace sink, provisions topics and
-buckets, publishes the shipped models, starts the five services (two stylizer pools) as separate
+buckets, publishes the shipped models, starts the services (two stylizer pools) as separate
 processes, submits the samples by all three entry paths (HTTP, bucket drop, intake event), prints
 a per-asset summary, saves renditions under ./out/, writes the endpoints to ENDPOINTS_FILE, and
 keeps serving until Ctrl-C (or exits with --demo).
@@ -24,10 +24,8 @@ from atelier_devtools.local.notifications import minio_notification
 from atelier_devtools.local.s3 import free_port, port_is_free
 from atelier_devtools.local.samples import write_samples
 from atelier_devtools.local.stack import LocalInfra, LocalServices
-from atelier_shared import assets, events, topics
-from atelier_shared.kafka import EventProducer, Outgoing
-from atelier_shared.settings import ENDPOINTS_FILE, AtelierSettings, settings_from
-from atelier_shared.storage import ObjectStore
+from atelier_shared import AtelierSettings, EventProducer, ObjectStore, Outgoing, assets, events, topics
+from atelier_shared.settings import ENDPOINTS_FILE, settings_from
 
 WORKDIR = Path(".atelier")
 # Which sample goes in by which path, under which brand and tier (the rest: HTTP, production).
@@ -61,6 +59,19 @@ class Endpoints:
         ]
         path.write_text("\n".join(lines) + "\n")
 
+    def panel(self, settings: AtelierSettings) -> Panel:
+        """What a developer needs to know, on the console."""
+        return Panel.fit(
+            f"API           {self.api}  (POST /v1/assets, GET /v1/assets/<id>, /metrics)\n"
+            f"Kafka         {self.kafka}  (topics {settings.topic_prefix}*)\n"
+            f"S3            {self.s3}  access key {settings.s3_access_key}, "
+            f"secret {settings.s3_secret_key.get_secret_value()}\n"
+            f"traces        {WORKDIR / 'traces.jsonl'}  (OTLP/HTTP sink at {self.otlp})\n"
+            f"service logs  {WORKDIR / 'logs'}\n"
+            f"endpoints     {ENDPOINTS_FILE}",
+            title="Atelier is running",
+        )
+
 
 async def _publish_models(settings: AtelierSettings, console: Console) -> None:
     from atelier_stylizer.registry import ModelRegistry
@@ -73,54 +84,98 @@ async def _publish_models(settings: AtelierSettings, console: Console) -> None:
     console.print(f"models: {', '.join(manifest.ref for manifest in published)}")
 
 
+class _SampleSender:
+    """Sends samples in by each of the three entry paths."""
+
+    def __init__(self, settings: AtelierSettings, client: AtelierClient, producer: EventProducer) -> None:
+        self._settings = settings
+        self._store = ObjectStore(settings)
+        self._client = client
+        self._producer = producer
+
+    async def send(self, path: Path) -> Submission:
+        how, brand, tier = _SAMPLE_PLAN.get(path.name, ("http", "acme", "production"))
+        submission = Submission(path)
+        if how == "http":
+            try:
+                submission.asset_id = await self._client.submit(path, brand, tier)
+            except ApiError as exc:
+                submission.error = str(exc)
+            return submission
+        bucket, key = self._settings.bucket_inbox, f"{brand}/{tier}/{path.name}"
+        await self._store.put(bucket, key, path.read_bytes(), "application/octet-stream")
+        stored = await self._store.stat(bucket, key)
+        assert stored is not None
+        submission.asset_id = assets.asset_id_for_object(bucket, key, stored.etag)
+        if how == "drop":  # What MinIO publishes when an object lands in the inbox bucket.
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            record_key, value = minio_notification(bucket, key, stored.size, stored.etag, content_type)
+            await self._producer.send_raw(self._settings.topics.name(topics.INBOX), record_key, value, [])
+        else:  # What another system publishes for an object it stored.
+            event = events.AssetSubmitted(
+                asset_id=submission.asset_id,
+                brand=brand,
+                tier=events.tier_from_name(tier),
+                bucket=bucket,
+                key=key,
+                reference=f"demo:{path.name}",
+            )
+            await self._producer.send([Outgoing(topics.INTAKE, event)])
+        return submission
+
+
 async def _submit_samples(settings: AtelierSettings, api: str, samples: list[Path]) -> list[Submission]:
     """Send each sample by its planned path; the submissions with their asset ids."""
-    store = ObjectStore(settings)
-    producer = EventProducer(settings.kafka_bootstrap, client_id="atelier-cli")
+    producer = EventProducer(settings.kafka_bootstrap, "atelier-cli", settings.topics)
     await producer.start()
-    submissions = []
     try:
         async with AtelierClient(api) as client:
-            for path in samples:
-                how, brand, tier = _SAMPLE_PLAN.get(path.name, ("http", "acme", "production"))
-                submission = Submission(path)
-                data = path.read_bytes()
-                if how == "http":
-                    try:
-                        submission.asset_id = await client.submit(path, brand, tier)
-                    except ApiError as exc:
-                        submission.error = str(exc)
-                else:
-                    key = f"{brand}/{tier}/{path.name}"
-                    await store.put(settings.bucket_inbox, key, data, "application/octet-stream")
-                    stored = await store.stat(settings.bucket_inbox, key)
-                    assert stored is not None
-                    if how == "drop":
-                        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                        record_key, value = minio_notification(
-                            settings.bucket_inbox, key, stored.size, stored.etag, content_type
-                        )
-                        await producer.send_raw(settings.topics.name(topics.INBOX), record_key, value, [])
-                        submission.asset_id = assets.asset_id_for_object(settings.bucket_inbox, key, stored.etag)
-                    else:
-                        submission.asset_id = assets.asset_id_for_object(settings.bucket_inbox, key, stored.etag)
-                        event = events.AssetSubmitted(
-                            asset_id=submission.asset_id,
-                            brand=brand,
-                            tier=events.tier_from_name(tier),
-                            bucket=settings.bucket_inbox,
-                            key=key,
-                            reference=f"demo:{path.name}",
-                        )
-                        await producer.send(Outgoing(settings.topics.name(topics.INTAKE), submission.asset_id, event))
-                submissions.append(submission)
+            sender = _SampleSender(settings, client, producer)
+            return [await sender.send(path) for path in samples]
     finally:
         await producer.stop()
-    return submissions
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tuple[Endpoints, LocalServices]:
+    """Infrastructure, topics and buckets, the shipped models, then the services; where they listen."""
+    api_port = args.api_port if port_is_free(args.api_port) else free_port()
+    with console.status("starting the embedded Kafka-protocol broker, S3 endpoint and trace sink"):
+        infra.start()
+    environment = {
+        **infra.environment(),
+        "ATELIER_BRANDS_DIR": str(Path(args.brands).resolve()),
+        "ATELIER_MODEL_CACHE_DIR": str((WORKDIR / "model-cache").resolve()),
+        "ATELIER_API_PORT": str(api_port),
+    }
+    settings = settings_from(AtelierSettings, environment)
+    infra.provision(settings)
+    asyncio.run(_publish_models(settings, console))
+    services = LocalServices(environment, WORKDIR / "logs")
+    services.start_all()
+    try:
+        with console.status("starting uploader, tagger, router, stylizer (quality, fast) and exporter"):
+            services.wait_ready()
+    except BaseException:
+        services.stop_all()
+        raise
+    api = f"http://127.0.0.1:{api_port}"
+    return Endpoints(api, infra.cluster.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment), services
+
+
+def _run_samples(args: argparse.Namespace, endpoints: Endpoints, console: Console) -> bool:
+    """Push the samples through, print the summary, save renditions; whether every one was exported."""
+    settings = settings_from(AtelierSettings, endpoints.environment)
+    samples = write_samples(WORKDIR / "samples") if args.samples is None else sorted(Path(args.samples).iterdir())
+    submissions = asyncio.run(_submit_samples(settings, endpoints.api, samples))
+    saved = asyncio.run(follow(endpoints.api, submissions, Path(args.out), args.timeout, console))
+    print_summary(console, submissions, saved)
+    failed = [s for s in submissions if s.stage != "exported"]
+    console.print(f"{len(submissions) - len(failed)} of {len(submissions)} exported; renditions under {args.out}/")
+    return not failed
 
 
 def run_local(args: argparse.Namespace) -> int:
@@ -130,53 +185,15 @@ def run_local(args: argparse.Namespace) -> int:
     WORKDIR.mkdir(exist_ok=True)
     for log in (WORKDIR / "logs").glob("*.log"):
         log.unlink()
-    api_port = args.api_port if port_is_free(args.api_port) else free_port()
     infra = LocalInfra(WORKDIR, s3_port=args.s3_port if port_is_free(args.s3_port) else 0)
     services: LocalServices | None = None
     try:
-        with console.status("starting the embedded Kafka-protocol broker, S3 endpoint and trace sink"):
-            infra.start()
-        environment = {
-            **infra.environment(),
-            "ATELIER_BRANDS_DIR": str(Path(args.brands).resolve()),
-            "ATELIER_MODEL_CACHE_DIR": str((WORKDIR / "model-cache").resolve()),
-            "ATELIER_API_PORT": str(api_port),
-        }
-        settings = settings_from(AtelierSettings, environment)
-        infra.provision(settings)
-        asyncio.run(_publish_models(settings, console))
-        services = LocalServices(environment, WORKDIR / "logs")
-        services.start_all()
-        with console.status("starting uploader, tagger, router, stylizer (quality, fast) and exporter"):
-            services.wait_ready()
-        endpoints = Endpoints(
-            f"http://127.0.0.1:{api_port}",
-            infra.cluster.bootstrap,
-            infra.s3.endpoint,
-            infra.traces.endpoint,
-            environment,
-        )
+        endpoints, services = _start(args, infra, console)
         endpoints.write(ENDPOINTS_FILE)
-        console.print(
-            Panel.fit(
-                f"API           {endpoints.api}  (POST /v1/assets, GET /v1/assets/<id>, /metrics)\n"
-                f"Kafka         {endpoints.kafka}  (topics {settings.topic_prefix}*)\n"
-                f"S3            {endpoints.s3}  access key {settings.s3_access_key}, "
-                f"secret {settings.s3_secret_key.get_secret_value()}\n"
-                f"traces        {WORKDIR / 'traces.jsonl'}  (OTLP/HTTP sink at {endpoints.otlp})\n"
-                f"service logs  {WORKDIR / 'logs'}\n"
-                f"endpoints     {ENDPOINTS_FILE}",
-                title="Atelier is running",
-            )
-        )
-        samples = write_samples(WORKDIR / "samples") if args.samples is None else sorted(Path(args.samples).iterdir())
-        submissions = asyncio.run(_submit_samples(settings, endpoints.api, samples))
-        saved = asyncio.run(follow(endpoints.api, submissions, Path(args.out), args.timeout, console))
-        print_summary(console, submissions, saved)
-        failed = [s for s in submissions if s.stage != "exported"]
-        console.print(f"{len(submissions) - len(failed)} of {len(submissions)} exported; renditions under {args.out}/")
+        console.print(endpoints.panel(settings_from(AtelierSettings, endpoints.environment)))
+        exported = _run_samples(args, endpoints, console)
         if args.demo:
-            return 1 if failed else 0
+            return 0 if exported else 1
         console.print("serving until Ctrl-C (try: atelier submit <folder> --brand acme)")
         while True:
             signal.pause()

@@ -44,6 +44,15 @@ def _load_librdkafka() -> ctypes.CDLL:
     lib.rd_kafka_mock_broker_set_up.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.rd_kafka_mock_broker_set_rtt.restype = ctypes.c_int
     lib.rd_kafka_mock_broker_set_rtt.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int]
+    lib.rd_kafka_mock_push_request_errors_array.restype = None
+    lib.rd_kafka_mock_push_request_errors_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int16,
+        ctypes.c_size_t,
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    lib.rd_kafka_mock_clear_request_errors.restype = None
+    lib.rd_kafka_mock_clear_request_errors.argtypes = [ctypes.c_void_p, ctypes.c_int16]
     return lib
 
 
@@ -85,6 +94,16 @@ class MockKafkaCluster:
     def set_rtt(self, broker_id: int, milliseconds: int) -> None:
         """Delay a broker's responses (a slow network)."""
         self._lib.rd_kafka_mock_broker_set_rtt(self._cluster, broker_id, milliseconds)
+
+    def push_request_errors(self, api_key: int, errors: Iterable[int]) -> None:
+        """Answer the next requests of a Kafka API (e.g. 1, Fetch) with these error codes, one each."""
+        codes = list(errors)
+        array = (ctypes.c_int * len(codes))(*codes)
+        self._lib.rd_kafka_mock_push_request_errors_array(self._cluster, api_key, len(codes), array)
+
+    def clear_request_errors(self, api_key: int) -> None:
+        """Forget the errors still pushed for a Kafka API."""
+        self._lib.rd_kafka_mock_clear_request_errors(self._cluster, api_key)
 
     def close(self) -> None:
         """Shut the brokers down; connected clients see the cluster disappear."""

@@ -8,7 +8,8 @@ import pytest
 
 from atelier_devtools.local.notifications import minio_notification
 from atelier_shared import InvalidEvent, events, topics
-from atelier_uploader.handlers import drop_request, merge_status, parse_notification
+from atelier_uploader.fold import merge_status
+from atelier_uploader.notifications import drop_request, parse_notification
 
 
 def notification(key: str, metadata: dict[str, str] | None = None) -> dict[str, object]:

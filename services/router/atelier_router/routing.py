@@ -1,9 +1,11 @@
-"""The router's pure logic: a tagged asset and the brand's guidelines in, a style request out."""
+"""The router's pure logic: a tagged asset, the brand's guidelines and the pool choice in, a style request out."""
 
-from atelier_router.rules import choose_style
-from atelier_router.tiers import TierChoice, TierPolicy
-from atelier_shared import BrandGuidelines, NotAllowed, events
-from atelier_shared.events import TIER_NAMES
+from atelier_router.failover import TierChoice
+from atelier_router.rules import StyleChoice
+from atelier_shared import BrandGuidelines, TopicSpec, events, topics
+
+# The topics a routed style request goes to (re-renders have their own, STYLIZE_RERENDER).
+REQUEST_TOPICS = (topics.STYLIZE_PREVIEW, topics.STYLIZE_FAST, topics.STYLIZE_QUALITY)
 
 
 def export_profiles(guidelines: BrandGuidelines) -> list[events.ExportProfile]:
@@ -14,36 +16,31 @@ def export_profiles(guidelines: BrandGuidelines) -> list[events.ExportProfile]:
     ]
 
 
-def check_tier(guidelines: BrandGuidelines, tier: events.Tier) -> None:
-    """Refuse a tier the brand does not allow (events published directly skip the uploader's check)."""
-    name = TIER_NAMES.get(tier)
-    if name not in guidelines.tiers:
-        raise NotAllowed(
-            f"brand {guidelines.brand!r} does not allow tier {name or tier!r}; allowed: {guidelines.tiers}"
-        )
-
-
-def route(
-    tagged: events.AssetTagged, guidelines: BrandGuidelines, policy: TierPolicy
-) -> tuple[events.StyleRequested, TierChoice]:
-    """The style request (style and strength, pool, reasons, export profiles) and the pool choice."""
-    check_tier(guidelines, tagged.asset.tier)
-    style = choose_style(guidelines, tagged.tags, tagged.asset.requested_style)
-    tier_choice = policy.choose(tagged.asset.tier, guidelines)
+def style_request(
+    tagged: events.AssetTagged, guidelines: BrandGuidelines, style: StyleChoice, pool: TierChoice
+) -> events.StyleRequested:
+    """The style request: style and strength, pool, the reasons in words, export profiles."""
     decision = events.RouteDecision(
         style=style.style,
         strength=style.strength,
-        model_tier=tier_choice.model_tier,
-        reason=f"{style.reason}; {tier_choice.reason}",
+        model_tier=pool.model_tier,
+        reason=f"{style.reason}; {pool.reason}",
         rule=style.rule,
-        degraded=tier_choice.degraded,
-        expected_wait_ms=tier_choice.expected_wait_ms,
-        target_ms=tier_choice.target_ms,
+        degraded=pool.degraded,
+        expected_wait_ms=pool.expected_wait_ms,
+        target_ms=pool.target_ms,
     )
     decision.export_profiles.extend(export_profiles(guidelines))
     request = events.StyleRequested(asset=tagged.asset, route=decision)
     request.asset.timeline.routed_at.CopyFrom(events.now_timestamp())
-    return request, tier_choice
+    return request
+
+
+def request_topic(request: events.StyleRequested) -> TopicSpec[events.StyleRequested]:
+    """Where a routed style request goes: previews first, fail-over to the fast pool, else full fidelity."""
+    if request.asset.tier == events.TIER_PREVIEW:
+        return topics.STYLIZE_PREVIEW
+    return topics.STYLIZE_FAST if request.route.degraded else topics.STYLIZE_QUALITY
 
 
 def rerender_request(exported: events.AssetExported) -> events.StyleRequested:

@@ -103,6 +103,12 @@ class FairQueue(Generic[Item]):
                         return item
         return None
 
+    async def wait_for_items(self) -> None:
+        """Return once at least one item is buffered."""
+        while not len(self):
+            self._changed.clear()
+            await self._changed.wait()
+
     async def take(
         self,
         policy: BatchPolicy,
@@ -110,9 +116,7 @@ class FairQueue(Generic[Item]):
         cost: Callable[[Item], float] = lambda item: 1.0,
     ) -> list[Item]:
         """Wait for one item, then gather a batch of items sharing its batch key."""
-        while not len(self):
-            self._changed.clear()
-            await self._changed.wait()
+        await self.wait_for_items()
         first = self._pop(lambda item: True, float("inf"), cost)
         assert first is not None
         batch = [first]
@@ -179,7 +183,3 @@ class OffsetTracker:
             self._pending.pop(partition, None)
             self._position.pop(partition, None)
             self._committed.pop(partition, None)
-
-    def in_flight(self) -> int:
-        """Records fetched and not yet done."""
-        return sum(1 for pending in self._pending.values() for done in pending.values() if not done)

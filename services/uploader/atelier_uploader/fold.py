@@ -1,129 +1,15 @@
-"""The uploader's pure logic: asset ids, keys, request checks, notifications, and the status view."""
+"""An asset's status: every topic's event folded into one document per asset (pure).
 
-from dataclasses import dataclass
+The fold is order-independent, because the view reads its topics independently: each section keeps
+the newest version by the event's own timeline stamp.
+"""
+
 from typing import Any
-from urllib.parse import unquote_plus
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from atelier_shared import BrandGuidelines, InvalidEvent, NotAllowed, UnknownStyle, events, topics
-from atelier_shared.events import TIER_NAMES, TIER_PRODUCTION, Tier, tier_from_name
-from atelier_shared.images import extension_for
-
-
-def original_key(brand: str, asset_id: str, content_type: str) -> str:
-    """Where the validated original is stored."""
-    return f"{brand}/{asset_id}/original.{extension_for(content_type)}"
-
-
-def check_request(guidelines: BrandGuidelines, tier: Tier, style: str) -> None:
-    """Reject a tier or style the brand's guidelines do not allow."""
-    tier_name = TIER_NAMES[tier]
-    if tier_name not in guidelines.tiers:
-        raise NotAllowed(f"brand {guidelines.brand!r} does not allow tier {tier_name!r}; allowed: {guidelines.tiers}")
-    if style and style not in guidelines.allowed_styles():
-        raise UnknownStyle(
-            f"style {style!r} is not among brand {guidelines.brand!r}'s styles: {sorted(guidelines.allowed_styles())}"
-        )
-
-
-def uploaded_event(
-    *,
-    asset_id: str,
-    brand: str,
-    tier: Tier,
-    style: str,
-    source: events.Source,
-    source_uri: str,
-    original: events.ObjectRef,
-) -> events.AssetUploaded:
-    """The event that starts an asset's way through the pipeline."""
-    header = events.AssetHeader(
-        asset_id=asset_id,
-        brand=brand,
-        tier=tier,
-        requested_style=style,
-        source=source,
-        source_uri=source_uri,
-        original=original,
-    )
-    header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
-    return events.AssetUploaded(asset=header)
-
-
-@dataclass(frozen=True)
-class DroppedObject:
-    """An object created in the inbox bucket, as MinIO's notification describes it."""
-
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    metadata: dict[str, str]
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-def parse_notification(notification: Any) -> list[DroppedObject]:
-    """The created objects in a MinIO bucket notification (S3 event JSON); other events are ignored."""
-    if not isinstance(notification, dict) or not isinstance(notification.get("Records"), list):
-        raise InvalidEvent("bucket notification without a Records list")
-    objects = []
-    for record in notification["Records"]:
-        try:
-            if not str(record["eventName"]).startswith("s3:ObjectCreated:"):
-                continue
-            s3 = record["s3"]
-            item = s3["object"]
-            metadata = {
-                str(name).lower().removeprefix("x-amz-meta-"): str(value)
-                for name, value in (item.get("userMetadata") or {}).items()
-            }
-            objects.append(
-                DroppedObject(
-                    bucket=str(s3["bucket"]["name"]),
-                    key=unquote_plus(str(item["key"])),
-                    size=int(item.get("size") or 0),
-                    etag=str(item.get("eTag") or item.get("sequencer") or ""),
-                    metadata=metadata,
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidEvent(f"malformed bucket notification record: {exc!r}") from exc
-    return objects
-
-
-@dataclass(frozen=True)
-class DropRequest:
-    """Brand, tier and style of a dropped object."""
-
-    brand: str
-    tier: Tier
-    style: str
-
-
-def drop_request(item: DroppedObject) -> DropRequest:
-    """Brand from metadata or the first key segment; tier from metadata or a second segment.
-
-    Key layout: <brand>/[preview|production/]<name>; metadata x-amz-meta-brand, -tier and -style
-    take precedence.
-    """
-    parts = item.key.split("/")
-    brand = item.metadata.get("brand") or (parts[0] if len(parts) > 1 else "")
-    if not brand:
-        raise InvalidEvent(f"{item.uri}: no brand: put it under <brand>/ or set x-amz-meta-brand")
-    tier_name = item.metadata.get("tier") or (parts[1] if len(parts) > 2 and parts[1] in TIER_NAMES.values() else "")
-    try:
-        tier = tier_from_name(tier_name) if tier_name else TIER_PRODUCTION
-    except ValueError as exc:
-        raise InvalidEvent(f"{item.uri}: {exc}") from exc
-    return DropRequest(brand=brand, tier=tier, style=item.metadata.get("style", ""))
-
-
-# The status view: every topic folded into one document per asset.
+from atelier_shared import TopicSpec, events, topics
 
 STAGES = ("uploaded", "tagged", "routed", "stylized", "exported")
 _STAGE_OF_TOPIC = {
@@ -147,9 +33,9 @@ def _header_fields(header: events.AssetHeader) -> dict[str, Any]:
     return {
         "asset_id": header.asset_id,
         "brand": header.brand,
-        "tier": TIER_NAMES.get(header.tier, "unspecified"),
+        "tier": events.tier_name(header.tier),
         "requested_style": header.requested_style,
-        "source": events.Source.Name(header.source).removeprefix("SOURCE_").lower(),
+        "source": events.source_name(header.source),
         "source_uri": header.source_uri,
         "original": _as_dict(header.original),
     }
@@ -157,7 +43,7 @@ def _header_fields(header: events.AssetHeader) -> dict[str, Any]:
 
 def _route_fields(route: events.RouteDecision) -> dict[str, Any]:
     fields = _as_dict(route)
-    fields["model_tier"] = events.MODEL_TIER_NAMES.get(route.model_tier, "unspecified")
+    fields["model_tier"] = events.model_tier_name(route.model_tier)
     return fields
 
 
@@ -171,7 +57,7 @@ def _newer(status: dict[str, Any], section: str, stamp: Any) -> bool:
     return True
 
 
-def merge_status(status: dict[str, Any] | None, spec: topics.TopicSpec, event: Any) -> dict[str, Any]:
+def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any) -> dict[str, Any]:
     """Fold one event into an asset's status.
 
     Order-independent: topics are read independently, so a re-render's `exported` may arrive

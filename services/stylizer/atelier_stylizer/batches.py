@@ -1,7 +1,6 @@
-"""The stylizer's pure logic: working sizes, batching ragged images, blending, cache keys, events."""
+"""Images to network batches and back (pure): working sizes, costs, ragged batches, blending, cache keys."""
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -73,67 +72,3 @@ def finish(output: np.ndarray, item: Prepared, strength: float) -> Image.Image:
     if item.alpha is not None:
         result.putalpha(Image.fromarray(item.alpha, "L"))
     return result
-
-
-def stylized_event(
-    request: events.StyleRequested,
-    stylized: events.ObjectRef,
-    model_ref: str,
-    backend: str,
-    timings: events.StylizeTimings,
-    batch_size: int,
-    cache_hit: bool,
-) -> events.AssetStylized:
-    """The event for a finished (or cached) result."""
-    event = events.AssetStylized(
-        asset=request.asset,
-        route=request.route,
-        model=model_ref,
-        backend=backend,
-        stylized=stylized,
-        timings=timings,
-        batch_size=batch_size,
-        cache_hit=cache_hit,
-    )
-    event.asset.timeline.stylized_at.CopyFrom(events.now_timestamp())
-    return event
-
-
-@dataclass
-class PoolMeter:
-    """This instance's per-item service time (exponentially weighted) and throughput."""
-
-    smoothing: float = 0.3
-    item_service_ms: float = 0.0
-    _items: int = 0
-    _batches: int = 0
-    _since: float = field(default_factory=time.monotonic)
-
-    def observe(self, seconds: float, items: int) -> None:
-        """A batch of `items` took `seconds` to handle."""
-        if items <= 0:
-            return
-        per_item = seconds * 1000 / items
-        if self.item_service_ms == 0.0:
-            self.item_service_ms = per_item
-        else:
-            self.item_service_ms += self.smoothing * (per_item - self.item_service_ms)
-        self._items += items
-        self._batches += 1
-
-    def report(self, pool: str, instance: str, buffered: int, paused: int) -> events.PoolReported:
-        """The report for the interval since the last one (and start a new interval)."""
-        now = time.monotonic()
-        elapsed = max(now - self._since, 1e-9)
-        reported = events.PoolReported(
-            pool=pool,
-            instance=instance,
-            item_service_ms=self.item_service_ms,
-            items_per_second=self._items / elapsed,
-            mean_batch_size=self._items / self._batches if self._batches else 0.0,
-            buffered=buffered,
-            paused_partitions=paused,
-            reported_at=events.now_timestamp(),
-        )
-        self._items, self._batches, self._since = 0, 0, now
-        return reported

@@ -1,0 +1,146 @@
+"""The exporter's handler: a stylized asset in, its renditions written, the brand notified, the exported event out."""
+
+import asyncio
+
+import aiohttp
+from google.protobuf.json_format import MessageToDict
+from PIL import Image
+from prometheus_client import Histogram
+
+from atelier_exporter import webhook
+from atelier_exporter.renditions import CONTENT_TYPES, profiles_for, render, rendition_key, target_size
+from atelier_shared import STAGE_SECONDS, BrandBook, ObjectStore, events, get_logger, sha256_hex, tracer
+from atelier_shared.images import ImageLimits, decode
+
+log = get_logger(__name__)
+
+ARTIST_WAIT_SECONDS = Histogram(
+    "atelier_artist_wait_seconds",
+    "The artist's wait: upload to exported renditions, by tier and whether served degraded or re-rendered.",
+    ["brand", "tier", "kind"],
+    buckets=(0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120, 300, 600),
+)
+PIPELINE_STAGE_SECONDS = Histogram(
+    "atelier_pipeline_stage_seconds",
+    "Time between pipeline stages from each asset's timeline (includes queueing).",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def exported_event(stylized: events.AssetStylized, renditions: list[events.Rendition]) -> events.AssetExported:
+    """The exported event, its timeline completed."""
+    exported = events.AssetExported(
+        asset=stylized.asset, route=stylized.route, model=stylized.model, renditions=renditions
+    )
+    exported.asset.timeline.exported_at.CopyFrom(events.now_timestamp())
+    return exported
+
+
+class Exporter:
+    """Writes renditions and tells the brand's webhook; owns the webhook HTTP session."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        brands: BrandBook,
+        bucket: str,
+        limits: ImageLimits,
+        webhook_secrets: dict[str, bytes],
+        webhook_attempts: int = 3,
+        webhook_timeout_s: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._brands = brands
+        self._bucket = bucket
+        self._limits = limits
+        self._secrets = webhook_secrets
+        self._attempts = webhook_attempts
+        self._timeout_s = webhook_timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the webhook session."""
+        self._session = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        """Close the webhook session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def export(self, stylized: events.AssetStylized) -> events.AssetExported:
+        """AssetStylized in, renditions written, AssetExported out."""
+        asset = stylized.asset
+        guidelines = self._brands.get(asset.brand)
+        data = await self._store.get(stylized.stylized.bucket, stylized.stylized.key)
+        with tracer().start_as_current_span("decode"):
+            image = await asyncio.to_thread(decode, data, self._limits)
+        full = (asset.original.width or image.width, asset.original.height or image.height)
+        renditions = await asyncio.gather(
+            *(self._rendition(image, profile, asset, full) for profile in profiles_for(stylized.route))
+        )
+        exported = exported_event(stylized, list(renditions))
+        if guidelines.webhook is not None:
+            exported.webhook.CopyFrom(
+                await self.notify(str(guidelines.webhook.url), self._secrets[asset.brand], exported)
+            )
+        observe(exported)
+        return exported
+
+    async def _rendition(
+        self, image: Image.Image, profile: events.ExportProfile, asset: events.AssetHeader, full: tuple[int, int]
+    ) -> events.Rendition:
+        with tracer().start_as_current_span("render", attributes={"atelier.profile": profile.name}):
+            with STAGE_SECONDS.labels("exporter", "render").time():
+                data = await asyncio.to_thread(render, image, profile, full)
+            key = rendition_key(asset.brand, asset.asset_id, profile)
+            content_type = CONTENT_TYPES[profile.format]
+            await self._store.put(
+                self._bucket, key, data, content_type, metadata={"asset-id": asset.asset_id, "profile": profile.name}
+            )
+        width, height = target_size(full, profile.max_side)
+        return events.Rendition(
+            profile=profile.name,
+            object=events.ObjectRef(
+                bucket=self._bucket,
+                key=key,
+                sha256=sha256_hex(data),
+                size=len(data),
+                width=width,
+                height=height,
+                content_type=content_type,
+            ),
+        )
+
+    async def notify(self, url: str, secret: bytes, exported: events.AssetExported) -> events.WebhookDelivery:
+        """POST the exported (or upgraded) event to the brand's webhook, signed with its secret."""
+        if self._session is None:
+            raise RuntimeError("Exporter used before start(): the webhook session is not open")
+        kind = "asset.upgraded" if exported.route.rerender else "asset.exported"
+        with tracer().start_as_current_span("webhook", attributes={"url.full": url}):
+            result = await webhook.deliver(
+                self._session,
+                url,
+                secret,
+                kind,
+                webhook.delivery_id(exported),
+                MessageToDict(exported, preserving_proto_field_name=True),
+                attempts=self._attempts,
+                timeout_s=self._timeout_s,
+            )
+        if result.error:
+            log.warning("webhook delivery failed", url=url, error=result.error, attempts=result.attempts)
+        return result
+
+
+def observe(exported: events.AssetExported) -> None:
+    """The artist's wait and the time between stages, from the asset's timeline."""
+    durations = events.stage_durations_ms(events.timeline_ms(exported.asset.timeline))
+    for stage, milliseconds in durations.items():
+        PIPELINE_STAGE_SECONDS.labels(stage).observe(milliseconds / 1000)
+    if "total" in durations:
+        route = exported.route
+        kind = "rerender" if route.rerender else ("degraded" if route.degraded else "normal")
+        tier = events.tier_name(exported.asset.tier)
+        ARTIST_WAIT_SECONDS.labels(exported.asset.brand, tier, kind).observe(durations["total"] / 1000)

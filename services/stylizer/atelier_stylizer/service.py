@@ -1,0 +1,53 @@
+"""The stylizer: one process per pool (quality or fast), micro-batching style requests through its models."""
+
+from atelier_shared import BatchPolicy, ObjectStore, Options, Service, topics
+from atelier_stylizer.batches import cost
+from atelier_stylizer.inference import resolve_device
+from atelier_stylizer.models import Models
+from atelier_stylizer.registry import ModelRegistry
+from atelier_stylizer.reporting import PoolReporter
+from atelier_stylizer.settings import StylizerSettings
+from atelier_stylizer.stylizer import Stylizer
+
+
+def batch_policy(settings: StylizerSettings) -> BatchPolicy:
+    """Up to max_batch requests (default 8 on CUDA, 1 on CPU, where batching measured slower) within a pixel budget."""
+    default = 8 if resolve_device(settings.stylizer_device) == "cuda" else 1
+    return BatchPolicy(
+        max_items=settings.stylizer_max_batch or default,
+        max_wait_ms=settings.stylizer_max_wait_ms,
+        max_cost=settings.stylizer_max_batch_pixels,
+    )
+
+
+def declare(settings: StylizerSettings) -> Service:
+    """The stylizer service of the configured pool."""
+    pool = settings.stylizer_pool
+    store = ObjectStore(settings)
+    registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
+    stylizer = Stylizer(pool, store, Models(registry, settings), settings.bucket_stylized, settings.limits)
+    cost_side = settings.stylizer_working_side or 1024
+
+    service = Service("stylizer", settings, attributes={"atelier.pool": pool})
+    service.check("store", store.ping)
+    requests = service.consume_batches(
+        topics.POOL_TOPICS[pool],
+        stylizer.stylize,
+        publishes=topics.STYLIZED,
+        group=f"stylizer-{pool}",
+        options=Options(
+            batch=batch_policy(settings),
+            buffer=settings.stylizer_buffer,
+            batch_key=lambda request: request.route.style,
+            cost=lambda request: cost(request.asset.original, cost_side),
+        ),
+    )
+    reporter = PoolReporter(
+        pool,
+        stylizer.meter,
+        service.publisher(topics.POOL_STATS, by="pool reports"),
+        settings.pool_report_interval_s,
+        lambda: (service.loop(requests.name).buffered, service.loop(requests.name).paused_partitions),
+    )
+    service.background("pool-report", reporter.report_forever)
+    return service

@@ -1,0 +1,37 @@
+"""The tagger: uploaded originals in, computer-vision tags out."""
+
+import asyncio
+
+from atelier_shared import STAGE_SECONDS, ObjectStore, Service, events, topics, tracer
+from atelier_shared.images import ImageLimits, decode
+from atelier_tagger.settings import TaggerSettings
+from atelier_tagger.tags import WORKING_SIDE, span_attributes, tagged_event
+
+
+class Tagger:
+    """Reads an original, decodes it at working size, and tags it."""
+
+    def __init__(self, store: ObjectStore, limits: ImageLimits) -> None:
+        self._store = store
+        self._limits = limits
+
+    async def tag(self, uploaded: events.AssetUploaded) -> events.AssetTagged:
+        """AssetUploaded in, AssetTagged out."""
+        original = uploaded.asset.original
+        data = await self._store.get(original.bucket, original.key)
+        with tracer().start_as_current_span("decode"), STAGE_SECONDS.labels("tagger", "decode").time():
+            image = await asyncio.to_thread(decode, data, self._limits, WORKING_SIDE)
+        with tracer().start_as_current_span("tag") as span, STAGE_SECONDS.labels("tagger", "tag").time():
+            tagged = await asyncio.to_thread(tagged_event, uploaded, image)
+            span.set_attributes(span_attributes(tagged.tags))
+        return tagged
+
+
+def declare(settings: TaggerSettings) -> Service:
+    """The tagger service."""
+    store = ObjectStore(settings)
+    service = Service("tagger", settings)
+    service.check("store", store.ping)
+    tagger = Tagger(store, settings.limits)
+    service.consume(topics.UPLOADED, tagger.tag, publishes=topics.TAGGED, concurrency=settings.tagger_concurrency)
+    return service

@@ -1,0 +1,79 @@
+"""MinIO's bucket notifications (pure): the objects a notification announces, and their brand, tier and style."""
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from atelier_shared import InvalidEvent
+from atelier_shared.events import TIER_PRODUCTION, TIERS, Tier, tier_from_name
+
+
+@dataclass(frozen=True)
+class DroppedObject:
+    """An object created in the inbox bucket, as MinIO's notification describes it."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    metadata: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_notification(notification: Any) -> list[DroppedObject]:
+    """The created objects in a MinIO bucket notification (S3 event JSON); other events are ignored."""
+    if not isinstance(notification, dict) or not isinstance(notification.get("Records"), list):
+        raise InvalidEvent("bucket notification without a Records list")
+    objects = []
+    for record in notification["Records"]:
+        try:
+            if not str(record["eventName"]).startswith("s3:ObjectCreated:"):
+                continue
+            s3 = record["s3"]
+            item = s3["object"]
+            metadata = {
+                str(name).lower().removeprefix("x-amz-meta-"): str(value)
+                for name, value in (item.get("userMetadata") or {}).items()
+            }
+            objects.append(
+                DroppedObject(
+                    bucket=str(s3["bucket"]["name"]),
+                    key=unquote_plus(str(item["key"])),
+                    size=int(item.get("size") or 0),
+                    etag=str(item.get("eTag") or item.get("sequencer") or ""),
+                    metadata=metadata,
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidEvent(f"malformed bucket notification record: {exc!r}") from exc
+    return objects
+
+
+@dataclass(frozen=True)
+class DropRequest:
+    """Brand, tier and style of a dropped object."""
+
+    brand: str
+    tier: Tier
+    style: str
+
+
+def drop_request(item: DroppedObject) -> DropRequest:
+    """Brand from metadata or the first key segment; tier from metadata or a second segment.
+
+    Key layout: <brand>/[preview|production/]<name>; metadata x-amz-meta-brand, -tier and -style
+    take precedence.
+    """
+    parts = item.key.split("/")
+    brand = item.metadata.get("brand") or (parts[0] if len(parts) > 1 else "")
+    if not brand:
+        raise InvalidEvent(f"{item.uri}: no brand: put it under <brand>/ or set x-amz-meta-brand")
+    tier_name = item.metadata.get("tier") or (parts[1] if len(parts) > 2 and parts[1] in TIERS else "")
+    try:
+        tier = tier_from_name(tier_name) if tier_name else TIER_PRODUCTION
+    except ValueError as exc:
+        raise InvalidEvent(f"{item.uri}: {exc}") from exc
+    return DropRequest(brand=brand, tier=tier, style=item.metadata.get("style", ""))

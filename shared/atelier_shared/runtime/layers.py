@@ -1,0 +1,297 @@
+"""The layers around a subscription's handlers, each read and changed alone (middlewares).
+
+A layer gets a batch of deliveries and the next layer to call, and returns one outcome per delivery:
+the events it published, or the error it failed with. Outermost first, every subscription runs:
+
+    Tracing      a span per record (child of its producer's), with a queue-wait child span
+    Logging      the final outcome of each record
+    Metrics      counts, queue wait, batch size, handling time
+    DeadLetter   a permanent failure becomes a dead-letter record (original, error, where, attempts)
+    Retry        transient errors retried until they clear, unknown ones up to max_attempts
+    Publish      the handler's events produced, acknowledged by all in-sync replicas
+
+The core loop (consumer.py) commits a record's offset only after all of this returned for it.
+"""
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, cast
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from atelier_shared import metrics, topics
+from atelier_shared.errors import AtelierError, BrokerUnavailable, PublishRefused
+from atelier_shared.events import DeadLettered, Tier, now_timestamp
+from atelier_shared.logging import get_logger
+from atelier_shared.runtime.delivery import Delivery, Outgoing
+from atelier_shared.runtime.producer import EventProducer
+from atelier_shared.runtime.retrying import Shutdown, retrying, warn
+from atelier_shared.runtime.subscription import Options, Outcome
+from atelier_shared.tracing import context_from, traceparent_of, tracer
+
+log = get_logger(__name__)
+
+Handle = Callable[[Sequence[Delivery]], Awaitable[list[Outcome]]]
+
+
+class Layer(Protocol):
+    """One concern around handling a batch."""
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]: ...
+
+
+def stack(layers: Sequence[Layer], handle: Handle) -> Handle:
+    """`handle` wrapped in `layers`, the first outermost."""
+    for layer in reversed(layers):
+        handle = functools.partial(layer, call_next=handle)
+    return handle
+
+
+def error_type(error: BaseException) -> str:
+    """The stable name of an error in dead letters, logs and metric labels."""
+    return error.code if isinstance(error, AtelierError) else type(error).__name__
+
+
+class Tracing:
+    """A consumer span per record from its produce time, child of the span that produced it."""
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
+        for delivery in batch:
+            record = delivery.record
+            delivery.span = tracer().start_span(
+                f"process {record.topic}",
+                context=context_from(record.headers),
+                kind=SpanKind.CONSUMER,
+                start_time=delivery.produced_ns,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.kafka.consumer.group": self._group,
+                    "messaging.kafka.destination.partition": record.partition,
+                    "messaging.kafka.message.offset": record.offset,
+                    "messaging.kafka.message.key": (record.key or b"").decode(errors="replace"),
+                    "atelier.asset_id": delivery.asset_id,
+                },
+            )
+            queue_wait = tracer().start_span("queue wait", context=delivery.context, start_time=delivery.produced_ns)
+            queue_wait.end(end_time=delivery.handling_ns)
+        try:
+            outcomes = await call_next(batch)
+        except BaseException as exc:
+            for delivery in batch:
+                delivery.span.set_status(Status(StatusCode.ERROR, f"abandoned: {exc!r}"))
+                delivery.span.end()
+            raise
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                delivery.span.record_exception(outcome)
+                delivery.span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {error_type(outcome)}"))
+            delivery.span.end()
+        return outcomes
+
+
+class Logging:
+    """Logs each record's final outcome: a dead letter loudly, success at debug level."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
+        outcomes = await call_next(batch)
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            where = {"topic": delivery.record.topic, "partition": delivery.record.partition}
+            if isinstance(outcome, BaseException):
+                log.warning(
+                    "dead-lettered",
+                    asset_id=delivery.asset_id,
+                    offset=delivery.record.offset,
+                    error_type=error_type(outcome),
+                    error=str(outcome),
+                    attempts=delivery.attempts,
+                    service=self._service,
+                    **where,
+                )
+            else:
+                log.debug("handled", asset_id=delivery.asset_id, published=len(outcome), service=self._service, **where)
+        return outcomes
+
+
+class Metrics:
+    """Prometheus counts of outcomes, queue wait, batch size and handling time."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
+        started = time.monotonic()
+        metrics.BATCH_SIZE.labels(self._service).observe(len(batch))
+        for delivery in batch:
+            metrics.QUEUE_WAIT_SECONDS.labels(self._service, delivery.record.topic).observe(
+                delivery.queue_wait_ms / 1000
+            )
+        outcomes = await call_next(batch)
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                metrics.DEAD_LETTERS.labels(self._service, error_type(outcome)).inc()
+            result = "dead_lettered" if isinstance(outcome, BaseException) else "ok"
+            metrics.MESSAGES.labels(self._service, delivery.record.topic, result).inc()
+        metrics.HANDLE_SECONDS.labels(self._service).observe(time.monotonic() - started)
+        return outcomes
+
+
+class Sender:
+    """Produces a record's outputs, retrying while the broker is unavailable, until shutdown."""
+
+    def __init__(self, service: str, producer: EventProducer, shutdown: Shutdown) -> None:
+        self._service = service
+        self._producer = producer
+        self._shutdown = shutdown
+
+    def _on_retry(self, error: BaseException, attempt: int) -> None:
+        metrics.RETRIES.labels(self._service, error_type(error)).inc()
+        warn("producing", service=self._service)(error, attempt)
+
+    async def send(self, outgoing: Sequence[Outgoing], delivery: Delivery) -> None:
+        """Produce and wait for acknowledgement; PublishRefused when Kafka refuses them for good."""
+        should_retry = lambda error: isinstance(error, BrokerUnavailable)  # noqa: E731
+        async for attempt in retrying(should_retry, self._shutdown.sleep, on_retry=self._on_retry):
+            with attempt:
+                await self._producer.send(outgoing, delivery.context)
+
+
+def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgoing:
+    """The dead-letter record of a delivery that failed for good: what, where, why, how often."""
+    header = getattr(delivery.event, "asset", None)
+    record = delivery.record
+    asset_id = getattr(error, "asset_id", "") or delivery.asset_id
+    tier = cast(Tier, header.tier if header is not None else getattr(delivery.event, "tier", 0))
+    event = DeadLettered(
+        asset_id=asset_id,
+        brand=getattr(error, "brand", "") or delivery.brand,
+        tier=tier,
+        service=service,
+        original_topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        original_key=record.key or b"",
+        original_value=record.value or b"",
+        error_type=error_type(error),
+        error_message=str(error) or repr(error),
+        attempts=max(delivery.attempts, 1),
+        traceparent=traceparent_of(record.headers),
+        failed_at=now_timestamp(),
+    )
+    return Outgoing(topics.DEAD_LETTER, event, key=asset_id or record.topic)
+
+
+class DeadLetter:
+    """Publishes a dead-letter record for every record that failed for good (the error stays its outcome)."""
+
+    def __init__(self, service: str, sender: Sender) -> None:
+        self._service = service
+        self._sender = sender
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
+        outcomes = await call_next(batch)
+        await asyncio.gather(
+            *(
+                self._sender.send([dead_letter(delivery, outcome, self._service)], delivery)
+                for delivery, outcome in zip(batch, outcomes, strict=True)
+                if isinstance(outcome, BaseException)
+            )
+        )
+        return outcomes
+
+
+class _Pending(Exception):
+    """Some records of the batch failed in a way worth another attempt."""
+
+
+class Retry:
+    """Retries records whose error says it may clear (transient), or is of unknown kind (up to a limit)."""
+
+    def __init__(self, service: str, shutdown: Shutdown, max_attempts: int, initial_s: float, max_s: float) -> None:
+        self._service = service
+        self._shutdown = shutdown
+        self._max_attempts = max_attempts
+        self._initial_s = initial_s
+        self._max_s = max_s
+
+    def _retriable(self, error: BaseException, attempts: int) -> bool:
+        if isinstance(error, AtelierError):
+            return error.retriable
+        return attempts < self._max_attempts
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
+        settled: dict[Delivery, Outcome] = {}
+        pending = list(batch)
+        should_retry = lambda error: isinstance(error, _Pending)  # noqa: E731
+        async for attempt in retrying(should_retry, self._shutdown.sleep, self._initial_s, self._max_s):
+            with attempt:
+                pending = self._settle(pending, await call_next(pending), settled)
+                if pending:
+                    raise _Pending()
+        return [settled[delivery] for delivery in batch]
+
+    def _settle(
+        self, pending: list[Delivery], outcomes: list[Outcome], settled: dict[Delivery, Outcome]
+    ) -> list[Delivery]:
+        """Record final outcomes; the deliveries to try again."""
+        again = []
+        for delivery, outcome in zip(pending, outcomes, strict=True):
+            delivery.attempts += 1
+            if isinstance(outcome, BaseException) and self._retriable(outcome, delivery.attempts):
+                metrics.RETRIES.labels(self._service, error_type(outcome)).inc()
+                log.warning(
+                    "handling failed, will retry",
+                    asset_id=delivery.asset_id,
+                    error_type=error_type(outcome),
+                    error=str(outcome),
+                    attempts=delivery.attempts,
+                    service=self._service,
+                )
+                again.append(delivery)
+            else:
+                settled[delivery] = outcome
+        return again
+
+
+class Publish:
+    """Produces what the handlers returned; a record Kafka refuses for good fails with PublishRefused."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
+        outcomes = await call_next(batch)
+        return list(await asyncio.gather(*(self._publish(d, o) for d, o in zip(batch, outcomes, strict=True))))
+
+    async def _publish(self, delivery: Delivery, outcome: Outcome) -> Outcome:
+        if isinstance(outcome, BaseException) or not outcome:
+            return outcome
+        try:
+            await self._sender.send(outcome, delivery)
+        except PublishRefused as exc:
+            return exc
+        return outcome
+
+
+def default_layers(
+    service: str, group: str, producer: EventProducer, shutdown: Shutdown, options: Options
+) -> list[Layer]:
+    """The layers every subscription runs, outermost first."""
+    sender = Sender(service, producer, shutdown)
+    return [
+        Tracing(group),
+        Logging(service),
+        Metrics(service),
+        DeadLetter(service, sender),
+        Retry(service, shutdown, options.max_attempts, options.backoff_initial_s, options.backoff_max_s),
+        Publish(sender),
+    ]

@@ -1,0 +1,88 @@
+"""The idempotent producer (acks=all) every service shares; it carries the trace context in headers."""
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from opentelemetry.context import Context
+
+from atelier_shared.errors import BrokerUnavailable, PublishRefused
+from atelier_shared.runtime.delivery import Outgoing
+from atelier_shared.runtime.retrying import kafka_retriable, retrying, warn
+from atelier_shared.topics import Topics
+from atelier_shared.tracing import headers_for
+
+
+class EventProducer:
+    """Produces events and waits until all in-sync replicas have them."""
+
+    def __init__(self, bootstrap: str, client_id: str, topics: Topics) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._topics = topics
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect, retrying while the brokers cannot be reached (services may start before Kafka)."""
+        async for attempt in retrying(kafka_retriable, max_s=5.0, on_retry=warn("connecting the producer")):
+            with attempt:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap,
+                    client_id=self._client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    request_timeout_ms=30_000,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush and disconnect."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    @property
+    def started(self) -> bool:
+        return self._producer is not None
+
+    def _check(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("EventProducer used before start(): call `await producer.start()` first")
+        return self._producer
+
+    async def send(self, outgoing: Sequence[Outgoing], context: Context | None = None) -> None:
+        """Produce events concurrently; return once every one is acknowledged.
+
+        Raises BrokerUnavailable (transient) when Kafka may yet take them, PublishRefused
+        (permanent) when it refused them for good, e.g. a record over the size limit.
+        """
+        producer = self._check()
+        try:
+            futures = [
+                await producer.send(
+                    self._topics.name(item.topic),
+                    value=item.event.SerializeToString(),
+                    key=item.record_key.encode(),
+                    headers=[*headers_for(context), ("atelier-event-type", item.event.DESCRIPTOR.full_name.encode())],
+                )
+                for item in outgoing
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            if kafka_retriable(exc):
+                raise BrokerUnavailable(f"Kafka did not acknowledge the records: {exc!r}") from exc
+            raise PublishRefused(f"Kafka refused the records: {exc!r}") from exc
+
+    async def send_raw(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        """Produce a record that is not an Atelier event (the drop-trigger simulation, tests)."""
+        try:
+            await self._check().send_and_wait(topic, value=value, key=key, headers=headers)
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge the record: {exc!r}") from exc

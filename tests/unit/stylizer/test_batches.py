@@ -1,0 +1,52 @@
+"""Working sizes, ragged batches, blending, alpha, cache keys."""
+
+import numpy as np
+from PIL import Image
+
+from atelier_shared import events
+from atelier_stylizer import batches
+
+
+def test_working_size_keeps_aspect_in_multiples_of_four() -> None:
+    assert batches.working_size(1080, 1080, 512) == (512, 512)
+    assert batches.working_size(4000, 3000, 1024) == (1024, 768)
+    assert batches.working_size(101, 37, 1024) == (100, 36)  # Never upscaled; rounded to 4.
+    assert batches.working_size(2, 2, 1024) == (4, 4)
+
+
+def test_cost_is_working_pixels() -> None:
+    assert batches.cost(events.ObjectRef(width=4000, height=3000), 1024) == 1024 * 768
+
+
+def test_ragged_images_batch_and_crop_back() -> None:
+    wide = batches.prepare(Image.new("RGB", (200, 100), (255, 0, 0)), 128)
+    tall = batches.prepare(Image.new("RGB", (60, 120), (0, 0, 255)), 128)
+    batch = batches.to_batch([wide, tall])
+    assert batch.shape == (2, 3, 120, 128)
+    outputs = batch.copy()
+    assert batches.finish(outputs[0], wide, 1.0).size == (128, 64)
+    restored = batches.finish(outputs[1], tall, 1.0)
+    assert restored.size == (60, 120)
+    assert np.asarray(restored)[..., 2].min() == 255  # Padding never leaks into the crop.
+
+
+def test_strength_blends_over_the_content_and_alpha_is_restored() -> None:
+    content = Image.new("RGBA", (40, 40), (0, 0, 0, 255))
+    content.putpixel((0, 0), (0, 0, 0, 0))
+    prepared = batches.prepare(content, 64)
+    white = np.ones((3, 40, 40), dtype=np.float32)
+    half = batches.finish(white, prepared, 0.5)
+    assert half.mode == "RGBA" and half.getpixel((0, 0))[3] == 0  # type: ignore[index]
+    assert abs(half.getpixel((10, 10))[0] - 128) <= 1  # type: ignore[index]
+
+
+def test_cache_key_changes_with_every_input_that_changes_the_result() -> None:
+    base = batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 1024)
+    assert base == batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 1024)
+    for other in (
+        batches.cache_key("cd" * 32, "tiles-quality@1", 0.8, 1024),
+        batches.cache_key("ab" * 32, "tiles-quality@2", 0.8, 1024),
+        batches.cache_key("ab" * 32, "tiles-quality@1", 0.7, 1024),
+        batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 512),
+    ):
+        assert other != base
