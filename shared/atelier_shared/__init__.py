@@ -31,7 +31,7 @@ from atelier_shared.runtime.retrying import kafka_retriable
 from atelier_shared.runtime.scheduling import BatchPolicy
 from atelier_shared.runtime.service import Component, Publisher, Service, run, serve
 from atelier_shared.runtime.subscription import Choice, Options, Produced, Subscription
-from atelier_shared.settings import AtelierSettings, SettingsError, load_settings
+from atelier_shared.settings import AtelierSettings, HttpEndpoint, SettingsError, load_settings
 from atelier_shared.storage import ObjectStore, StoredObject, sha256_hex
 from atelier_shared.topics import Topics, TopicSpec
 from atelier_shared.tracing import configure_tracing, tracer
@@ -50,6 +50,7 @@ __all__ = [
     "Delivery",
     "EventProducer",
     "ExportProfileSpec",
+    "HttpEndpoint",
     "ImageTooLarge",
     "InvalidEvent",
     "InvalidImage",

@@ -7,9 +7,9 @@ service started by hand beside a running local stack finds its broker and store.
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atelier_shared.topics import Topics
@@ -20,6 +20,16 @@ ENV_PREFIX = "ATELIER_"
 
 class SettingsError(SystemExit):
     """Invalid configuration; the message names each variable to fix."""
+
+
+def _http_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return value.rstrip("/")
+
+
+# A base URL setting: http(s)://host[:port][/path], without a trailing slash.
+HttpEndpoint = Annotated[str, AfterValidator(_http_url)]
 
 
 class AtelierSettings(BaseSettings):
@@ -34,9 +44,9 @@ class AtelierSettings(BaseSettings):
     # Partitions of every topic; the status view's changelog must match its source topics.
     topic_partitions: int = Field(6, ge=1, le=1024)
 
-    s3_endpoint: str = "http://127.0.0.1:9000"
+    s3_endpoint: HttpEndpoint = "http://127.0.0.1:9000"
     # Endpoint used in presigned URLs handed to clients; defaults to s3_endpoint.
-    s3_public_endpoint: str = ""
+    s3_public_endpoint: HttpEndpoint = ""
     s3_access_key: str = "atelier"
     s3_secret_key: SecretStr = SecretStr("atelier-secret")
     s3_region: str = "us-east-1"
@@ -53,13 +63,6 @@ class AtelierSettings(BaseSettings):
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(0, ge=0, le=65535)
     log_level: str = "info"
-
-    @field_validator("s3_endpoint", "s3_public_endpoint")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("kafka_bootstrap")
     @classmethod

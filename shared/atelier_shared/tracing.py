@@ -2,6 +2,8 @@
 
 Exporters follow the standard variables: OTEL_TRACES_EXPORTER (otlp, console or none; default
 otlp) and OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT for OTLP over HTTP.
+HTTP requests are traced by OpenTelemetry's aiohttp server instrumentation, which leaves out the
+URLs in OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS (default: health, readiness and metrics).
 """
 
 import os
@@ -9,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
 from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -35,6 +38,10 @@ def configure_tracing(service: str, **attributes: str) -> None:
         raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r}: use otlp, console or none")
     trace.set_tracer_provider(provider)
     _provider = provider
+    os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", "healthz,readyz,metrics")
+    instrumentor = AioHttpServerInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
 
 
 def shutdown_tracing() -> None:
@@ -72,6 +79,12 @@ def headers_for(context: Context | None = None) -> list[tuple[str, bytes]]:
 def context_from(headers: Iterable[tuple[str, bytes]] | None) -> Context:
     """The trace context carried in Kafka headers; an empty context when there is none."""
     return propagate.extract(list(headers or ()), getter=_HeaderGetter())
+
+
+def trace_id_of(headers: Iterable[tuple[str, bytes]] | None) -> str:
+    """The hex trace id that Kafka headers carry, or an empty string."""
+    context = trace.get_current_span(context_from(headers)).get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else ""
 
 
 def traceparent_of(headers: Iterable[tuple[str, bytes]] | None) -> str:

@@ -15,11 +15,10 @@ from tests.kafka import read_topic
 
 pytestmark = pytest.mark.e2e
 
-BOUTIQUE_TARGET_MS = 5500
 BRANDS = {
     "rush": "production: 4000\n  preview: 3000",
     "bulk": "production: 600000\n  preview: 3000",
-    "boutique": f"production: {BOUTIQUE_TARGET_MS}\n  preview: 3000",
+    "boutique": "production: 5500\n  preview: 3000",
 }
 
 # Fast decisions for a short test: sample lag every 0.3 s, trust a drain rate after 1 s, dwell 3 s.
@@ -189,9 +188,16 @@ def test_a_preview_behind_a_production_backlog_finishes_first(deployment: Deploy
         pipeline.services.stop_all()
 
 
-def test_one_brands_burst_does_not_push_anothers_wait_past_its_target(deployment: Deployment) -> None:
-    # Fail-over off: fairness alone (round-robin by brand in the quality pool) must keep the
-    # boutique brand within target while the bulk brand's burst drains.
+def test_one_brands_burst_does_not_hold_back_anothers_requests(deployment: Deployment) -> None:
+    """Fail-over off: fairness alone (round-robin by brand in the quality pool) serves the boutique brand's
+    requests among the bulk brand's burst, not after it.
+
+    Asserted on the order of service, not on wall-clock waits (a regression: the wait-based version
+    failed on slow days): between a boutique request entering the pool and its stylization, the pool
+    serves at most a few bulk requests (the one in flight, one taken before the request was fetched,
+    one round-robin turn, and one per boutique request still ahead of it); without fairness it would
+    serve the rest of the burst first.
+    """
     pipeline = start(deployment, everything_but(), router={"ATELIER_FAILOVER_ENABLED": "false"})
     try:
         burst = [submit(pipeline, "bulk", seed=index) for index in range(60)]
@@ -199,18 +205,21 @@ def test_one_brands_burst_does_not_push_anothers_wait_past_its_target(deployment
         for index in range(5):
             boutique.append(submit(pipeline, "boutique", seed=500 + index))
             time.sleep(0.4)
-        finished = pipeline.wait_final(boutique, timeout_s=120)
-        waits = sorted(_wait_ms(status) for status in finished.values())
-        p95 = waits[min(len(waits) - 1, int(0.95 * len(waits)))]
-        assert p95 <= BOUTIQUE_TARGET_MS, f"boutique waits {waits} ms over its {BOUTIQUE_TARGET_MS} ms target"
-        assert any((pipeline.status(a) or {}).get("stage") != "exported" for a in burst), (
-            "the burst drained first: no contention"
-        )
-        pipeline.wait_final(burst, timeout_s=240)
+        finished = pipeline.wait_final(burst + boutique, timeout_s=300)
+
+        def at(asset_id: str, stage: str) -> datetime:
+            return datetime.fromisoformat(finished[asset_id]["timeline"][stage])
+
+        last_boutique = max(at(b, "stylized_at") for b in boutique)
+        after_all_boutique = [a for a in burst if at(a, "stylized_at") > last_boutique]
+        assert len(after_all_boutique) >= 10, "the burst drained first: no contention"
+        for request in boutique:
+            entered, served = at(request, "routed_at"), at(request, "stylized_at")
+            ahead = [b for b in boutique if at(b, "routed_at") < entered < at(b, "stylized_at")]
+            overtaking = [a for a in burst if entered < at(a, "stylized_at") < served]
+            assert len(overtaking) <= 3 + len(ahead), (
+                f"{len(overtaking)} bulk requests were served while boutique request {request} waited "
+                f"({len(ahead)} boutique requests ahead of it)"
+            )
     finally:
         pipeline.services.stop_all()
-
-
-def _wait_ms(status: dict) -> float:  # type: ignore[type-arg]
-
-    return status["stage_ms"]["total"]

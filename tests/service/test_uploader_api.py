@@ -5,7 +5,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from atelier_shared import events, topics
+from atelier_shared import Service, events, topics
+from atelier_status.service import declare as declare_status
+from atelier_status.settings import StatusSettings
 from atelier_uploader.service import declare
 from atelier_uploader.settings import UploaderSettings
 from tests.conftest import Deployment, jpeg_bytes
@@ -14,15 +16,24 @@ from tests.kafka import read_topic
 pytestmark = pytest.mark.service
 
 
+async def uploader(deployment: Deployment, status_url: str) -> tuple[Service, UploaderSettings]:
+    settings: UploaderSettings = deployment.settings(UploaderSettings, api_port=0, status_url=status_url)  # type: ignore[assignment]
+    service = declare(settings)
+    await service.start()
+    return service, settings
+
+
 @pytest.fixture
 async def api(deployment: Deployment) -> AsyncIterator[tuple[str, UploaderSettings]]:
-    settings = deployment.settings(UploaderSettings, api_port=0)
-    service = declare(settings)  # type: ignore[arg-type]
-    await service.start()
+    """The uploader, and the status service it forwards reads to."""
+    status = declare_status(deployment.settings(StatusSettings, ops_port=0))  # type: ignore[arg-type]
+    await status.start()
+    service, settings = await uploader(deployment, f"http://127.0.0.1:{status.http.port}")
     try:
-        yield f"http://127.0.0.1:{service.http.port}", settings  # type: ignore[misc]
+        yield f"http://127.0.0.1:{service.http.port}", settings
     finally:
         await service.stop()
+        await status.stop()
 
 
 async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str, UploaderSettings]) -> None:
@@ -84,3 +95,23 @@ async def test_store_outage_answers_503_and_accepts_nothing(
                 assert response.status == 503
     finally:
         deployment.infra.s3.start()
+
+
+async def test_uploads_are_accepted_while_the_status_service_is_down(deployment: Deployment) -> None:
+    """Regression: the uploader's readiness included the status view, so while its table recovered,
+    uploads were refused (and Kubernetes would take the pod out). Accepting uploads must not depend on it."""
+    service, _ = await uploader(deployment, "http://127.0.0.1:9")  # Nothing listens there.
+    url = f"http://127.0.0.1:{service.http.port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/readyz") as response:
+                assert response.status == 200, await response.text()
+            async with session.post(f"{url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
+                assert response.status == 202
+                asset_id = (await response.json())["asset_id"]
+            async with session.get(f"{url}/v1/assets/{asset_id}") as response:  # This uploader's own answer.
+                assert response.status == 200 and (await response.json())["stage"] == "uploaded"
+            async with session.get(f"{url}/v1/assets/unknown") as response:
+                assert response.status == 503 and (await response.json())["error"]["code"] == "status_unavailable"
+    finally:
+        await service.stop()

@@ -13,12 +13,23 @@ import yaml
 from atelier_exporter.settings import ExporterSettings
 from atelier_router.settings import RouterSettings
 from atelier_shared import AtelierSettings, topics
+from atelier_status.settings import StatusSettings
 from atelier_stylizer.settings import StylizerSettings
 from atelier_tagger.settings import TaggerSettings
 from atelier_uploader.settings import UploaderSettings
 from tests.conftest import REPO
 
-SETTINGS = (AtelierSettings, UploaderSettings, TaggerSettings, RouterSettings, StylizerSettings, ExporterSettings)
+SETTINGS = (
+    AtelierSettings,
+    UploaderSettings,
+    TaggerSettings,
+    RouterSettings,
+    StylizerSettings,
+    ExporterSettings,
+    StatusSettings,
+)
+# Every process of a deployment: the pipeline's five services (two stylizer pools) and the status service.
+DEPLOYED = {"uploader", "tagger", "router", "stylizer-quality", "stylizer-fast", "exporter", "status"}
 MANIFESTS = sorted((REPO / "deploy" / "k8s").glob("*.yaml"))
 
 
@@ -50,19 +61,7 @@ def test_docker_compose_config_passes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rendered = subprocess.run([*command[:-1]], cwd=REPO, env=env, capture_output=True, text=True, timeout=60).stdout
     services = yaml.safe_load(rendered)["services"]
-    assert {
-        "kafka",
-        "minio",
-        "otel-collector",
-        "jaeger",
-        "prometheus",
-        "uploader",
-        "tagger",
-        "router",
-        "stylizer-quality",
-        "stylizer-fast",
-        "exporter",
-    } <= set(services)
+    assert {"kafka", "minio", "otel-collector", "jaeger", "prometheus", *DEPLOYED} <= set(services)
     for pool in ("stylizer-quality", "stylizer-fast"):
         devices = services[pool]["deploy"]["resources"]["reservations"]["devices"]
         assert devices[0]["capabilities"] == ["gpu"]
@@ -75,7 +74,7 @@ def test_kubernetes_manifests_parse_and_cover_every_service() -> None:
     for resource in kustomization["resources"] + kustomization["configMapGenerator"][0]["files"]:
         assert (REPO / "deploy" / resource).is_file(), resource
     deployments = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Deployment"}
-    assert set(deployments) == {"uploader", "tagger", "router", "stylizer-quality", "stylizer-fast", "exporter"}
+    assert set(deployments) == DEPLOYED
     for pool in ("stylizer-quality", "stylizer-fast"):
         container = deployments[pool]["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == 1

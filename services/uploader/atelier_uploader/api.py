@@ -1,11 +1,14 @@
-"""The uploader's HTTP API: submit an image, read an asset's status, list brands."""
+"""The uploader's HTTP API: submit an image, read an asset's status (from the status service), list brands."""
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 from aiohttp import BodyPartReader, web
-from opentelemetry import propagate, trace
+from cachetools import LRUCache
+from opentelemetry import trace
 
 from atelier_shared import (
     AtelierError,
@@ -18,12 +21,10 @@ from atelier_shared import (
     events,
     get_logger,
     topics,
-    tracer,
 )
 from atelier_shared.events import tier_from_name
-from atelier_uploader.fold import merge_status
+from atelier_shared.status import merge_status, with_urls
 from atelier_uploader.ingest import Ingestor
-from atelier_uploader.status import StatusView
 
 log = get_logger(__name__)
 
@@ -80,50 +81,56 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
 
 
 class Api:
-    """Request handlers; the app wiring owns the clients they use."""
+    """The API's request handlers; reads are forwarded to the status service."""
 
     def __init__(
         self,
         ingestor: Ingestor,
         uploads: Publisher,
         store: ObjectStore,
-        status: StatusView,
+        status_url: str,
         brand_names: list[str],
         presign_expiry: timedelta,
     ) -> None:
         self._ingestor = ingestor
         self._uploads = uploads
         self._store = store
-        self._status = status
+        self._status_url = status_url
         self._brand_names = brand_names
         self._presign_expiry = presign_expiry
+        # Uploads accepted here, answered until the status service has them (read your writes).
+        self._accepted: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=10_000)
+        self._session: aiohttp.ClientSession | None = None
 
-    def routes(self, app: web.Application) -> None:
+    async def start(self) -> None:
+        """Open the session to the status service."""
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+
+    async def stop(self) -> None:
+        """Close it."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def routes(self, routes: web.RouteTableDef) -> None:
         """Register the API's routes."""
-        app.router.add_post("/v1/assets", self.submit)
-        app.router.add_get("/v1/assets/{asset_id}", self.get_status)
-        app.router.add_get("/v1/brands", self.list_brands)
+        routes.post("/v1/assets")(self.submit)
+        routes.get("/v1/assets/{asset_id}")(self.get_status)
+        routes.get("/v1/brands")(self.list_brands)
 
     async def submit(self, request: web.Request) -> web.Response:
         """POST /v1/assets: validate, store, publish; 202 with the asset id."""
-        with tracer().start_as_current_span(
-            "POST /v1/assets",
-            context=propagate.extract(dict(request.headers)),
-            kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": "POST", "url.path": "/v1/assets"},
-        ) as span:
-            try:
-                response = await self._submit(request)
-            except _BadRequest as exc:
-                response = _error(exc.status, exc.code, str(exc))
-            except AtelierError as exc:
-                status = _status_for(exc)
-                headers = {"Retry-After": "5"} if status == 503 else {}
-                response = _error(status, exc.code, str(exc), **headers)
-            span.set_attribute("http.response.status_code", response.status)
-            if response.status >= 400:
-                log.info("upload rejected", status=response.status, reason=response.text)
-            return response
+        try:
+            response = await self._submit(request)
+        except _BadRequest as exc:
+            response = _error(exc.status, exc.code, str(exc))
+        except AtelierError as exc:
+            status = _status_for(exc)
+            headers = {"Retry-After": "5"} if status == 503 else {}
+            response = _error(status, exc.code, str(exc), **headers)
+        if response.status >= 400:
+            log.info("upload rejected", status=response.status, reason=response.text)
+        return response
 
     async def _submit(self, request: web.Request) -> web.Response:
         data, fields = await _read_upload(request, self._ingestor.limits.max_bytes)
@@ -139,61 +146,45 @@ class Api:
         style = fields.get("style", "").strip()
         key = request.headers.get("Idempotency-Key", "").strip()
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
-        trace.get_current_span().set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
+        span = trace.get_current_span()
+        span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
         uploaded = await self._ingestor.ingest(
-            data,
-            asset_id=asset_id,
-            brand=brand,
-            tier=tier,
-            style=style,
-            source=events.SOURCE_HTTP,
-            source_uri="http",
+            data, asset_id=asset_id, brand=brand, tier=tier, style=style, source=events.SOURCE_HTTP, source_uri="http"
         )
         await self._uploads.publish(uploaded)
-        trace_id = format(trace.get_current_span().get_span_context().trace_id, "032x")
-        accepted = merge_status(None, topics.UPLOADED, uploaded)
-        self._status.accepted(asset_id, {**accepted, "trace_id": trace_id})
+        trace_id = trace.format_trace_id(span.get_span_context().trace_id)
+        accepted = {**merge_status(None, topics.UPLOADED, uploaded), "trace_id": trace_id}
+        self._accepted[asset_id] = accepted
         location = f"/v1/assets/{asset_id}"
         log.info("upload accepted", asset_id=asset_id, brand=brand, bytes=len(data))
-        return web.json_response(
-            {
-                "asset_id": asset_id,
-                "status_url": location,
-                "brand": brand,
-                "tier": events.tier_name(tier),
-                "style": style,
-                "trace_id": trace_id,
-                "original": accepted["original"],
-            },
-            status=202,
-            headers={"Location": location, "X-Trace-Id": trace_id},
-        )
+        body = {
+            "asset_id": asset_id,
+            "status_url": location,
+            "brand": brand,
+            "tier": events.tier_name(tier),
+            "style": style,
+            "trace_id": trace_id,
+            "original": accepted["original"],
+        }
+        return web.json_response(body, status=202, headers={"Location": location, "X-Trace-Id": trace_id})
 
     async def get_status(self, request: web.Request) -> web.Response:
-        """GET /v1/assets/{id}: stage, timeline, tags, route, outputs with presigned URLs, failure."""
+        """GET /v1/assets/{id}: the status service's answer, or this uploader's own for an upload it just accepted."""
         asset_id = request.match_info["asset_id"]
-        status = self._status.get(asset_id)
-        if status is None:
-            return _error(404, "not_found", f"no asset {asset_id!r} (yet): check the id, or retry shortly")
-        return web.json_response(self._with_urls(status))
-
-    def _with_urls(self, status: dict[str, Any]) -> dict[str, Any]:
-        def sign(ref: dict[str, Any]) -> dict[str, Any]:
-            if ref.get("bucket") and ref.get("key"):
-                ref = {**ref, "url": self._store.presigned_url(ref["bucket"], ref["key"], self._presign_expiry)}
-            return ref
-
-        status = dict(status)
-        status.pop("versions", None)  # The view's bookkeeping for order-independent merging.
-        if "original" in status:
-            status["original"] = sign(status["original"])
-        if "stylized" in status:
-            status["stylized"] = {**status["stylized"], "object": sign(status["stylized"].get("object", {}))}
-        if "renditions" in status:
-            status["renditions"] = [
-                {**rendition, "object": sign(rendition.get("object", {}))} for rendition in status["renditions"]
-            ]
-        return status
+        if self._session is None:
+            raise RuntimeError("Api used before start(): the status session is not open")
+        try:
+            async with self._session.get(f"{self._status_url}/v1/assets/{quote(asset_id, safe='')}") as answer:
+                if answer.status != 404 or asset_id not in self._accepted:
+                    if answer.status == 200:
+                        self._accepted.pop(asset_id, None)
+                    return web.Response(status=answer.status, body=await answer.read(), content_type="application/json")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if asset_id not in self._accepted:
+                message = f"the status service does not answer ({exc!r}); retry shortly"
+                return _error(503, "status_unavailable", message, **{"Retry-After": "2"})
+        sign = lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry)  # noqa: E731
+        return web.json_response(with_urls(self._accepted[asset_id], sign))
 
     async def list_brands(self, _request: web.Request) -> web.Response:
         """GET /v1/brands: the brands this deployment knows."""

@@ -2,12 +2,12 @@
 
 from pydantic import Field
 
-from atelier_shared import AtelierSettings
+from atelier_shared import AtelierSettings, HttpEndpoint
 from atelier_shared.images import ImageLimits
 
 
 class UploaderSettings(AtelierSettings):
-    """HTTP API, upload limits, and the status view."""
+    """HTTP API, upload limits, and where the status service answers reads."""
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
@@ -17,6 +17,8 @@ class UploaderSettings(AtelierSettings):
     presign_expiry_s: int = Field(3600, ge=60)
     # Ingest concurrency for bucket drops and intake events.
     intake_concurrency: int = Field(4, ge=1)
+    # The status service, to which GET /v1/assets/{id} is forwarded.
+    status_url: HttpEndpoint = "http://127.0.0.1:9105"
 
     @property
     def limits(self) -> ImageLimits:

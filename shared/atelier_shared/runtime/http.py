@@ -9,16 +9,18 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 class HttpServer:
-    """One port per service; services add their routes (the uploader's API) to `app`."""
+    """One port per service; services add their routes (the uploader's API) to `routes` before start.
+
+    The application is made at start, after tracing is configured, so OpenTelemetry's aiohttp
+    server instrumentation traces every request (health, readiness and metrics excluded).
+    """
 
     def __init__(self, host: str, port: int, max_body_bytes: int = 1024**2) -> None:
         self._host = host
         self._port = port
+        self._max_body_bytes = max_body_bytes
         self._checks: dict[str, ReadinessCheck] = {}
-        self.app = web.Application(client_max_size=max_body_bytes)
-        self.app.router.add_get("/healthz", self._healthz)
-        self.app.router.add_get("/readyz", self._readyz)
-        self.app.router.add_get("/metrics", self._metrics)
+        self.routes = web.RouteTableDef()
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -28,7 +30,12 @@ class HttpServer:
 
     async def start(self) -> int:
         """Start serving; returns the bound port."""
-        self._runner = web.AppRunner(self.app, access_log=None)
+        app = web.Application(client_max_size=self._max_body_bytes)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        app.add_routes(self.routes)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()

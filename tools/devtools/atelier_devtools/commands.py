@@ -11,6 +11,7 @@ SERVICES = {
     "router": "atelier_router",
     "stylizer": "atelier_stylizer",
     "exporter": "atelier_exporter",
+    "status": "atelier_status",
 }
 
 

@@ -23,6 +23,8 @@ def declared_services(brands_dir: Path) -> list[Service]:
     from atelier_exporter.settings import ExporterSettings
     from atelier_router.service import declare as router
     from atelier_router.settings import RouterSettings
+    from atelier_status.service import declare as status
+    from atelier_status.settings import StatusSettings
     from atelier_stylizer.service import declare as stylizer
     from atelier_stylizer.settings import StylizerSettings
     from atelier_tagger.service import declare as tagger
@@ -40,6 +42,7 @@ def declared_services(brands_dir: Path) -> list[Service]:
         build(stylizer, StylizerSettings, stylizer_pool="quality"),
         build(stylizer, StylizerSettings, stylizer_pool="fast"),
         build(exporter, ExporterSettings),
+        build(status, StatusSettings),
     ]
 
 

@@ -1,8 +1,9 @@
 """The whole pipeline on one machine: embedded infrastructure plus the services as processes.
 
 LocalInfra owns the Kafka-protocol cluster, the S3 endpoint and a trace sink. LocalServices runs
-the five services (two stylizer pools) as separate processes against it, each with its own log
-file and ops port. `atelier local` and the end-to-end tests both use these.
+the services (the five of the pipeline, with two stylizer pools, and the status service) as
+separate processes against it, each with its own log file and HTTP port. `atelier local` and the
+end-to-end tests both use these.
 """
 
 import asyncio
@@ -34,6 +35,7 @@ class ServiceSpec:
 
 
 SERVICES = (
+    ServiceSpec("status", "atelier_status"),
     ServiceSpec("uploader", "atelier_uploader"),
     ServiceSpec("tagger", "atelier_tagger"),
     ServiceSpec("router", "atelier_router"),
@@ -106,26 +108,26 @@ class LocalServices:
         self.specs = {spec.name: spec for spec in specs}
         self._overrides = {name: dict(env) for name, env in (overrides or {}).items()}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.ops_ports: dict[str, int] = {}
+        # Each service's HTTP port (the uploader's is the API's), fixed up front so services can find each other.
+        self.ops_ports = {name: free_port() for name in self.specs}
+        if "uploader" in self.specs:
+            self.ops_ports["uploader"] = int(self._environment.get("ATELIER_API_PORT", self.ops_ports["uploader"]))
 
     def env_for(self, name: str) -> dict[str, str]:
         """The full environment a service process gets."""
-        spec = self.specs[name]
-        if name not in self.ops_ports:
-            self.ops_ports[name] = free_port()
-        env = {**os.environ, **self._environment, **spec.env, "ATELIER_OPS_PORT": str(self.ops_ports[name])}
+        env = {**os.environ, **self._environment, **self.specs[name].env, "ATELIER_OPS_PORT": str(self.ops_ports[name])}
         if name == "uploader":
-            env.setdefault("ATELIER_API_PORT", str(self.ops_ports[name]))
-            self.ops_ports[name] = int(env["ATELIER_API_PORT"])
+            env["ATELIER_API_PORT"] = str(self.ops_ports[name])
+            env.setdefault("ATELIER_STATUS_URL", self.url("status"))
         env.update(self._overrides.get(name, {}))
         return env
 
-    def start(self, name: str) -> None:
-        """Start one service (again, after a stop)."""
+    def start(self, name: str, extra: Mapping[str, str] | None = None) -> None:
+        """Start one service (again, after a stop), with `extra` variables for this start only."""
         log = open(self._logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
         self._processes[name] = subprocess.Popen(
             [sys.executable, "-m", self.specs[name].module],
-            env=self.env_for(name),
+            env={**self.env_for(name), **(extra or {})},
             cwd=self._cwd,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,15 +1,18 @@
-"""An asset's status: every topic's event folded into one document per asset (pure).
+"""An asset's status, as `GET /v1/assets/{id}` answers it: every topic's event folded into one document (pure).
 
-The fold is order-independent, because the view reads its topics independently: each section keeps
-the newest version by the event's own timeline stamp.
+The status service keeps these documents in a table; the uploader folds the first event itself to
+answer for an upload it just accepted. The fold is order-independent, because the view reads its
+topics independently: each section keeps the newest version by the event's own timeline stamp.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from atelier_shared import TopicSpec, events, topics
+from atelier_shared import events, topics
+from atelier_shared.topics import TopicSpec
 
 STAGES = ("uploaded", "tagged", "routed", "stylized", "exported")
 _STAGE_OF_TOPIC = {
@@ -142,3 +145,20 @@ def _latest_timeline(status: dict[str, Any], timeline: events.Timeline) -> dict[
             status["versions"][key] = events.timestamp_ms(stamp)
             latest[field.name] = events.timestamp_iso(stamp)
     return latest  # type: ignore[return-value]
+
+
+def with_urls(status: dict[str, Any], sign: Callable[[str, str], str]) -> dict[str, Any]:
+    """The document clients see: `url` (from `sign(bucket, key)`) on every object, the fold's bookkeeping left out."""
+
+    def signed(ref: dict[str, Any]) -> dict[str, Any]:
+        return {**ref, "url": sign(ref["bucket"], ref["key"])} if ref.get("bucket") and ref.get("key") else ref
+
+    status = dict(status)
+    status.pop("versions", None)
+    if "original" in status:
+        status["original"] = signed(status["original"])
+    if "stylized" in status:
+        status["stylized"] = {**status["stylized"], "object": signed(status["stylized"].get("object", {}))}
+    if "renditions" in status:
+        status["renditions"] = [{**item, "object": signed(item.get("object", {}))} for item in status["renditions"]]
+    return status

@@ -1,50 +1,14 @@
-"""Notifications, drop requests and the status view's merge."""
+"""The status document: every topic's event folded in, in whatever order, and what clients see of it."""
 
 import itertools
 import json
 import random
 
-import pytest
-
-from atelier_devtools.local.notifications import minio_notification
-from atelier_shared import InvalidEvent, events, topics
-from atelier_uploader.fold import merge_status
-from atelier_uploader.notifications import drop_request, parse_notification
+from atelier_shared import events, topics
+from atelier_shared.status import merge_status, with_urls
 
 
-def notification(key: str, metadata: dict[str, str] | None = None) -> dict[str, object]:
-    _, value = minio_notification("inbox", key, 123, "abc", "image/jpeg", metadata)
-    return json.loads(value)  # type: ignore[no-any-return]
-
-
-def test_minio_notification_is_parsed_with_its_url_encoded_key() -> None:
-    [item] = parse_notification(notification("acme/summer shots/hero+1.jpg", {"style": "tiles"}))
-    assert (item.bucket, item.key, item.size, item.etag) == ("inbox", "acme/summer shots/hero+1.jpg", 123, "abc")
-    assert item.metadata["style"] == "tiles"
-
-
-def test_other_events_are_ignored_and_garbage_refused() -> None:
-    deleted = notification("acme/x.jpg")
-    deleted["Records"][0]["eventName"] = "s3:ObjectRemoved:Delete"  # type: ignore[index]
-    assert parse_notification(deleted) == []
-    with pytest.raises(InvalidEvent):
-        parse_notification({"Records": [{"eventName": "s3:ObjectCreated:Put"}]})
-    with pytest.raises(InvalidEvent):
-        parse_notification(["not", "a", "notification"])
-
-
-def test_brand_and_tier_from_key_or_metadata() -> None:
-    [by_key] = parse_notification(notification("acme/preview/a.jpg"))
-    assert drop_request(by_key) == drop_request(by_key)
-    assert (drop_request(by_key).brand, drop_request(by_key).tier) == ("acme", events.TIER_PREVIEW)
-    [by_metadata] = parse_notification(notification("a.jpg", {"brand": "lumen", "tier": "production"}))
-    assert (drop_request(by_metadata).brand, drop_request(by_metadata).tier) == ("lumen", events.TIER_PRODUCTION)
-    [nameless] = parse_notification(notification("loose.jpg"))
-    with pytest.raises(InvalidEvent, match="no brand"):
-        drop_request(nameless)
-
-
-def _events() -> list[tuple[topics.TopicSpec, object]]:
+def _events() -> list[tuple[topics.TopicSpec[object], object]]:
     header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PRODUCTION)
     header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
     route = events.RouteDecision(style="tiles", model_tier=events.MODEL_TIER_QUALITY, reason="because")
@@ -81,11 +45,11 @@ def test_an_asset_looks_exported_only_once_every_earlier_stage_is_in() -> None:
     assert status is not None and status["stylized"]["batch_size"] == 2
 
 
-def _rerender_events() -> list[tuple[topics.TopicSpec, object]]:
+def _rerender_events() -> list[tuple[topics.TopicSpec[object], object]]:
     """A degraded render (fast) then its full-fidelity re-render, each stage stamped in order."""
     header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PRODUCTION)
     header.timeline.uploaded_at.FromMilliseconds(1_000)
-    produced: list[tuple[topics.TopicSpec, object]] = []
+    produced: list[tuple[topics.TopicSpec[object], object]] = []
     for offset, (model, rerender) in enumerate([("tiles-fast@1", False), ("tiles-quality@1", True)]):
         route = events.RouteDecision(
             style="tiles",
@@ -140,3 +104,13 @@ def test_dead_letter_marks_the_asset_failed() -> None:
     )
     assert failed["stage"] == "failed"
     assert failed["failure"]["error_type"] == "invalid_image" and failed["failure"]["service"] == "tagger"
+
+
+def test_clients_see_signed_urls_and_not_the_folds_bookkeeping() -> None:
+    status: dict[str, object] = {}
+    for spec, event in _events():
+        status = merge_status(status, spec, event)
+    shown = with_urls(status, lambda bucket, key: f"https://signed/{bucket}/{key}")
+    assert "versions" not in shown and "versions" in status
+    assert shown["renditions"][0]["object"]["url"] == "https://signed/b/k"  # type: ignore[index]
+    assert "url" not in shown["original"]  # type: ignore[operator]  # No key yet: nothing to sign.

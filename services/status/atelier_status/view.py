@@ -1,33 +1,26 @@
 """The asset status view: a faust table keyed by asset id, folded from every pipeline topic.
 
 Every topic is keyed by asset id and has the same partition count, so the table is co-partitioned
-with its sources and needs no repartitioning. The table is backed by a compacted changelog topic
-(recovered at start) and answers GET /v1/assets/{id}.
+with its sources and needs no repartitioning. The table is backed by a compacted changelog topic,
+recovered at start; until then the view is not ready.
 """
 
 import logging
-from collections import OrderedDict
 from typing import Any
 
 import faust
 
 from atelier_shared import AtelierSettings, InvalidEvent, TopicSpec, get_logger, topics
-from atelier_uploader.fold import STATUS_TOPICS, merge_status
+from atelier_shared.status import STATUS_TOPICS, merge_status
+from atelier_shared.tracing import trace_id_of
 
 log = get_logger(__name__)
 
-# Assets this process accepted recently, answered until the view has caught up (read your writes).
-_RECENT_LIMIT = 10_000
 
-
-def _trace_id(headers: Any) -> str:
-    """The trace id of a record's traceparent header ("00-<trace id>-<span id>-<flags>")."""
+def _headers(headers: Any) -> list[tuple[str, bytes]]:
+    """faust's record headers (a mapping or pairs) as Kafka header pairs."""
     items = headers.items() if isinstance(headers, dict) else (headers or [])
-    for name, value in items:
-        if name == "traceparent":
-            parts = (value.decode() if isinstance(value, bytes) else str(value)).split("-")
-            return parts[1] if len(parts) == 4 else ""
-    return ""
+    return [(str(name), value if isinstance(value, bytes) else str(value).encode()) for name, value in items]
 
 
 class StatusView:
@@ -50,7 +43,6 @@ class StatusView:
             broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
         )
         self.table = self.app.Table("asset-status", default=None, partitions=settings.topic_partitions)
-        self._recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         source = self.app.topic(
             *(self._topics.name(spec) for spec in STATUS_TOPICS),
             key_type=bytes,
@@ -78,7 +70,7 @@ class StatusView:
             if not key:
                 continue
             status = merge_status(self.table.get(key), spec, decoded)
-            trace_id = _trace_id(event.headers)
+            trace_id = trace_id_of(_headers(event.headers))
             if spec is topics.UPLOADED and trace_id:
                 status["trace_id"] = trace_id
             self.table[key] = status
@@ -100,16 +92,7 @@ class StatusView:
         # faust's TableManager has `recovery`; its protocol type does not declare it.
         return self._started and bool(self.app.tables.recovery.completed.is_set())  # type: ignore[attr-defined]
 
-    def accepted(self, asset_id: str, status: dict[str, Any]) -> None:
-        """Remember an asset this process accepted, until the table has it."""
-        self._recent[asset_id] = status
-        while len(self._recent) > _RECENT_LIMIT:
-            self._recent.popitem(last=False)
-
     def get(self, asset_id: str) -> dict[str, Any] | None:
-        """An asset's status, or None when unknown."""
+        """An asset's status, or None when the view does not have it."""
         status = self.table.get(asset_id)
-        if status is not None:
-            self._recent.pop(asset_id, None)
-            return dict(status)
-        return self._recent.get(asset_id)
+        return dict(status) if status is not None else None

@@ -1,0 +1,45 @@
+"""The status service: every topic folded into one status document per asset, served over HTTP.
+
+It runs apart from the uploader, so reads scale apart from writes and accepting uploads never
+waits for the view (which is unready while its table recovers). The uploader forwards
+`GET /v1/assets/{id}` here; clients may also ask it directly.
+"""
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from atelier_shared import ObjectStore, Service
+from atelier_shared.status import with_urls
+from atelier_status.settings import StatusSettings
+from atelier_status.view import StatusView
+
+
+def _not_found(asset_id: str) -> web.Response:
+    message = f"no asset {asset_id!r} (yet): check the id, or retry shortly"
+    return web.json_response({"error": {"code": "not_found", "message": message}}, status=404)
+
+
+def declare(settings: StatusSettings) -> Service:
+    """The status service."""
+    store = ObjectStore(settings)
+    view = StatusView(settings)
+    expiry = timedelta(seconds=settings.presign_expiry_s)
+
+    async def get_status(request: web.Request) -> web.Response:
+        """GET /v1/assets/{id}: stage, timeline, tags, route, outputs with presigned URLs, failure."""
+        asset_id = request.match_info["asset_id"]
+        status = view.get(asset_id)
+        if status is None:
+            return _not_found(asset_id)
+        return web.json_response(with_urls(status, lambda bucket, key: store.presigned_url(bucket, key, expiry)))
+
+    async def view_ready() -> bool:
+        return view.ready
+
+    service = Service("status", settings)
+    service.add(view)
+    service.reads(*view.sources, by="status view")
+    service.check("view", view_ready)
+    service.http.routes.get("/v1/assets/{asset_id}")(get_status)
+    return service

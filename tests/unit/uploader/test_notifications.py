@@ -1,0 +1,41 @@
+"""MinIO notifications and the brand, tier and style of a dropped object."""
+
+import json
+
+import pytest
+
+from atelier_devtools.local.notifications import minio_notification
+from atelier_shared import InvalidEvent, events
+from atelier_uploader.notifications import drop_request, parse_notification
+
+
+def notification(key: str, metadata: dict[str, str] | None = None) -> dict[str, object]:
+    _, value = minio_notification("inbox", key, 123, "abc", "image/jpeg", metadata)
+    return json.loads(value)  # type: ignore[no-any-return]
+
+
+def test_minio_notification_is_parsed_with_its_url_encoded_key() -> None:
+    [item] = parse_notification(notification("acme/summer shots/hero+1.jpg", {"style": "tiles"}))
+    assert (item.bucket, item.key, item.size, item.etag) == ("inbox", "acme/summer shots/hero+1.jpg", 123, "abc")
+    assert item.metadata["style"] == "tiles"
+
+
+def test_other_events_are_ignored_and_garbage_refused() -> None:
+    deleted = notification("acme/x.jpg")
+    deleted["Records"][0]["eventName"] = "s3:ObjectRemoved:Delete"  # type: ignore[index]
+    assert parse_notification(deleted) == []
+    with pytest.raises(InvalidEvent):
+        parse_notification({"Records": [{"eventName": "s3:ObjectCreated:Put"}]})
+    with pytest.raises(InvalidEvent):
+        parse_notification(["not", "a", "notification"])
+
+
+def test_brand_and_tier_from_key_or_metadata() -> None:
+    [by_key] = parse_notification(notification("acme/preview/a.jpg"))
+    assert drop_request(by_key) == drop_request(by_key)
+    assert (drop_request(by_key).brand, drop_request(by_key).tier) == ("acme", events.TIER_PREVIEW)
+    [by_metadata] = parse_notification(notification("a.jpg", {"brand": "lumen", "tier": "production"}))
+    assert (drop_request(by_metadata).brand, drop_request(by_metadata).tier) == ("lumen", events.TIER_PRODUCTION)
+    [nameless] = parse_notification(notification("loose.jpg"))
+    with pytest.raises(InvalidEvent, match="no brand"):
+        drop_request(nameless)
