@@ -255,26 +255,13 @@ def main() -> None:
     write(info, service_s, count, rate, results)
 
 
-def write(info: dict[str, Any], service_s: float, count: int, rate: float, results: list[dict[str, Any]]) -> None:
+def plot(path: Path, results: list[dict[str, Any]]) -> None:
+    """Expected wait against the target over time, fail-over periods shaded, one panel per run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stem = result_stem("failover", info)
-    stem.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "service_s": service_s,
-                "burst": count,
-                "rate_per_s": rate,
-                "target_ms": TARGET_MS,
-                "runs": results,
-            },
-            indent=2,
-        )
-    )
     figure, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     for axis, result in zip(axes, results, strict=True):
         series = result["series"]
@@ -297,7 +284,14 @@ def write(info: dict[str, Any], service_s: float, count: int, rate: float, resul
         axis.legend(loc="upper right")
     axes[-1].set_xlabel("seconds since the burst began")
     figure.tight_layout()
-    figure.savefig(stem.with_suffix(".png"), dpi=110)
+    figure.savefig(path, dpi=110)
+
+
+def write(info: dict[str, Any], service_s: float, count: int, rate: float, results: list[dict[str, Any]]) -> None:
+    stem = result_stem("failover", info)
+    record = {"machine": info, "service_s": service_s, "burst": count, "rate_per_s": rate, "target_ms": TARGET_MS}
+    stem.with_suffix(".json").write_text(json.dumps({**record, "runs": results}, indent=2))
+    plot(stem.with_suffix(".png"), results)
     on, off = results
     lines = [
         f"# Fail-over benchmark ({info['date']})",

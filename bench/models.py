@@ -95,15 +95,8 @@ def ort_runner(path: Path, batch: np.ndarray, scale: float) -> Any:
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--style", default="tiles")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    info = machine()
-    print(json.dumps(info), flush=True)
-    work = Path(tempfile.mkdtemp(prefix="bench-models-"))
+def prepare(style: str, work: Path) -> tuple[dict[str, Any], dict[str, dict[str, Path]], dict[str, Any]]:
+    """Per tier: the shipped network, its FP32 and INT8 graphs (every convolution; gate-guided), the gate's record."""
     networks = {}
     graphs: dict[str, dict[str, Path]] = {}
     calibration = load_images(sorted((REPO / ".atelier" / "make-models" / "content").glob("*.png"))[:4], 256) or [
@@ -112,9 +105,8 @@ def main() -> None:
     evaluation = list(np.split(inputs(256, 3), 3))  # Every photo: the gate must hold on each, not on one.
     gate_records = {}
     for tier in ("quality", "fast"):
-        folder = DEFAULT_MODELS / f"{args.style}-{tier}" / "1"
-        manifest = read_manifest(folder)
-        networks[tier] = load_network(folder, manifest)
+        folder = DEFAULT_MODELS / f"{style}-{tier}" / "1"
+        networks[tier] = load_network(folder, read_manifest(folder))
         fp32 = work / f"{tier}.onnx"
         export_onnx(networks[tier], fp32)
         graphs[tier] = {
@@ -125,36 +117,43 @@ def main() -> None:
         quantize_graph(fp32, graphs[tier]["int8-all"], calibration)  # Every convolution: the speed reference.
         gate_records[tier] = quantize_int8(fp32, graphs[tier]["int8-gated"], calibration, evaluation).record()
         print(tier, "int8 gate:", gate_records[tier], flush=True)
+    return networks, graphs, gate_records
 
-    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+def variants(
+    network: Any, graph: dict[str, Path], batch: np.ndarray, scale: float
+) -> list[tuple[str, Callable[[], Any]]]:
+    """Every backend and precision to measure, as runner factories (runners are made one at a time: a
+    session's memory arena goes with it before the next; all of them alive at 1024 px, batch 8, exhausted 24 GB)."""
+    made: list[tuple[str, Callable[[], Any]]] = [
+        ("torch-cpu-fp32", partial(torch_runner, network, batch, torch.float32, "cpu", scale)),
+        ("torch-cpu-bf16", partial(torch_runner, network, batch, torch.bfloat16, "cpu", scale)),
+        ("onnxruntime-cpu-fp32", partial(ort_runner, graph["fp32"], batch, scale)),
+        ("onnxruntime-cpu-int8-all", partial(ort_runner, graph["int8-all"], batch, scale)),
+        ("onnxruntime-cpu-int8-gated", partial(ort_runner, graph["int8-gated"], batch, scale)),
+    ]
+    if torch.cuda.is_available():
+        made += [
+            ("torch-cuda-fp32", partial(torch_runner, network, batch, torch.float32, "cuda", scale)),
+            ("torch-cuda-fp16", partial(torch_runner, network, batch, torch.float16, "cuda", scale)),
+            ("torch-cuda-bf16", partial(torch_runner, network, batch, torch.bfloat16, "cuda", scale)),
+        ]
+    return made
+
+
+def measure(networks: dict[str, Any], graphs: dict[str, dict[str, Path]], repeats: int) -> list[dict[str, Any]]:
+    """A row per tier, backend, size and batch: median latency, throughput, PSNR against the first backend."""
     rows: list[dict[str, Any]] = []
     for size in SIZES:
         for batch_size in BATCHES:
             batch = inputs(size, batch_size)
-            repeats = args.repeats if size * size * batch_size <= 512 * 512 * 8 else max(1, args.repeats - 1)
+            tries = repeats if size * size * batch_size <= 512 * 512 * 8 else max(1, repeats - 1)
             for tier in ("quality", "fast"):
-                scale = 1.0 if tier == "quality" else 0.5
-                network = networks[tier]
                 reference: np.ndarray | None = None
-                # Runners are made one at a time: a session's memory arena goes with it before the next
-                # (all of them alive at 1024 px, batch 8, exhausted 24 GB).
-                variants: list[tuple[str, Callable[[], Any]]] = [
-                    ("torch-cpu-fp32", partial(torch_runner, network, batch, torch.float32, "cpu", scale)),
-                    ("torch-cpu-bf16", partial(torch_runner, network, batch, torch.bfloat16, "cpu", scale)),
-                    ("onnxruntime-cpu-fp32", partial(ort_runner, graphs[tier]["fp32"], batch, scale)),
-                    ("onnxruntime-cpu-int8-all", partial(ort_runner, graphs[tier]["int8-all"], batch, scale)),
-                    ("onnxruntime-cpu-int8-gated", partial(ort_runner, graphs[tier]["int8-gated"], batch, scale)),
-                ]
-                if "cuda" in devices:
-                    variants += [
-                        ("torch-cuda-fp32", partial(torch_runner, network, batch, torch.float32, "cuda", scale)),
-                        ("torch-cuda-fp16", partial(torch_runner, network, batch, torch.float16, "cuda", scale)),
-                        ("torch-cuda-bf16", partial(torch_runner, network, batch, torch.bfloat16, "cuda", scale)),
-                    ]
-                for name, make_runner in variants:
-                    median, output = timed(make_runner(), repeats)
-                    if reference is None:
-                        reference = output
+                scale = 1.0 if tier == "quality" else 0.5
+                for name, make_runner in variants(networks[tier], graphs[tier], batch, scale):
+                    median, output = timed(make_runner(), tries)
+                    reference = output if reference is None else reference
                     row = {
                         "tier": tier,
                         "backend": name,
@@ -166,6 +165,19 @@ def main() -> None:
                     }
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--style", default="tiles")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    info = machine()
+    print(json.dumps(info), flush=True)
+    networks, graphs, gate_records = prepare(args.style, Path(tempfile.mkdtemp(prefix="bench-models-")))
+    rows = measure(networks, graphs, args.repeats)
     baseline = {
         (r["size"], r["batch"]): r["median_ms"]
         for r in rows

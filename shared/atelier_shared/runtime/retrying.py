@@ -73,7 +73,7 @@ def retrying(
 
     return AsyncRetrying(
         retry=retry_if_exception(should_retry),
-        wait=wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s),
+        wait=wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s),
         stop=stop_never,
         reraise=True,
         before_sleep=before_sleep,

@@ -5,6 +5,7 @@ import asyncio
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -13,7 +14,7 @@ from rich.table import Table
 from atelier_shared import ObjectStore, load_settings
 from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
-from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES, shipped_artifacts
+from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES, Recipe, shipped_artifacts
 
 console = Console()
 
@@ -129,6 +130,38 @@ def run_training(args: argparse.Namespace) -> Path:
     return out
 
 
+def _recipe_arguments(recipe: Recipe, style_image: Path, content: Path, commit: str) -> dict[str, Any]:
+    """The `atelier train` arguments a recipe's models share."""
+    provenance = {
+        "style_image": f"procedural: atelier_workshop.training.procedural.STYLES[{recipe.style!r}]()",
+        "content": "procedural: write_content(count=400, size=320, seed=0)",
+        "recipe": f"atelier_workshop.defaults.RECIPES ({recipe})",
+        "made_with": "atelier models make-defaults",
+        "source_commit": commit or "unknown",
+    }
+    return dict(
+        name=recipe.style,
+        style=style_image,
+        content=content,
+        version=1,
+        batch_size=4,
+        image_size=recipe.image_size,
+        style_size=recipe.style_size,
+        lr=1e-3,
+        content_weight=1.0,
+        style_weight=recipe.style_weight,
+        tv_weight=1e-3,
+        loss_network="random",
+        vgg_weights=None,
+        style_statistics="covariance",
+        seed=0,
+        checkpoint_every=200,
+        working_side=0,
+        publish=None,
+        provenance=provenance,
+    )
+
+
 def make_defaults(work: Path, steps_scale: float) -> None:
     """Reproduce the shipped default models from procedural style and content images."""
     from atelier_workshop.artifacts import repackage
@@ -143,34 +176,7 @@ def make_defaults(work: Path, steps_scale: float) -> None:
         style_image = work / "styles" / f"{recipe.style}.png"
         style_image.parent.mkdir(parents=True, exist_ok=True)
         STYLES[recipe.style]().save(style_image)
-        provenance = {
-            "style_image": f"procedural: atelier_workshop.training.procedural.STYLES[{recipe.style!r}]()",
-            "content": "procedural: write_content(count=400, size=320, seed=0)",
-            "recipe": f"atelier_workshop.defaults.RECIPES ({recipe})",
-            "made_with": "atelier models make-defaults",
-            "source_commit": commit or "unknown",
-        }
-        common = dict(
-            name=recipe.style,
-            style=style_image,
-            content=content,
-            version=1,
-            batch_size=4,
-            image_size=recipe.image_size,
-            style_size=recipe.style_size,
-            lr=1e-3,
-            content_weight=1.0,
-            style_weight=recipe.style_weight,
-            tv_weight=1e-3,
-            loss_network="random",
-            vgg_weights=None,
-            style_statistics="covariance",
-            seed=0,
-            checkpoint_every=200,
-            working_side=0,
-            publish=None,
-            provenance=provenance,
-        )
+        common = _recipe_arguments(recipe, style_image, content, commit)
         quality = run_training(
             argparse.Namespace(
                 **common,
