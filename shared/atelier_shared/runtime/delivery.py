@@ -23,11 +23,13 @@ def asset_id_of(event: Any) -> str:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """An event to produce: its topic, the message, and its key (the asset id unless given)."""
+    """An event to produce: its topic, the message, its key (the asset id unless given), and the trace
+    context its headers carry (the current one unless given)."""
 
     topic: TopicSpec[Any]
     event: Message
     key: str = ""
+    context: Context | None = None
 
     @property
     def record_key(self) -> str:

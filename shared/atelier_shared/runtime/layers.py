@@ -17,6 +17,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Protocol, cast
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -157,12 +158,17 @@ class Sender:
         metrics.RETRIES.labels(self._service, error_type(error)).inc()
         warn("producing", service=self._service)(error, attempt)
 
-    async def send(self, outgoing: Sequence[Outgoing], delivery: Delivery) -> None:
+    async def send(self, outgoing: Sequence[Outgoing]) -> None:
         """Produce and wait for acknowledgement; PublishRefused when Kafka refuses them for good."""
         should_retry = lambda error: isinstance(error, BrokerUnavailable)  # noqa: E731
         async for attempt in retrying(should_retry, self._shutdown.sleep, on_retry=self._on_retry):
             with attempt:
-                await self._producer.send(outgoing, delivery.context)
+                await self._producer.send(outgoing)
+
+
+def in_trace_of(delivery: Delivery, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
+    """Records whose headers carry the delivery's processing span as their parent."""
+    return [replace(item, context=delivery.context) for item in outgoing]
 
 
 def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgoing:
@@ -187,7 +193,7 @@ def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgo
         traceparent=traceparent_of(record.headers),
         failed_at=now_timestamp(),
     )
-    return Outgoing(topics.DEAD_LETTER, event, key=asset_id or record.topic)
+    return Outgoing(topics.DEAD_LETTER, event, key=asset_id or record.topic, context=delivery.context)
 
 
 class DeadLetter:
@@ -199,13 +205,13 @@ class DeadLetter:
 
     async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
         outcomes = await call_next(batch)
-        await asyncio.gather(
-            *(
-                self._sender.send([dead_letter(delivery, outcome, self._service)], delivery)
-                for delivery, outcome in zip(batch, outcomes, strict=True)
-                if isinstance(outcome, BaseException)
-            )
-        )
+        letters = [
+            dead_letter(delivery, outcome, self._service)
+            for delivery, outcome in zip(batch, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+        if letters:
+            await self._sender.send(letters)
         return outcomes
 
 
@@ -263,23 +269,36 @@ class Retry:
 
 
 class Publish:
-    """Produces what the handlers returned; a record Kafka refuses for good fails with PublishRefused."""
+    """Produces what the handlers returned, a batch at a time; outputs Kafka refuses for good fail with PublishRefused.
+
+    The common case is one send for the whole batch. Only when Kafka refuses something are the
+    records sent again one delivery at a time, to find whose outputs it refuses.
+    """
 
     def __init__(self, sender: Sender) -> None:
         self._sender = sender
 
     async def __call__(self, batch: Sequence[Delivery], call_next: Handle) -> list[Outcome]:
         outcomes = await call_next(batch)
-        return list(await asyncio.gather(*(self._publish(d, o) for d, o in zip(batch, outcomes, strict=True))))
-
-    async def _publish(self, delivery: Delivery, outcome: Outcome) -> Outcome:
-        if isinstance(outcome, BaseException) or not outcome:
-            return outcome
+        published = [
+            (delivery, in_trace_of(delivery, outcome))
+            for delivery, outcome in zip(batch, outcomes, strict=True)
+            if not isinstance(outcome, BaseException) and outcome
+        ]
         try:
-            await self._sender.send(outcome, delivery)
+            await self._sender.send([item for _, outgoing in published for item in outgoing])
+        except PublishRefused:
+            refused = await asyncio.gather(*(self._refused(outgoing) for _, outgoing in published))
+            errors = {delivery: error for (delivery, _), error in zip(published, refused, strict=True) if error}
+            return [errors.get(delivery, outcome) for delivery, outcome in zip(batch, outcomes, strict=True)]
+        return outcomes
+
+    async def _refused(self, outgoing: Sequence[Outgoing]) -> PublishRefused | None:
+        try:
+            await self._sender.send(outgoing)
         except PublishRefused as exc:
             return exc
-        return outcome
+        return None
 
 
 def default_layers(

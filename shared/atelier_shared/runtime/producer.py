@@ -5,13 +5,16 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from opentelemetry.context import Context
 
 from atelier_shared.errors import BrokerUnavailable, PublishRefused
 from atelier_shared.runtime.delivery import Outgoing
 from atelier_shared.runtime.retrying import kafka_retriable, retrying, warn
 from atelier_shared.topics import Topics
 from atelier_shared.tracing import headers_for
+
+
+def _event_type(item: Outgoing) -> bytes:
+    return str(item.event.DESCRIPTOR.full_name).encode()
 
 
 class EventProducer:
@@ -57,7 +60,7 @@ class EventProducer:
             raise RuntimeError("EventProducer used before start(): call `await producer.start()` first")
         return self._producer
 
-    async def send(self, outgoing: Sequence[Outgoing], context: Context | None = None) -> None:
+    async def send(self, outgoing: Sequence[Outgoing]) -> None:
         """Produce events concurrently; return once every one is acknowledged.
 
         Raises BrokerUnavailable (transient) when Kafka may yet take them, PublishRefused
@@ -70,7 +73,10 @@ class EventProducer:
                     self._topics.name(item.topic),
                     value=item.event.SerializeToString(),
                     key=item.record_key.encode(),
-                    headers=[*headers_for(context), ("atelier-event-type", item.event.DESCRIPTOR.full_name.encode())],
+                    headers=[
+                        *headers_for(item.context),
+                        ("atelier-event-type", item.event.DESCRIPTOR.full_name.encode()),
+                    ],
                 )
                 for item in outgoing
             ]
