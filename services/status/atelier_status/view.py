@@ -6,6 +6,7 @@ recovered at start; until then the view is not ready.
 """
 
 import logging
+import tempfile
 from typing import Any
 
 import faust
@@ -30,10 +31,14 @@ class StatusView:
         for noisy in ("faust", "mode", "aiokafka"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self._topics = settings.topics
+        # The table lives in memory (its changelog topic is the durable copy), yet faust still creates
+        # a data folder: keep it out of the working directory and remove it on stop.
+        self._datadir = tempfile.TemporaryDirectory(prefix="atelier-status-")
         self.app = faust.App(
             self._topics.status_app_id,
             broker=f"kafka://{settings.kafka_bootstrap}",
             store="memory://",
+            datadir=self._datadir.name,
             web_enabled=False,
             topic_allow_declare=False,
             topic_disable_leader=True,
@@ -85,6 +90,7 @@ class StatusView:
         if self._started:
             self._started = False
             await self.app.stop()
+        self._datadir.cleanup()
 
     @property
     def ready(self) -> bool:
