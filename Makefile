@@ -13,7 +13,7 @@ SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/ate
 	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-failover compose-config clean
+.PHONY: install run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover compose-config clean
 
 install: $(STAMP)
 
@@ -59,6 +59,9 @@ bench-runtime: install
 
 bench-models: install
 	$(BIN)/python -m bench.models
+
+bench-style: install
+	$(BIN)/python -m bench.style
 
 bench-failover: install
 	$(BIN)/python -m bench.failover

@@ -5,6 +5,7 @@ Writing artifacts (training, packaging) is the model workshop's job: atelier_wor
 
 import json
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -47,6 +48,17 @@ def read_manifest(folder: Path) -> ModelManifest:
     return parse_manifest(path.read_bytes(), str(folder))
 
 
+def state_mismatch(network: torch.nn.Module, state: Mapping[str, torch.Tensor]) -> str:
+    """How a state dict fails to fit a network exactly (missing, unexpected, wrong shape), or ""."""
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(name for name in set(expected) & set(state) if expected[name].shape != state[name].shape)
+    if missing or unexpected or wrong:
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}"
+    return ""
+
+
 def load_network(folder: Path, manifest: ModelManifest | None = None) -> TransformerNet:
     """The FP32 network of a verified artifact; InvalidModel when files or tensors disagree with the manifest."""
     manifest = manifest or read_manifest(folder)
@@ -56,14 +68,9 @@ def load_network(folder: Path, manifest: ModelManifest | None = None) -> Transfo
         state = load_file(str(folder / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InvalidModel(f"model {manifest.ref}: unreadable weights: {exc}") from exc
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(name for name in set(expected) & set(state) if expected[name].shape != state[name].shape)
-    if missing or unexpected or wrong:
+    if problem := state_mismatch(network, state):
         raise InvalidModel(
-            f"model {manifest.ref}: weights do not fit architecture {json.dumps(manifest.architecture)}: "
-            f"missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]}"
+            f"model {manifest.ref}: weights do not fit architecture {json.dumps(manifest.architecture)}: {problem}"
         )
     network.load_state_dict({name: tensor.float() for name, tensor in state.items()})
     return network.eval()

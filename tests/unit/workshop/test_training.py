@@ -1,4 +1,5 @@
-"""Training: the loss falls, checkpoints resume, fast models distil, artifacts serve through both backends."""
+"""Training against the ImageNet-trained loss network: the loss falls, checkpoints resume, fast models distil,
+artifacts serve through the registry on both backends, and a missing loss network is an error, never a fallback."""
 
 import asyncio
 from pathlib import Path
@@ -6,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from atelier_shared import InvalidModel, sha256_hex
 from atelier_stylizer.artifacts import read_manifest
 from atelier_stylizer.inference import load_engine
 from atelier_stylizer.registry import ModelRegistry
+from atelier_workshop.lite0 import packaged_weights
 from atelier_workshop.training.procedural import mosaic_tiles, write_content
 from atelier_workshop.training.trainer import Progress, TrainSettings, train
 
@@ -47,9 +50,10 @@ def test_a_few_steps_lower_the_loss_and_the_artifact_serves_on_both_backends(
     manifest = train(settings(inputs, tmp_path / "model"), reports.append)
     assert reports[-1].losses["total"] < reports[0].losses["total"]
     assert reports[-1].step == 40 and reports[-1].images_per_s > 0
-    assert manifest.ref == "tiles-fast@1" and manifest.loss_network.startswith("random-multiscale")
+    assert manifest.ref == "tiles-fast@1" and manifest.loss_network == "efficientnet-lite0-imagenet"
+    assert manifest.training["loss_network_sha256"] == sha256_hex(packaged_weights().read_bytes())
     assert manifest.training["steps"] == 40 and manifest.style_image_sha256
-    assert {"final_losses", "parameters", "style_check"} <= set(manifest.metrics)
+    assert {"final_losses", "parameters"} <= set(manifest.metrics)
 
     registry = ModelRegistry.open(str(tmp_path / "registry"), None, tmp_path / "cache")
     asyncio.run(registry.publish(tmp_path / "model"))
@@ -77,3 +81,10 @@ def test_a_fast_model_distils_from_a_quality_one(inputs: tuple[Path, Path], tmp_
     assert set(reports[0].losses) == {"total", "pixel", "features"}
     assert reports[-1].losses["total"] < reports[0].losses["total"]
     assert manifest.training["distilled_from"] == read_manifest(tmp_path / "quality").ref
+
+
+def test_a_missing_loss_network_is_an_error(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(InvalidModel, match="needs --loss-weights"):
+        train(settings(inputs, tmp_path / "vgg", loss_network="vgg16"))
+    with pytest.raises(InvalidModel, match="not found"):
+        train(settings(inputs, tmp_path / "gone", loss_weights=tmp_path / "no-such-weights.pth"))

@@ -1,22 +1,22 @@
-"""`atelier train` and `atelier models ...`: training, publishing, listing, reproducing defaults."""
+"""`atelier train` and `atelier models ...`: training, scoring, publishing, listing, reproducing the defaults."""
 
 import argparse
 import asyncio
-import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from atelier_shared import ObjectStore, load_settings
 from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
-from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES, Recipe, shipped_artifacts
+from atelier_workshop.console import console, train_with_progress
+from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES, make_defaults, shipped_artifacts, style_image
+from atelier_workshop.training.trainer import TrainSettings
 
-console = Console()
+# Held-out photos and style images beside the checkout (the handbook's data), the defaults of the commands.
+PHOTOS = Path("../shared/data/content")
+STYLES = Path("../shared/data/styles")
 
 
 def _registry(url: str | None) -> ModelRegistry:
@@ -34,33 +34,27 @@ def _train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     train.add_argument("--tier", choices=["quality", "fast"], default="quality")
     train.add_argument("--out", type=Path, help="artifact folder (default .atelier/training/<name>-<tier>)")
     train.add_argument("--version", type=int, default=1)
-    train.add_argument("--steps", type=int, default=2000)
+    train.add_argument("--steps", type=int, default=1000)
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--image-size", type=int, default=192, help="training crop size in pixels")
     train.add_argument("--style-size", type=int, default=256, help="shorter side of the style image (texture scale)")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--content-weight", type=float, default=1.0)
-    train.add_argument("--style-weight", type=float, default=20.0)
-    train.add_argument(
-        "--style-statistics",
-        choices=["covariance", "gram"],
-        default="covariance",
-        help="match centred Gram matrices plus means (default) or plain Gram matrices",
-    )
+    train.add_argument("--style-weight", type=float, default=1.0)
+    train.add_argument("--style-statistics", choices=["gram", "covariance"], default="gram")
     train.add_argument("--tv-weight", type=float, default=1e-3)
-    train.add_argument("--loss-network", choices=["random", "vgg16"], default="random")
-    train.add_argument("--vgg-weights", type=Path, help="torchvision vgg16 state dict file (for --loss-network vgg16)")
+    train.add_argument("--range-weight", type=float, default=10.0, help="penalty on outputs outside 0..1")
+    train.add_argument("--loss-network", choices=["lite0", "vgg16"], default="lite0")
+    train.add_argument("--loss-weights", type=Path, help="the loss network's weights (required for vgg16)")
     train.add_argument("--distill-from", type=Path, help="quality artifact folder to distil this (fast) model from")
     train.add_argument("--working-side", type=int, default=0, help="side the pool runs it at (default 1024/512)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--checkpoint-every", type=int, default=200)
-    train.add_argument(
-        "--publish", metavar="REGISTRY", help="publish to this registry (s3://bucket or folder) when done"
-    )
+    train.add_argument("--publish", metavar="REGISTRY", help="publish to this registry (s3://bucket or folder)")
 
 
 def _models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    models = sub.add_parser("models", help="publish, list and reproduce models")
+    models = sub.add_parser("models", help="publish, list, score and reproduce models")
     actions = models.add_subparsers(dest="action", required=True)
     publish = actions.add_parser("publish", help="publish artifact folders to the registry")
     publish.add_argument("folders", type=Path, nargs="*", help="artifact folders (default: the shipped defaults)")
@@ -68,20 +62,27 @@ def _models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     listing = actions.add_parser("list", help="list the registry's models")
     listing.add_argument("names", nargs="+", help="model names, e.g. tiles-quality")
     listing.add_argument("--registry")
+    for name, what in (("evaluate", "score models on held-out photos"), ("sheet", "render a contact sheet")):
+        action = actions.add_parser(name, help=what)
+        action.add_argument("models", nargs="+", help="artifact folders, or shipped model names (e.g. udnie-quality)")
+        action.add_argument("--style", type=Path, help="the style image (default: a shipped model's own)")
+        action.add_argument("--content", type=Path, default=PHOTOS, help="held-out photos")
+        action.add_argument("--styles", type=Path, default=STYLES, help="where shipped models' style images are")
+    actions.choices["evaluate"].add_argument("--record", action="store_true", help="write the scores into manifests")
+    actions.choices["sheet"].add_argument("--out", type=Path, default=Path("out/contact-sheet.png"))
     quantize = actions.add_parser("quantize", help="add a measured INT8 graph to an artifact (before publishing)")
     quantize.add_argument("folder", type=Path)
     quantize.add_argument("--calibration", type=Path, required=True, help="folder of calibration images")
     quantize.add_argument("--evaluation", type=Path, required=True, help="folder of held-out images for the PSNR gate")
     quantize.add_argument("--side", type=int, default=256, help="longest side images are measured at")
-    defaults = actions.add_parser("make-defaults", help="reproduce the shipped default models (takes a while on CPU)")
+    defaults = actions.add_parser("make-defaults", help="reproduce, score and gate the shipped models (hours on CPU)")
     defaults.add_argument("--work", type=Path, default=Path(".atelier/make-models"))
     defaults.add_argument("--steps-scale", type=float, default=1.0, help="scale every recipe's steps (quick trials)")
+    defaults.add_argument("--content", type=Path, default=PHOTOS, help="held-out photos for the gate")
+    defaults.add_argument("--styles", type=Path, default=STYLES, help="folder holding the style images of recipes")
 
 
-def run_training(args: argparse.Namespace) -> Path:
-    """Train with a progress bar; the artifact folder."""
-    from atelier_workshop.training.trainer import TrainSettings, train
-
+def _train(args: argparse.Namespace) -> None:
     out = args.out or Path(".atelier/training") / f"{args.name}-{args.tier}"
     settings = TrainSettings(
         style=args.name,
@@ -98,108 +99,121 @@ def run_training(args: argparse.Namespace) -> Path:
         content_weight=args.content_weight,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
+        range_weight=args.range_weight,
         loss_network=args.loss_network,
         style_statistics=args.style_statistics,
-        vgg_weights=args.vgg_weights,
+        loss_weights=args.loss_weights,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         working_side=args.working_side,
         teacher=args.distill_from,
-        provenance=getattr(args, "provenance", {}) or {"style_image": str(args.style), "content": str(args.content)},
+        provenance={"style_image": str(args.style), "content": str(args.content)},
     )
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[losses]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(f"{args.name}-{args.tier}", total=args.steps, losses="", rate="")
-
-        def report(update: object) -> None:
-            losses = " ".join(f"{name} {value:.4g}" for name, value in update.losses.items())  # type: ignore[attr-defined]
-            progress.update(task, completed=update.step, losses=losses, rate=f"{update.images_per_s:.1f} img/s")  # type: ignore[attr-defined]
-
-        manifest = train(settings, report)
-    console.print(f"wrote {manifest.ref} to {out}: {manifest.metrics}")
+    manifest = train_with_progress(settings)
     if args.publish:
         asyncio.run(_registry(args.publish).publish(out))
         console.print(f"published {manifest.ref} to {args.publish}")
-    return out
 
 
-def _recipe_arguments(recipe: Recipe, style_image: Path, content: Path, commit: str) -> dict[str, Any]:
-    """The `atelier train` arguments a recipe's models share."""
-    provenance = {
-        "style_image": f"procedural: atelier_workshop.training.procedural.STYLES[{recipe.style!r}]()",
-        "content": "procedural: write_content(count=400, size=320, seed=0)",
-        "recipe": f"atelier_workshop.defaults.RECIPES ({recipe})",
-        "made_with": "atelier models make-defaults",
-        "source_commit": commit or "unknown",
-    }
-    return dict(
-        name=recipe.style,
-        style=style_image,
-        content=content,
-        version=1,
-        batch_size=4,
-        image_size=recipe.image_size,
-        style_size=recipe.style_size,
-        lr=1e-3,
-        content_weight=1.0,
-        style_weight=recipe.style_weight,
-        tv_weight=1e-3,
-        loss_network="random",
-        vgg_weights=None,
-        style_statistics="covariance",
-        seed=0,
-        checkpoint_every=200,
-        working_side=0,
-        publish=None,
-        provenance=provenance,
-    )
+def _publish(args: argparse.Namespace) -> None:
+    registry = _registry(args.registry)
+    folders = args.folders or shipped_artifacts()
+    if not folders:
+        raise SystemExit(f"nothing to publish: no folders given and no shipped models under {DEFAULT_MODELS}")
+    for folder in folders:
+        console.print(f"published {asyncio.run(registry.publish(folder)).ref}")
 
 
-def make_defaults(work: Path, steps_scale: float) -> None:
-    """Reproduce the shipped default models from procedural style and content images."""
-    from atelier_workshop.artifacts import repackage
-    from atelier_workshop.training.procedural import STYLES, write_content
-
-    content = work / "content"
-    if not content.is_dir():
-        console.print("writing 400 procedural content scenes")
-        write_content(content, 400, size=320, seed=0)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    for recipe in RECIPES:
-        style_image = work / "styles" / f"{recipe.style}.png"
-        style_image.parent.mkdir(parents=True, exist_ok=True)
-        STYLES[recipe.style]().save(style_image)
-        common = _recipe_arguments(recipe, style_image, content, commit)
-        quality = run_training(
-            argparse.Namespace(
-                **common,
-                tier="quality",
-                steps=max(1, int(recipe.quality_steps * steps_scale)),
-                out=work / f"{recipe.style}-quality",
-                distill_from=None,
-            )
+def _list(args: argparse.Namespace) -> None:
+    registry = _registry(args.registry)
+    table = Table("model", "versions", "latest tier", "loss network", "style distance", "content")
+    for name in args.names:
+        versions = asyncio.run(registry.versions(name))
+        latest = asyncio.run(registry.manifest(name, versions[-1])) if versions else None
+        fidelity = latest.metrics.get("fidelity", {}) if latest else {}
+        table.add_row(
+            name,
+            ", ".join(map(str, versions)) or "-",
+            latest.tier if latest else "-",
+            latest.loss_network if latest else "-",
+            str(fidelity.get("style_distance", "-")),
+            str(fidelity.get("content_preservation", "-")),
         )
-        fast = run_training(
-            argparse.Namespace(
-                **common,
-                tier="fast",
-                steps=max(1, int(recipe.fast_steps * steps_scale)),
-                out=work / f"{recipe.style}-fast",
-                distill_from=quality,
-            )
-        )
-        for folder in (quality, fast):
-            target = DEFAULT_MODELS / folder.name / "1"
-            manifest = repackage(folder, target)
-            megabytes = sum((target / name).stat().st_size for name in manifest.files) / 1e6
-            console.print(f"shipped {manifest.ref} ({megabytes:.2f} MB)")
+    console.print(table)
+
+
+def _quantize(args: argparse.Namespace) -> None:
+    from atelier_workshop.quantization import add_int8, load_images
+
+    def images(folder: Path) -> list:  # type: ignore[type-arg]
+        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+        return load_images(paths, args.side)
+
+    console.print(add_int8(args.folder, images(args.calibration), images(args.evaluation)).record())
+
+
+def _make_defaults(args: argparse.Namespace) -> None:
+    from atelier_workshop.fidelity import report
+
+    results = make_defaults(args.work, args.steps_scale, args.styles, args.content)
+    console.print(report(results))
+
+
+def _models_and_styles(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
+    """(name, artifact folder, style image) for each model named on the command line."""
+    recipes = {recipe.style: recipe for recipe in RECIPES}
+    chosen = []
+    for model in args.models:
+        folder = Path(model)
+        if not folder.is_dir():
+            matches = [path for path in shipped_artifacts() if path.parent.name == model]
+            if not matches:
+                raise SystemExit(f"{model} is neither an artifact folder nor a shipped model")
+            folder = matches[-1]
+        style = args.style
+        if style is None:
+            recipe = recipes.get(folder.parent.name.rsplit("-", 1)[0])
+            if recipe is None:
+                raise SystemExit(f"give --style: {model} is not a shipped model, so its style image is unknown")
+            style = style_image(recipe, Path(".atelier/styles"), args.styles)
+        chosen.append((folder.parent.name, folder, style))
+    return chosen
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from atelier_workshop.fidelity import held_out_photos, record, report, score
+
+    photos = held_out_photos(args.content)
+    results = []
+    for name, folder, style in _models_and_styles(args):
+        fidelity = score(folder, style, photos)
+        if args.record:
+            record(folder, fidelity)
+        results.append((name, fidelity))
+    console.print(report(results))
+
+
+def _sheet(args: argparse.Namespace) -> None:
+    from atelier_workshop.fidelity import held_out_photos, score, served
+    from atelier_workshop.sheet import Row, render
+
+    photos = held_out_photos(args.content)
+    rows = [
+        Row(name, style, served(folder)[1], score(folder, style, photos))
+        for name, folder, style in _models_and_styles(args)
+    ]
+    render(rows, photos, args.out)
+    console.print(f"wrote {args.out}")
+
+
+_ACTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "publish": _publish,
+    "list": _list,
+    "quantize": _quantize,
+    "evaluate": _evaluate,
+    "sheet": _sheet,
+    "make-defaults": _make_defaults,
+}
 
 
 def train(argv: list[str]) -> int:
@@ -220,40 +234,7 @@ def main(argv: list[str]) -> int:
     _models_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "train":
-        run_training(args)
-    elif args.action == "publish":
-        registry = _registry(args.registry)
-        folders = args.folders or shipped_artifacts()
-        if not folders:
-            raise SystemExit(f"nothing to publish: no folders given and no shipped models under {DEFAULT_MODELS}")
-        for folder in folders:
-            manifest = asyncio.run(registry.publish(folder))
-            console.print(f"published {manifest.ref}")
-    elif args.action == "list":
-        registry = _registry(args.registry)
-        table = Table("model", "versions", "latest tier", "loss network", "metrics")
-        for name in args.names:
-            versions = asyncio.run(registry.versions(name))
-            latest = asyncio.run(registry.manifest(name, versions[-1])) if versions else None
-            table.add_row(
-                name,
-                ", ".join(map(str, versions)) or "-",
-                latest.tier if latest else "-",
-                latest.loss_network if latest else "-",
-                str(latest.metrics.get("style_check", "")) if latest else "",
-            )
-        console.print(table)
-    elif args.action == "quantize":
-        from atelier_workshop.quantization import add_int8, load_images
-
-        def images(folder: Path) -> list:  # type: ignore[type-arg]
-            return load_images(
-                sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"}), args.side
-            )
-
-        result = add_int8(args.folder, images(args.calibration), images(args.evaluation))
-        console.print(result.record())
-    elif args.action == "make-defaults":
-        make_defaults(args.work, args.steps_scale)
-        shutil.rmtree(DEFAULT_MODELS / "__pycache__", ignore_errors=True)
+        _train(args)
+    else:
+        _ACTIONS[args.action](args)
     return 0

@@ -1,102 +1,156 @@
-"""Did a stylization work? Style statistics move toward the style image; structure stays the input's.
+"""A style model's fidelity on held-out photos: how much of the style it brings, how much of the photo it keeps.
 
-Measured on one (input, output, style) triple:
-- colour: distance of per-channel mean and spread to the style image's, before and after;
-- texture: distance of Gram matrices in a fixed random-feature network to the style's, before/after;
-- structure: correlation of the output's edge magnitudes with the input's.
-An identity output moves nothing toward the style; a noise output keeps no structure: both fail.
+For each photo, judged by the ImageNet-trained EfficientNet-Lite0 (the training loss network):
+- style distance: the Gram statistics of the output's features against the style image's, summed
+  over layers (each normalised by the style's own magnitude), as a share of the unchanged photo's
+  distance: 1.0 is no closer to the style than the photo itself; lower is better;
+- content preservation: the mean of the correlation of content-layer features (output against photo)
+  and the correlation of their coarse edge maps: 1.0 for the photo itself, near 0 for noise.
+
+The same scores for noise stand beside them. The gate: a model must bring the style clearly closer
+than the photo is (style distance at most GATE_STYLE) while keeping the content well above noise (at
+least GATE_CONTENT_SHARE of the way from noise to the photo). Shipped models aim at TARGET_STYLE.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional
 
-from atelier_workshop.training.loss_networks import random_features
+from atelier_workshop.training.loss_networks import LossNetwork
 from atelier_workshop.training.losses import gram
 
-_EVALUATOR = random_features(seed=97)  # Not the training loss network's seed: a held-out judge.
+GATE_STYLE = 0.75
+GATE_CONTENT_SHARE = 0.25
+TARGET_STYLE = 0.40
+# A model's output for a batch of photos (NCHW in 0..1), as the pool serves it.
+Stylize = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class StyleCheck:
-    """Measures of one stylization and whether it passes."""
+class PhotoScore:
+    """One photo's scores: the model's output, and noise, against the photo itself."""
 
-    colour_before: float
-    colour_after: float
-    gram_before: float
-    gram_after: float
+    photo: str
+    style: float
+    content: float
+    feature_similarity: float
     edge_correlation: float
+    noise_style: float
+    noise_content: float
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """A model's scores over the held-out photos, and whether it passes the gate."""
+
+    photos: list[PhotoScore]
 
     @property
-    def colour_moved(self) -> float:
-        """Share of the colour-statistics gap to the style closed (negative: moved away)."""
-        return 1.0 - self.colour_after / max(self.colour_before, 1e-9)
+    def style(self) -> float:
+        """Mean style distance, as a share of the unchanged photos'."""
+        return float(np.mean([score.style for score in self.photos]))
 
     @property
-    def texture_moved(self) -> float:
-        """Share of the Gram-statistics gap to the style closed."""
-        return 1.0 - self.gram_after / max(self.gram_before, 1e-12)
+    def content(self) -> float:
+        return float(np.mean([score.content for score in self.photos]))
+
+    @property
+    def noise_content(self) -> float:
+        return float(np.mean([score.noise_content for score in self.photos]))
+
+    @property
+    def content_floor(self) -> float:
+        """The least content a passing model keeps: part of the way from noise to the photo."""
+        return self.noise_content + GATE_CONTENT_SHARE * (1.0 - self.noise_content)
 
     @property
     def passed(self) -> bool:
-        return self.colour_moved > 0.05 and self.texture_moved > 0.2 and self.edge_correlation > 0.3
+        return self.style <= GATE_STYLE and self.content >= self.content_floor
 
-    def as_dict(self) -> dict[str, float]:
+    def record(self) -> dict[str, object]:
+        """For the manifest and the report."""
         return {
-            "colour_moved": round(self.colour_moved, 4),
-            "texture_moved": round(self.texture_moved, 4),
-            "edge_correlation": round(self.edge_correlation, 4),
+            "judge": "efficientnet-lite0-imagenet",
+            "style_distance": round(self.style, 4),
+            "content_preservation": round(self.content, 4),
+            "noise_content_preservation": round(self.noise_content, 4),
+            "gate": {"style_at_most": GATE_STYLE, "content_at_least": round(self.content_floor, 4)},
+            "passed": self.passed,
+            "photos": [
+                {name: round(v, 4) if isinstance(v, float) else v for name, v in asdict(s).items()} for s in self.photos
+            ],
         }
 
 
-def _colour_stats(image: np.ndarray) -> np.ndarray:
-    pixels = image.reshape(-1, 3)
-    return np.concatenate([pixels.mean(axis=0), pixels.std(axis=0)])
+class Judge:
+    """Scores outputs against a style image with a loss network's features."""
+
+    def __init__(self, network: LossNetwork, style: torch.Tensor) -> None:
+        self._network = network
+        with torch.no_grad():
+            self._style = [gram(features) for features in network(style)]
+
+    def style_distance(self, images: torch.Tensor) -> torch.Tensor:
+        """Per image: summed, normalised Gram distance to the style."""
+        with torch.no_grad():
+            features = self._network(images)
+        distances = [
+            (gram(layer) - style).pow(2).flatten(1).sum(1) / style.pow(2).sum()
+            for layer, style in zip(features, self._style, strict=True)
+        ]
+        return torch.stack(distances).sum(0)
+
+    def content_similarity(self, images: torch.Tensor, photos: torch.Tensor) -> torch.Tensor:
+        """Per image: correlation of content-layer features with its photo's (1 for the photo, about 0 for noise)."""
+        with torch.no_grad():
+            layer = self._network.content_layer
+            ours, theirs = self._network(images)[layer], self._network(photos)[layer]
+        # Each channel's spatial pattern, not its level: where things are, not how much of a texture there is.
+        ours, theirs = (f - f.mean(dim=(2, 3), keepdim=True) for f in (ours, theirs))
+        return functional.cosine_similarity(ours.flatten(1), theirs.flatten(1), dim=1)
 
 
-def _grams(image: np.ndarray) -> list[torch.Tensor]:
-    tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
-    with torch.no_grad():
-        return [gram(features) for features in _EVALUATOR(tensor)]
+def edge_correlation(image: torch.Tensor, photo: torch.Tensor, block: int = 4) -> float:
+    """Correlation of coarse, blurred luma edge magnitudes (structure, not brush texture)."""
+
+    def edges(x: torch.Tensor) -> torch.Tensor:
+        luma = (x * torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)).sum(0, keepdim=True)[None]
+        coarse = functional.avg_pool2d(luma, block)
+        gy, gx = coarse[..., 1:, :-1] - coarse[..., :-1, :-1], coarse[..., :-1, 1:] - coarse[..., :-1, :-1]
+        return functional.avg_pool2d(torch.hypot(gx, gy), 3, stride=1, padding=1).flatten()
+
+    first, second = edges(image), edges(photo)
+    if float(first.std()) == 0.0 or float(second.std()) == 0.0:
+        return 0.0
+    return float(torch.corrcoef(torch.stack([first, second]))[0, 1])
 
 
-def _gram_distance(first: list[torch.Tensor], second: list[torch.Tensor]) -> float:
-    return float(sum(functional.mse_loss(a, b) / (b.pow(2).mean() + 1e-12) for a, b in zip(first, second, strict=True)))
-
-
-def _edges(image: np.ndarray, block: int = 4) -> np.ndarray:
-    """Edge magnitude of the luma at a quarter of the resolution, slightly blurred.
-
-    Structure, not brush texture; the blur tolerates edges moved by a pixel or two (halos, strokes).
-    """
-    luma = image @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    height, width = (luma.shape[0] // block) * block, (luma.shape[1] // block) * block
-    coarse = luma[:height, :width].reshape(height // block, block, width // block, block).mean(axis=(1, 3))
-    gy, gx = np.gradient(coarse)
-    return _blur(np.hypot(gx, gy), sigma=1.5)
-
-
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of a 2-D array."""
-    radius = int(3 * sigma)
-    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
-    rows = np.apply_along_axis(np.convolve, 1, image, kernel, mode="same")
-    return np.apply_along_axis(np.convolve, 0, rows, kernel, mode="same")
-
-
-def check_stylization(content: np.ndarray, output: np.ndarray, style: np.ndarray) -> StyleCheck:
-    """Compare HWC float images in 0..1 (content and output the same size)."""
-    style_stats = _colour_stats(style)
-    style_grams = _grams(style)
-    edges_in, edges_out = _edges(content).ravel(), _edges(output).ravel()
-    correlation = float(np.corrcoef(edges_in, edges_out)[0, 1]) if edges_in.std() and edges_out.std() else 0.0
-    return StyleCheck(
-        colour_before=float(np.linalg.norm(_colour_stats(content) - style_stats)),
-        colour_after=float(np.linalg.norm(_colour_stats(output) - style_stats)),
-        gram_before=_gram_distance(_grams(content), style_grams),
-        gram_after=_gram_distance(_grams(output), style_grams),
-        edge_correlation=correlation,
-    )
+def evaluate(stylize: Stylize, judge: Judge, photos: dict[str, torch.Tensor], seed: int = 0) -> Fidelity:
+    """Score a model on photos (each 1x3xHxW in 0..1), beside the photo itself and seeded noise."""
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    for name, photo in photos.items():
+        with torch.no_grad():
+            output = stylize(photo).clamp(0, 1)
+        noise = torch.rand(photo.shape, generator=generator)
+        unchanged, styled, noisy = judge.style_distance(torch.cat([photo, output, noise])).tolist()
+        similarity, noise_similarity = judge.content_similarity(
+            torch.cat([output, noise]), photo.expand(2, -1, -1, -1)
+        ).tolist()
+        edges = edge_correlation(output[0], photo[0])
+        noise_edges = edge_correlation(noise[0], photo[0])
+        scores.append(
+            PhotoScore(
+                photo=name,
+                style=styled / unchanged,
+                content=(similarity + edges) / 2,
+                feature_similarity=similarity,
+                edge_correlation=edges,
+                noise_style=noisy / unchanged,
+                noise_content=(noise_similarity + noise_edges) / 2,
+            )
+        )
+    return Fidelity(scores)

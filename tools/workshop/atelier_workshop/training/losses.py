@@ -26,6 +26,11 @@ def covariance_and_mean(features: torch.Tensor) -> torch.Tensor:
     return torch.cat([centred @ centred.transpose(1, 2) / (height * width), mean], dim=2)
 
 
+def out_of_range(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared excess outside 0..1: serving clamps there, so what lies beyond shows as flat colour."""
+    return (functional.relu(images - 1.0) + functional.relu(-images)).pow(2).mean()
+
+
 def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference between neighbouring pixels."""
     return (images[..., 1:, :] - images[..., :-1, :]).abs().mean() + (
@@ -48,8 +53,8 @@ class PerceptualLoss(torch.nn.Module):
         content_weight: float,
         style_weight: float,
         tv_weight: float,
-        content_layer: int = 1,
         statistics: str = "gram",
+        range_weight: float = 10.0,
     ) -> None:
         super().__init__()
         self.statistics = covariance_and_mean if statistics == "covariance" else gram
@@ -57,7 +62,8 @@ class PerceptualLoss(torch.nn.Module):
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
-        self.content_layer = content_layer
+        self.range_weight = range_weight
+        self.content_layer = network.content_layer
         with torch.no_grad():
             self.style_grams = [self.statistics(features) for features in network(style)]
             self.style_scales = [float(target.pow(2).mean()) + 1e-12 for target in self.style_grams]
@@ -75,5 +81,11 @@ class PerceptualLoss(torch.nn.Module):
             torch.zeros((), device=output.device),
         )
         tv_loss = total_variation(output)
-        total = self.content_weight * content_loss + self.style_weight * style_loss + self.tv_weight * tv_loss
-        return {"total": total, "content": content_loss, "style": style_loss, "tv": tv_loss}
+        range_loss = out_of_range(output)
+        total = (
+            self.content_weight * content_loss
+            + self.style_weight * style_loss
+            + self.tv_weight * tv_loss
+            + self.range_weight * range_loss
+        )
+        return {"total": total, "content": content_loss, "style": style_loss, "tv": tv_loss, "range": range_loss}

@@ -23,8 +23,7 @@ from atelier_stylizer.artifacts import load_network, read_manifest
 from atelier_stylizer.networks import ARCHITECTURES, TransformerNet, parameter_count
 from atelier_stylizer.registry import ModelManifest
 from atelier_workshop.artifacts import write_artifact
-from atelier_workshop.training.evaluation import check_stylization
-from atelier_workshop.training.loss_networks import LossNetwork, random_features, vgg16
+from atelier_workshop.training.loss_networks import LossNetwork, loss_network
 from atelier_workshop.training.losses import PerceptualLoss
 
 CHECKPOINT = "checkpoint.pt"
@@ -47,12 +46,16 @@ class TrainSettings:
     style_size: int = 256
     learning_rate: float = 1e-3
     content_weight: float = 1.0
-    style_weight: float = 3e4
+    style_weight: float = 1.0
     tv_weight: float = 1e-3
-    loss_network: Literal["random", "vgg16"] = "random"
+    # Penalty on outputs outside 0..1 (serving clamps them: flat, saturated blotches otherwise).
+    range_weight: float = 10.0
+    # The perceptual loss network: EfficientNet-Lite0 (from its package) or VGG-16 (weights you supply).
+    loss_network: Literal["lite0", "vgg16"] = "lite0"
     # Style statistics: "gram" (Gatys et al.) or "covariance" (centred Gram plus channel means).
-    style_statistics: Literal["gram", "covariance"] = "covariance"
-    vgg_weights: Path | None = None
+    style_statistics: Literal["gram", "covariance"] = "gram"
+    # The loss network's weights file (required for vgg16; lite0 defaults to the installed package's).
+    loss_weights: Path | None = None
     seed: int = 0
     checkpoint_every: int = 200
     working_side: int = 0
@@ -60,10 +63,15 @@ class TrainSettings:
     teacher: Path | None = None
     provenance: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def served_side(self) -> int:
+        """The longest side the pool runs this model at."""
+        return self.working_side or (1024 if self.tier == "quality" else 512)
+
     def recorded(self) -> dict[str, object]:
         """Settings as manifest JSON (paths by name only)."""
         values = asdict(self)
-        for name in ("style_image", "content_dir", "out_dir", "vgg_weights", "teacher"):
+        for name in ("style_image", "content_dir", "out_dir", "loss_weights", "teacher"):
             values[name] = Path(values[name]).name if values[name] else None
         values.pop("provenance")
         return values
@@ -123,15 +131,6 @@ def load_style(path: Path, size: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32).transpose(2, 0, 1).copy() / 255.0)[None]
 
 
-def loss_network(settings: TrainSettings) -> LossNetwork:
-    """VGG-16 when weights were given, else the seeded random-feature network."""
-    if settings.loss_network == "vgg16":
-        if settings.vgg_weights is None:
-            raise ValueError("--loss-network vgg16 needs --vgg-weights (a torchvision vgg16 state dict file)")
-        return vgg16(settings.vgg_weights)
-    return random_features()
-
-
 def _seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -145,7 +144,7 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
     content = ContentImages(settings.content_dir, settings.image_size, rng)
     network = TransformerNet(ARCHITECTURES[settings.tier])
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
-    judge = loss_network(settings)
+    judge = loss_network(settings.loss_network, settings.loss_weights)
     style = load_style(settings.style_image, settings.style_size)
     perceptual = PerceptualLoss(
         judge,
@@ -154,6 +153,7 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
         settings.style_weight,
         settings.tv_weight,
         statistics=settings.style_statistics,
+        range_weight=settings.range_weight,
     )
     teacher = load_network(settings.teacher) if settings.teacher else None
 
@@ -182,7 +182,7 @@ def train(settings: TrainSettings, on_progress: Callable[[Progress], None] = lam
             _checkpoint(settings, network, optimizer, step, rng, history)
 
     network.eval()
-    return _write(settings, network, history, time.monotonic() - started, content, style, judge.kind)
+    return _write(settings, network, history, time.monotonic() - started, judge)
 
 
 def _distillation_loss(
@@ -251,15 +251,18 @@ def _write(
     network: TransformerNet,
     history: list[dict[str, float]],
     seconds: float,
-    content: ContentImages,
-    style: torch.Tensor,
-    loss_network_kind: str,
+    judge: LossNetwork,
 ) -> ModelManifest:
     tail = history[-50:]
     final = {name: round(sum(h[name] for h in tail) / len(tail), 6) for name in tail[0]} if tail else {}
-    check = _evaluate(network, content, style)
     teacher_ref = read_manifest(settings.teacher).ref if settings.teacher else None
-    working_side = settings.working_side or (1024 if settings.tier == "quality" else 512)
+    working_side = settings.served_side
+    training = {
+        **settings.recorded(),
+        "seconds_this_run": round(seconds, 1),
+        "distilled_from": teacher_ref,
+        "loss_network_sha256": judge.weights_sha256,
+    }
     return write_artifact(
         network,
         settings.out_dir,
@@ -268,22 +271,8 @@ def _write(
         version=settings.version,
         working_side=working_side,
         style_image_sha256=sha256_hex(settings.style_image.read_bytes()),
-        loss_network=loss_network_kind,
-        training={**settings.recorded(), "seconds_this_run": round(seconds, 1), "distilled_from": teacher_ref},
+        loss_network=judge.kind,
+        training=training,
         provenance=settings.provenance,
-        metrics={"final_losses": final, "parameters": parameter_count(network), "style_check": check},
+        metrics={"final_losses": final, "parameters": parameter_count(network)},
     )
-
-
-def _evaluate(network: TransformerNet, content: ContentImages, style: torch.Tensor) -> dict[str, float]:
-    """The style check on a few held-out crops, averaged."""
-    batch = content.batch(4)
-    with torch.no_grad():
-        output = network(batch).clamp(0, 1)
-    style_image = style[0].numpy().transpose(1, 2, 0)
-    checks = [
-        check_stylization(batch[i].numpy().transpose(1, 2, 0), output[i].numpy().transpose(1, 2, 0), style_image)
-        for i in range(batch.shape[0])
-    ]
-    keys = checks[0].as_dict()
-    return {name: round(sum(c.as_dict()[name] for c in checks) / len(checks), 4) for name in keys}
