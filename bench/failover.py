@@ -17,6 +17,8 @@ import shutil
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,11 @@ from atelier_shared import AtelierSettings, events, topics
 from atelier_shared.events import timestamp_ms
 from atelier_shared.settings import settings_from
 from atelier_shared.storage import ObjectStore
+from atelier_uploader.keys import ADMIN
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem, variants
+
+# Opens a client of the API with a key (the admin key: every brand).
+Connect = Callable[[], AtelierClient]
 
 BRAND = "surge"
 TARGET_MS = 20_000
@@ -130,8 +136,8 @@ def deploy(infra: LocalInfra, workdir: Path, prefix: str, failover: bool) -> tup
     return services, settings
 
 
-async def submit_burst(api: str, images: list[Path], rate_per_s: float) -> list[Submission]:
-    async with AtelierClient(api) as client:
+async def submit_burst(connect: Connect, images: list[Path], rate_per_s: float) -> list[Submission]:
+    async with connect() as client:
         submissions = []
         started = time.monotonic()
         for index, path in enumerate(images):
@@ -142,8 +148,8 @@ async def submit_burst(api: str, images: list[Path], rate_per_s: float) -> list[
         return submissions
 
 
-async def wait_first_renditions(api: str, submissions: list[Submission]) -> None:
-    async with AtelierClient(api) as client:
+async def wait_first_renditions(connect: Connect, submissions: list[Submission]) -> None:
+    async with connect() as client:
         await client.wait(submissions, 1200)
 
 
@@ -151,13 +157,13 @@ def run_mode(infra: LocalInfra, workdir: Path, failover: bool, images: list[Path
     prefix = "on." if failover else "off."
     services, settings = deploy(infra, workdir, prefix, failover)
     try:
-        api = services.url("uploader")
-        asyncio.run(wait_first_renditions(api, asyncio.run(submit_burst(api, images[:1], 1.0))))  # Warm-up.
+        connect = partial(AtelierClient, services.api_url(), infra.create_keys(settings)[ADMIN])
+        asyncio.run(wait_first_renditions(connect, asyncio.run(submit_burst(connect, images[:1], 1.0))))  # Warm-up.
         sampler = Sampler(services.url("router", "/metrics"))
         sampler.start()
         burst_started = time.time()
-        submissions = asyncio.run(submit_burst(api, images[1:], rate))
-        asyncio.run(wait_first_renditions(api, submissions))
+        submissions = asyncio.run(submit_burst(connect, images[1:], rate))
+        asyncio.run(wait_first_renditions(connect, submissions))
         ids = {s.asset_id for s in submissions}
         exported_topic = settings.topics.name(topics.EXPORTED)
         deadline = time.monotonic() + 1800
@@ -207,14 +213,14 @@ def run_mode(infra: LocalInfra, workdir: Path, failover: bool, images: list[Path
 
 def measure_service_s(infra: LocalInfra, workdir: Path, images: list[Path]) -> float:
     """Seconds per quality item, from a few sequential production renders."""
-    services, _ = deploy(infra, workdir, "probe.", failover=False)
+    services, settings = deploy(infra, workdir, "probe.", failover=False)
     try:
-        api = services.url("uploader")
+        connect = partial(AtelierClient, services.api_url(), infra.create_keys(settings)[ADMIN])
         times = []
         for path in images[:4]:
 
             async def one(path: Path = path) -> dict[str, Any]:
-                async with AtelierClient(api) as client:
+                async with connect() as client:
                     submission = Submission(path)
                     submission.asset_id = await client.submit(path, BRAND, "production")
                     await client.wait([submission], 600)

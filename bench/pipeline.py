@@ -12,7 +12,9 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,11 @@ from atelier_devtools.local.stack import LocalInfra, LocalServices
 from atelier_shared import AtelierSettings
 from atelier_shared.settings import settings_from
 from atelier_shared.storage import ObjectStore
+from atelier_uploader.keys import ADMIN
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem, variants
+
+# Opens a client of the API with a key (the admin key: every brand).
+Connect = Callable[[], AtelierClient]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -30,9 +36,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-async def run_set(api: str, images: list[Path], together: bool) -> list[dict[str, Any]]:
+async def run_set(connect: Connect, images: list[Path], together: bool) -> list[dict[str, Any]]:
     """Submit (all at once, or each after the previous finished) and collect final statuses."""
-    async with AtelierClient(api) as client:
+    async with connect() as client:
         submissions = []
         for path in images:
             submission = Submission(path)
@@ -97,11 +103,11 @@ def main() -> None:
         services = LocalServices(environment, workdir / "logs", cwd=workdir)
         services.start_all()
         services.wait_ready()
-        api = services.url("uploader")
-        asyncio.run(run_set(api, images[:1], together=False))  # Warm-up: models load, caches fill.
+        connect = partial(AtelierClient, services.api_url(), infra.create_keys(settings)[ADMIN])
+        asyncio.run(run_set(connect, images[:1], together=False))  # Warm-up: models load, caches fill.
         started = time.monotonic()
-        unloaded = summarise(asyncio.run(run_set(api, images, together=False)))
-        burst = summarise(asyncio.run(run_set(api, burst_images, together=True)))
+        unloaded = summarise(asyncio.run(run_set(connect, images, together=False)))
+        burst = summarise(asyncio.run(run_set(connect, burst_images, together=True)))
         print(
             json.dumps({"unloaded": unloaded, "burst": burst, "seconds": round(time.monotonic() - started)}, indent=2)
         )

@@ -26,6 +26,7 @@ from atelier_shared.errors import (
 from atelier_shared.logging import bind_asset, configure_logging, get_logger
 from atelier_shared.metrics import STAGE_SECONDS
 from atelier_shared.runtime.delivery import Delivery, Outgoing
+from atelier_shared.runtime.http import Listener
 from atelier_shared.runtime.producer import EventProducer
 from atelier_shared.runtime.retrying import kafka_retriable
 from atelier_shared.runtime.scheduling import BatchPolicy
@@ -55,6 +56,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidImage",
     "InvalidModel",
+    "Listener",
     "NotAllowed",
     "ObjectMissing",
     "ObjectStore",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from atelier_shared.errors import NotAllowed, UnknownBrand, UnknownStyle
@@ -115,6 +116,24 @@ DEFAULT_EXPORT_PROFILES = (
 )
 
 
+class Limits(_Strict):
+    """How much a brand may submit over HTTP: a rate per uploader replica, and assets in flight."""
+
+    # Rate limits in the `limits` package's notation, several separated by ";".
+    rate: str = "20/second;1200/minute"
+    # Assets accepted and not yet exported or failed.
+    in_flight: int = Field(default=500, ge=1)
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate like '20/second;1200/minute': {exc}") from None
+        return value
+
+
 class BrandGuidelines(_Strict):
     """One brand's guidelines."""
 
@@ -131,6 +150,7 @@ class BrandGuidelines(_Strict):
     # Re-render at full fidelity what fail-over served with the fast model.
     rerender: bool = True
     webhook: Webhook | None = None
+    limits: Limits = Limits()
 
     @field_validator("brand")
     @classmethod
@@ -207,7 +227,8 @@ class BrandBook:
         try:
             return self._brands[brand]
         except KeyError:
-            raise UnknownBrand(f"unknown brand {brand!r}; known brands: {', '.join(sorted(self._brands))}") from None
+            # Never name the known brands: a caller must not learn who else uses this deployment.
+            raise UnknownBrand(f"unknown brand {brand!r}") from None
 
     def names(self) -> list[str]:
         """Every brand id."""

@@ -56,6 +56,8 @@ class AtelierSettings(BaseSettings):
     bucket_stylized: str = "atelier-stylized"
     bucket_renditions: str = "atelier-renditions"
     bucket_models: str = "atelier-models"
+    # API keys (hashes only), read by every uploader replica.
+    bucket_keys: str = "atelier-keys"
 
     brands_dir: Path = Path("deploy/brands")
 
@@ -93,6 +95,7 @@ class AtelierSettings(BaseSettings):
             self.bucket_stylized,
             self.bucket_renditions,
             self.bucket_models,
+            self.bucket_keys,
         ]
 
 

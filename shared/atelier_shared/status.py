@@ -15,6 +15,8 @@ from atelier_shared import events, topics
 from atelier_shared.topics import TopicSpec
 
 STAGES = ("uploaded", "tagged", "routed", "stylized", "exported")
+# Stages after which nothing more happens to an asset.
+FINAL_STAGES = frozenset({"exported", "failed"})
 _STAGE_OF_TOPIC = {
     topics.UPLOADED.suffix: "uploaded",
     topics.TAGGED.suffix: "tagged",

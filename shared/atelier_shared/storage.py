@@ -154,6 +154,10 @@ class ObjectStore:
         except ObjectMissing:
             return None
 
+    async def delete(self, bucket: str, key: str) -> None:
+        """Remove an object (no error when it does not exist)."""
+        await self._call("DeleteObject", bucket, key, lambda: self._client.remove_object(bucket, key))
+
     async def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Keys under a prefix, recursively."""
         return await self._call(

@@ -13,6 +13,7 @@ import pytest
 
 from atelier_devtools.local.stack import LocalServices
 from atelier_shared import ObjectStore
+from atelier_uploader.keys import ADMIN
 from tests.conftest import Deployment
 from tests.models import make_and_publish
 
@@ -32,21 +33,28 @@ class Pipeline:
     deployment: Deployment
     services: LocalServices
     store: ObjectStore
+    # An API key per brand, and the admin key under ADMIN.
+    keys: dict[str, str]
 
     @property
     def api(self) -> str:
-        return self.services.url("uploader")
+        return self.services.api_url()
+
+    def authorization(self, brand: str = ADMIN) -> dict[str, str]:
+        """The Authorization header of a brand's key (the admin key by default)."""
+        return {"Authorization": f"Bearer {self.keys[brand]}"}
 
     def submit(
         self, data: bytes, brand: str = "acme", headers: dict[str, str] | None = None, **fields: str
     ) -> tuple[int, dict[str, Any]]:
-        """POST /v1/assets with raw bytes; (status, JSON body)."""
+        """POST /v1/assets with raw bytes and the brand's key (the admin key for others); (status, JSON body)."""
+        key = brand if brand in self.keys else ADMIN
         query = urllib.parse.urlencode({"brand": brand, **fields})
         request = urllib.request.Request(
             f"{self.api}/v1/assets?{query}",
             data=data,
             method="POST",
-            headers={"Content-Type": "application/octet-stream", **(headers or {})},
+            headers={"Content-Type": "application/octet-stream", **self.authorization(key), **(headers or {})},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -54,10 +62,11 @@ class Pipeline:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
-    def status(self, asset_id: str) -> dict[str, Any] | None:
-        """GET /v1/assets/{id}, or None on 404."""
+    def status(self, asset_id: str, brand: str = ADMIN) -> dict[str, Any] | None:
+        """GET /v1/assets/{id} with a brand's key (the admin key by default), or None on 404."""
+        request = urllib.request.Request(f"{self.api}/v1/assets/{asset_id}", headers=self.authorization(brand))
         try:
-            with urllib.request.urlopen(f"{self.api}/v1/assets/{asset_id}", timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 return json.loads(response.read())  # type: ignore[no-any-return]
         except urllib.error.HTTPError as error:
             if error.code == 404:
@@ -101,6 +110,7 @@ def start_pipeline(
     settings = deployment.settings()
     store = ObjectStore(settings)
     make_and_publish(deployment.workdir / "models", store, settings.bucket_models)
+    keys = deployment.infra.create_keys(settings)
     merged = {
         name: {**E2E_OVERRIDES.get(name, {}), **(overrides or {}).get(name, {})}
         for name in {*E2E_OVERRIDES, *(overrides or {})}
@@ -111,7 +121,7 @@ def start_pipeline(
     for name in names or list(services.specs):
         services.start(name)
     services.wait_ready(names)
-    return Pipeline(deployment, services, store)
+    return Pipeline(deployment, services, store, keys)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from atelier_devtools.local.samples import write_samples
-from tests.conftest import REPO
+from tests.conftest import REPO, jpeg_bytes
 from tests.e2e.conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +46,7 @@ def test_submit_a_folder_and_read_a_status(pipeline: Pipeline, client_only: Path
     images = tmp_path / "images"
     write_samples(images)
     (images / "notes.jpg").write_text("not an image")
-    env = {**os.environ, "ATELIER_API_URL": pipeline.api}
+    env = {**os.environ, "ATELIER_API_URL": pipeline.api, "ATELIER_API_KEY": pipeline.keys["lumen"]}
     atelier = str(client_only / "atelier")
     result = subprocess.run(
         [atelier, "submit", str(images), "--brand", "lumen", "--out", str(tmp_path / "out")],
@@ -63,3 +63,21 @@ def test_submit_a_folder_and_read_a_status(pipeline: Pipeline, client_only: Path
     asset_id = next(line.rsplit(": ", 1)[1] for line in result.stdout.splitlines() if "landscape.jpg: " in line)
     status = subprocess.run([atelier, "status", asset_id], env=env, capture_output=True, text=True, timeout=30)
     assert status.returncode == 0 and json.loads(status.stdout)["stage"] == "exported"
+
+
+def test_a_wrong_key_or_no_api_is_said_plainly(pipeline: Pipeline, client_only: Path, tmp_path: Path) -> None:
+    image = tmp_path / "one.jpg"
+    image.write_bytes(jpeg_bytes())
+    atelier = str(client_only / "atelier")
+    for api, key, expected in [
+        (pipeline.api, "atelier_0123456789abcdef_wrong", "refused the key"),
+        (pipeline.api, "", "refused the key"),
+        ("http://127.0.0.1:9", pipeline.keys["acme"], "cannot reach the API"),
+    ]:
+        env = {**os.environ, "ATELIER_API_URL": api, "ATELIER_API_KEY": key}
+        for command in (["submit", str(image), "--brand", "acme", "--no-wait"], ["status", "some-asset"]):
+            result = subprocess.run(
+                [atelier, *command], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+            )
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+            assert expected in result.stderr and "Traceback" not in result.stderr, (command, result.stderr)

@@ -61,7 +61,7 @@ def tagger(
 
 async def running(settings: AtelierSettings, handler: Callable[..., Awaitable[object]], **options: object) -> Service:
     """A started service whose group "test" tags what is uploaded."""
-    service = Service("test", settings, port=0)
+    service = Service("test", settings)
     service.consume(
         topics.UPLOADED,
         handler,  # type: ignore[arg-type]
@@ -326,7 +326,7 @@ async def test_a_consumer_loop_that_dies_crashes_the_service_and_it_is_not_ready
 
 async def test_a_background_loop_that_dies_crashes_the_service(deployment: Deployment) -> None:
     settings = deployment.settings()
-    service = Service("test", settings, port=0)
+    service = Service("test", settings)
 
     async def broken() -> None:
         raise RuntimeError("a bug in a background loop")

@@ -5,46 +5,31 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from atelier_shared import Service, events, topics
-from atelier_status.service import declare as declare_status
-from atelier_status.settings import StatusSettings
-from atelier_uploader.service import declare
-from atelier_uploader.settings import UploaderSettings
+from atelier_shared import events, topics
 from tests.conftest import Deployment, jpeg_bytes
 from tests.kafka import read_topic
+from tests.service.api import RunningApi, running_api, running_uploader
 
 pytestmark = pytest.mark.service
 
 
-async def uploader(deployment: Deployment, status_url: str) -> tuple[Service, UploaderSettings]:
-    settings: UploaderSettings = deployment.settings(UploaderSettings, api_port=0, status_url=status_url)  # type: ignore[assignment]
-    service = declare(settings)
-    await service.start()
-    return service, settings
-
-
 @pytest.fixture
-async def api(deployment: Deployment) -> AsyncIterator[tuple[str, UploaderSettings]]:
-    """The uploader, and the status service it forwards reads to."""
-    status = declare_status(deployment.settings(StatusSettings, ops_port=0))  # type: ignore[arg-type]
-    await status.start()
-    service, settings = await uploader(deployment, f"http://127.0.0.1:{status.http.port}")
-    try:
-        yield f"http://127.0.0.1:{service.http.port}", settings
-    finally:
-        await service.stop()
-        await status.stop()
+async def api(deployment: Deployment) -> AsyncIterator[tuple[str, RunningApi]]:
+    """The uploader (as acme's key by default), and the status service it forwards reads to."""
+    async with running_api(deployment) as running:
+        yield running.url, running
 
 
-async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str, UploaderSettings]) -> None:
-    url, settings = api
+async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str, RunningApi]) -> None:
+    url, running = api
+    settings = running.settings
     form = aiohttp.FormData()
     form.add_field("brand", "lumen")
     form.add_field("tier", "preview")
     form.add_field(
         "file", jpeg_bytes(400, 300), filename="look.jpg", content_type="text/plain"
     )  # Content-Type is ignored.
-    async with aiohttp.ClientSession() as session:
+    async with running.session("lumen") as session:
         async with session.post(f"{url}/v1/assets", data=form) as response:
             assert response.status == 202
             body = await response.json()
@@ -66,9 +51,9 @@ async def test_multipart_upload_is_published_and_readable_at_once(api: tuple[str
     assert dict(record.headers)["traceparent"].decode().split("-")[1] == body["trace_id"]
 
 
-async def test_idempotency_key_maps_retries_to_one_asset(api: tuple[str, UploaderSettings]) -> None:
-    url, _ = api
-    async with aiohttp.ClientSession() as session:
+async def test_idempotency_key_maps_retries_to_one_asset(api: tuple[str, RunningApi]) -> None:
+    url, running = api
+    async with running.session("acme") as session:
         ids = []
         for _ in range(2):
             async with session.post(
@@ -80,12 +65,12 @@ async def test_idempotency_key_maps_retries_to_one_asset(api: tuple[str, Uploade
 
 
 async def test_store_outage_answers_503_and_accepts_nothing(
-    api: tuple[str, UploaderSettings], deployment: Deployment
+    api: tuple[str, RunningApi], deployment: Deployment
 ) -> None:
-    url, _ = api
+    url, running = api
     deployment.infra.s3.stop()
     try:
-        async with aiohttp.ClientSession() as session:
+        async with running.session("acme") as session:
             async with session.post(f"{url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
                 assert response.status == 503
                 assert (
@@ -100,10 +85,9 @@ async def test_store_outage_answers_503_and_accepts_nothing(
 async def test_uploads_are_accepted_while_the_status_service_is_down(deployment: Deployment) -> None:
     """Regression: the uploader's readiness included the status view, so while its table recovered,
     uploads were refused (and Kubernetes would take the pod out). Accepting uploads must not depend on it."""
-    service, _ = await uploader(deployment, "http://127.0.0.1:9")  # Nothing listens there.
-    url = f"http://127.0.0.1:{service.http.port}"
-    try:
-        async with aiohttp.ClientSession() as session:
+    async with running_uploader(deployment, "http://127.0.0.1:9") as running:  # Nothing listens there.
+        url = running.url
+        async with running.session("acme") as session:
             async with session.get(f"{url}/readyz") as response:
                 assert response.status == 200, await response.text()
             async with session.post(f"{url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
@@ -113,5 +97,3 @@ async def test_uploads_are_accepted_while_the_status_service_is_down(deployment:
                 assert response.status == 200 and (await response.json())["stage"] == "uploaded"
             async with session.get(f"{url}/v1/assets/unknown") as response:
                 assert response.status == 503 and (await response.json())["error"]["code"] == "status_unavailable"
-    finally:
-        await service.stop()

@@ -2,7 +2,8 @@
 
 It runs apart from the uploader, so reads scale apart from writes and accepting uploads never
 waits for the view (which is unready while its table recovers). The uploader forwards
-`GET /v1/assets/{id}` here; clients may also ask it directly.
+`GET /v1/assets/{id}` here after checking the caller's key, and asks it for a brand's assets in
+flight (its quota). It is an internal service: it checks no keys, so it is never exposed.
 """
 
 from datetime import timedelta
@@ -34,6 +35,15 @@ def declare(settings: StatusSettings) -> Service:
             return _not_found(asset_id)
         return web.json_response(with_urls(status, lambda bucket, key: store.presigned_url(bucket, key, expiry)))
 
+    async def open_assets(request: web.Request) -> web.Response:
+        """GET /v1/brands/{brand}/open?limit=N: how many of the brand's assets are in flight, and up to N ids."""
+        try:
+            limit = max(0, int(request.query.get("limit", "0")))
+        except ValueError:
+            limit = 0
+        open_ids = view.open_assets(request.match_info["brand"])
+        return web.json_response({"open": len(open_ids), "asset_ids": sorted(open_ids)[:limit]})
+
     async def view_ready() -> bool:
         return view.ready
 
@@ -42,4 +52,5 @@ def declare(settings: StatusSettings) -> Service:
     service.reads(*view.sources, by="status view")
     service.check("view", view_ready)
     service.http.routes.get("/v1/assets/{asset_id}")(get_status)
+    service.http.routes.get("/v1/brands/{brand}/open")(open_assets)
     return service

@@ -12,7 +12,7 @@ from typing import Any
 import faust
 
 from atelier_shared import AtelierSettings, InvalidEvent, TopicSpec, get_logger, topics
-from atelier_shared.status import STATUS_TOPICS, merge_status
+from atelier_shared.status import FINAL_STAGES, STATUS_TOPICS, merge_status
 from atelier_shared.tracing import trace_id_of
 
 log = get_logger(__name__)
@@ -57,6 +57,8 @@ class StatusView:
         )
         self.app.agent(source, name="asset-status-updater")(self._update)
         self._started = False
+        # Each brand's assets not final yet (its in-flight quota), indexed from the table once recovered.
+        self._open: dict[str, set[str]] | None = None
 
     @property
     def sources(self) -> tuple[TopicSpec[Any], ...]:
@@ -79,6 +81,24 @@ class StatusView:
             if spec is topics.UPLOADED and trace_id:
                 status["trace_id"] = trace_id
             self.table[key] = status
+            self._index(key, status)
+
+    def _index(self, asset_id: str, status: dict[str, Any]) -> None:
+        if self._open is None:
+            return
+        brand_open = self._open.setdefault(str(status.get("brand", "")), set())
+        if status.get("stage") in FINAL_STAGES:
+            brand_open.discard(asset_id)
+        else:
+            brand_open.add(asset_id)
+
+    def open_assets(self, brand: str) -> set[str]:
+        """A brand's assets that are not final yet (exported or failed)."""
+        if self._open is None:
+            self._open = {}
+            for asset_id, status in self.table.items():
+                self._index(asset_id, status)
+        return self._open.get(brand, set())
 
     async def start(self) -> None:
         """Start the faust app in the running loop."""

@@ -1,12 +1,20 @@
-"""The uploader's HTTP API: submit an image, read an asset's status (from the status service), list brands."""
+"""The uploader's HTTP API: submit an image, read an asset's status (from the status service), list brands.
 
+Every route acts for the caller's brand (access.key_check authenticated it): a brand's key submits
+for that brand only, reads only its assets (another brand's asset answers 404, as an unknown one
+does, so ids reveal nothing) and lists only its own brand. An admin key acts for any brand.
+"""
+
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
+from weakref import WeakValueDictionary
 
 import aiohttp
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from cachetools import LRUCache
 from opentelemetry import trace
 
@@ -24,13 +32,11 @@ from atelier_shared import (
 )
 from atelier_shared.events import tier_from_name
 from atelier_shared.status import merge_status, with_urls
+from atelier_uploader import contract
+from atelier_uploader.access import InFlight, Quotas, Refused, error, principal
 from atelier_uploader.ingest import Ingestor
 
 log = get_logger(__name__)
-
-
-def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 def _status_for(error: AtelierError) -> int:
@@ -66,9 +72,11 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
     if request.content_length is not None and request.content_length > limit:
         raise ImageTooLarge(f"{request.content_length} bytes exceeds the limit of {limit} bytes")
     fields = dict(request.query)
-    if request.content_type == "multipart/form-data":
+    if request.content_type != "multipart/form-data":
+        return await _read_limited(request.content.read, limit), fields
+    data = b""
+    try:
         reader = await request.multipart()
-        data = b""
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
@@ -76,8 +84,11 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
                 data = await _read_limited(part.read_chunk, limit)
             else:
                 fields[part.name] = (await part.read(decode=True)).decode(errors="replace")[:256]
-        return data, fields
-    return await _read_limited(request.content.read, limit), fields
+    except (HttpProcessingError, ValueError, LookupError) as exc:
+        # aiohttp's multipart reader raises these on a malformed body (bad part headers, boundary, charset).
+        message = f"the multipart body cannot be read ({exc.__class__.__name__})"
+        raise _BadRequest(400, "malformed_body", message) from exc
+    return data, fields
 
 
 class Api:
@@ -98,8 +109,11 @@ class Api:
         self._status_url = status_url
         self._brand_names = brand_names
         self._presign_expiry = presign_expiry
+        self.quotas = Quotas(ingestor.brands, self._in_flight)
         # Uploads accepted here, answered until the status service has them (read your writes).
         self._accepted: LRUCache[str, dict[str, Any]] = LRUCache(maxsize=10_000)
+        # One submission per asset id at a time in this replica (an Idempotency-Key retried concurrently).
+        self._submitting: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -112,31 +126,66 @@ class Api:
             await self._session.close()
             self._session = None
 
-    def routes(self, routes: web.RouteTableDef) -> None:
-        """Register the API's routes."""
-        routes.post("/v1/assets")(self.submit)
-        routes.get("/v1/assets/{asset_id}")(self.get_status)
-        routes.get("/v1/brands")(self.list_brands)
+    def operations(self) -> list[contract.Operation]:
+        """The API's routes, as the contract describes them."""
+        return [
+            contract.Operation(
+                "POST",
+                "/v1/assets",
+                self.submit,
+                "Submit an image: validated, stored, and sent into the pipeline",
+                (202, contract.Accepted),
+                (400, 401, 403, 409, 413, 415, 422, 429, 503),
+                contract.upload_parameters(),
+                contract.upload_body(),
+            ),
+            contract.Operation(
+                "GET",
+                "/v1/assets/{asset_id}",
+                self.get_status,
+                "An asset's status: stage, timeline, tags, route, renditions with download URLs, failure",
+                (200, contract.AssetStatus),
+                (401, 404, 503),
+                [{"name": "asset_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            ),
+            contract.Operation(
+                "GET",
+                "/v1/brands",
+                self.list_brands,
+                "The brands the caller may submit for",
+                (200, contract.Brands),
+                (401,),
+            ),
+        ]
 
     async def submit(self, request: web.Request) -> web.Response:
         """POST /v1/assets: validate, store, publish; 202 with the asset id."""
         try:
             response = await self._submit(request)
         except _BadRequest as exc:
-            response = _error(exc.status, exc.code, str(exc))
+            response = error(exc.status, exc.code, str(exc))
+        except Refused as exc:
+            response = error(429, exc.code, str(exc), **{"Retry-After": str(exc.retry_after_s)})
         except AtelierError as exc:
             status = _status_for(exc)
             headers = {"Retry-After": "5"} if status == 503 else {}
-            response = _error(status, exc.code, str(exc), **headers)
+            response = error(status, exc.code, str(exc), **headers)
         if response.status >= 400:
             log.info("upload rejected", status=response.status, reason=response.text)
         return response
 
+    def _brand(self, request: web.Request, fields: dict[str, str]) -> str:
+        caller = principal(request)
+        brand = fields.get("brand", "").strip() or caller.brand or ""
+        if not brand:
+            raise _BadRequest(400, "missing_brand", "an admin key must name the `brand` (query or form field)")
+        if not caller.may_see(brand):
+            raise _BadRequest(403, "brand_forbidden", "this API key may submit only for its own brand")
+        return brand
+
     async def _submit(self, request: web.Request) -> web.Response:
         data, fields = await _read_upload(request, self._ingestor.limits.max_bytes)
-        brand = fields.get("brand", "").strip()
-        if not brand:
-            raise _BadRequest(400, "missing_brand", "the `brand` field is required (query or form field)")
+        brand = self._brand(request, fields)
         if not data:
             raise _BadRequest(400, "empty_body", "the request carries no image bytes")
         try:
@@ -144,48 +193,96 @@ class Api:
         except ValueError as exc:
             raise _BadRequest(422, "invalid_tier", str(exc)) from exc
         style = fields.get("style", "").strip()
+        self._ingestor.check(brand, tier, style)
         key = request.headers.get("Idempotency-Key", "").strip()
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
         span = trace.get_current_span()
         span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
-        uploaded = await self._ingestor.ingest(
-            data, asset_id=asset_id, brand=brand, tier=tier, style=style, source=events.SOURCE_HTTP, source_uri="http"
-        )
-        await self._uploads.publish(uploaded)
+        async with self._submitting.setdefault(asset_id, asyncio.Lock()):
+            if key and not await self._ingestor.same_body(brand, asset_id, data):
+                message = "this Idempotency-Key was used with a different body: use a new key for a new image"
+                raise _BadRequest(409, "idempotency_conflict", message)
+            await self.quotas.admit(brand, asset_id)
+            uploaded = await self._ingest(data, asset_id, brand, tier, style)
         trace_id = trace.format_trace_id(span.get_span_context().trace_id)
         accepted = {**merge_status(None, topics.UPLOADED, uploaded), "trace_id": trace_id}
         self._accepted[asset_id] = accepted
         location = f"/v1/assets/{asset_id}"
         log.info("upload accepted", asset_id=asset_id, brand=brand, bytes=len(data))
-        body = {
-            "asset_id": asset_id,
-            "status_url": location,
-            "brand": brand,
-            "tier": events.tier_name(tier),
-            "style": style,
-            "trace_id": trace_id,
-            "original": accepted["original"],
-        }
-        return web.json_response(body, status=202, headers={"Location": location, "X-Trace-Id": trace_id})
+        body = contract.Accepted(
+            asset_id=asset_id,
+            status_url=location,
+            brand=brand,
+            tier=events.tier_name(tier),
+            style=style,
+            trace_id=trace_id,
+            original=accepted["original"],
+        )
+        headers = {"Location": location, "X-Trace-Id": trace_id}
+        return web.json_response(body.model_dump(), status=202, headers=headers)
+
+    async def _ingest(
+        self, data: bytes, asset_id: str, brand: str, tier: events.Tier, style: str
+    ) -> events.AssetUploaded:
+        try:
+            uploaded = await self._ingestor.ingest(
+                data,
+                asset_id=asset_id,
+                brand=brand,
+                tier=tier,
+                style=style,
+                source=events.SOURCE_HTTP,
+                source_uri="http",
+            )
+            await self._uploads.publish(uploaded)
+        except BaseException:
+            self.quotas.release(brand, asset_id)
+            raise
+        return uploaded
 
     async def get_status(self, request: web.Request) -> web.Response:
         """GET /v1/assets/{id}: the status service's answer, or this uploader's own for an upload it just accepted."""
         asset_id = request.match_info["asset_id"]
+        caller = principal(request)
+        status, answer = self._accepted.get(asset_id), None
+        try:
+            answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if status is None:
+                message = f"the status service does not answer ({exc!r}); retry shortly"
+                return error(503, "status_unavailable", message, **{"Retry-After": "2"})
+        else:
+            if answer is not None:
+                self._accepted.pop(asset_id, None)
+                status = answer
+        if status is None or not caller.may_see(str(status.get("brand", ""))):
+            return error(404, "not_found", f"no asset {asset_id!r} (yet): check the id, or retry shortly")
+        if answer is not None:
+            return web.json_response(status)
+        sign = lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry)  # noqa: E731
+        return web.json_response(with_urls(status, sign))
+
+    async def _status(self, path: str) -> dict[str, Any] | None:
+        """The status service's JSON answer, or None when it answers 404."""
         if self._session is None:
             raise RuntimeError("Api used before start(): the status session is not open")
-        try:
-            async with self._session.get(f"{self._status_url}/v1/assets/{quote(asset_id, safe='')}") as answer:
-                if answer.status != 404 or asset_id not in self._accepted:
-                    if answer.status == 200:
-                        self._accepted.pop(asset_id, None)
-                    return web.Response(status=answer.status, body=await answer.read(), content_type="application/json")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            if asset_id not in self._accepted:
-                message = f"the status service does not answer ({exc!r}); retry shortly"
-                return _error(503, "status_unavailable", message, **{"Retry-After": "2"})
-        sign = lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry)  # noqa: E731
-        return web.json_response(with_urls(self._accepted[asset_id], sign))
+        async with self._session.get(f"{self._status_url}{path}") as answer:
+            if answer.status == 404:
+                return None
+            answer.raise_for_status()
+            return await answer.json()  # type: ignore[no-any-return]
 
-    async def list_brands(self, _request: web.Request) -> web.Response:
-        """GET /v1/brands: the brands this deployment knows."""
-        return web.json_response({"brands": self._brand_names})
+    async def _in_flight(self, brand: str, limit: int) -> InFlight | None:
+        """The status service's count of the brand's open assets, or None when it does not answer."""
+        try:
+            answer = await self._status(f"/v1/brands/{quote(brand, safe='')}/open?limit={limit}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("in-flight quota counted locally: status service unavailable", error=repr(exc))
+            return None
+        return InFlight(open=int(answer["open"]), asset_ids=frozenset(answer["asset_ids"])) if answer else None
+
+    async def list_brands(self, request: web.Request) -> web.Response:
+        """GET /v1/brands: the caller's brand (every brand for an admin key)."""
+        caller = principal(request)
+        brands = self._brand_names if caller.brand is None else [caller.brand]
+        return web.json_response(contract.Brands(brands=brands).model_dump())

@@ -57,16 +57,24 @@ class Ingestor:
 
     def __init__(self, store: ObjectStore, brands: BrandBook, limits: ImageLimits, bucket: str) -> None:
         self._store = store
-        self._brands = brands
+        self.brands = brands
         self.limits = limits
         self._bucket = bucket
 
     def check(self, brand: str, tier: events.Tier, style: str) -> None:
         """Reject an unknown brand, or a tier or style its guidelines do not allow."""
-        guidelines = self._brands.get(brand)
+        guidelines = self.brands.get(brand)
         guidelines.check_tier(events.tier_name(tier))
         if style:
             guidelines.check_style(style)
+
+    async def same_body(self, brand: str, asset_id: str, data: bytes) -> bool:
+        """Whether the asset's stored original, if there is one, holds these bytes (an Idempotency-Key's retry)."""
+        for key in await self._store.list_keys(self._bucket, f"{brand}/{asset_id}/original."):
+            stored = await self._store.stat(self._bucket, key)
+            if stored is not None and stored.metadata.get("sha256") != sha256_hex(data):
+                return False
+        return True
 
     def check_size(self, size: int) -> None:
         """Reject an object over the byte limit before downloading it."""

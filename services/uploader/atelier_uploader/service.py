@@ -1,15 +1,19 @@
 """The uploader: the HTTP API, the bucket-drop trigger and intake events, each validated into AssetUploaded.
 
 Accepting uploads depends on Kafka and the object store only: reads are the status service's,
-which the API forwards to.
+which the API forwards to. The API listens on its own public port behind the key check; health,
+readiness and metrics stay on the operations port.
 """
 
 from datetime import timedelta
 
-from atelier_shared import BrandBook, ObjectStore, Service, topics
+from atelier_shared import BrandBook, Listener, ObjectStore, Service, topics
+from atelier_uploader import contract
+from atelier_uploader.access import key_check
 from atelier_uploader.api import Api
 from atelier_uploader.ingest import Ingestor
 from atelier_uploader.intake import Intake
+from atelier_uploader.keys import KeyRing, KeyStore
 from atelier_uploader.settings import UploaderSettings
 
 
@@ -19,15 +23,13 @@ def declare(settings: UploaderSettings) -> Service:
     brands = BrandBook.load(settings.brands_dir)
     ingestor = Ingestor(store, brands, settings.limits, settings.bucket_originals)
     intake = Intake(store, ingestor)
+    keys = KeyRing(KeyStore(store, settings.bucket_keys), settings.key_refresh_s)
 
-    service = Service(
-        "uploader",
-        settings,
-        host=settings.api_host,
-        port=settings.api_port,
-        max_body_bytes=settings.max_upload_bytes + 1024**2,
-    )
+    service = Service("uploader", settings)
     service.check("store", store.ping)
+    service.add(keys)
+    service.check("keys", keys.ready)
+    service.background("keys", keys.run)
     concurrency = settings.intake_concurrency
     service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
     service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
@@ -35,5 +37,7 @@ def declare(settings: UploaderSettings) -> Service:
     expiry = timedelta(seconds=settings.presign_expiry_s)
     api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry)
     service.add(api)
-    api.routes(service.http.routes)
+    contract.register(service.http.routes, api.operations())
+    body_limit = settings.max_upload_bytes + 1024**2
+    service.http.expose(Listener(settings.api_host, settings.api_port, body_limit, (key_check(keys),)))
     return service

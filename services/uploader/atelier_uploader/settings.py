@@ -9,14 +9,18 @@ from atelier_shared.images import ImageLimits
 class UploaderSettings(AtelierSettings):
     """HTTP API, upload limits, and where the status service answers reads."""
 
+    # The public API; health, readiness and metrics answer on the operations port.
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
+    ops_port: int = Field(9100, ge=0, le=65535)
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_pixels: int = Field(50_000_000, ge=1)
     max_side: int = Field(16_384, ge=1)
     presign_expiry_s: int = Field(3600, ge=60)
     # Ingest concurrency for bucket drops and intake events.
     intake_concurrency: int = Field(4, ge=1)
+    # How often the API keys are reloaded: a new key works, and a revoked one stops, within this delay.
+    key_refresh_s: float = Field(2.0, gt=0)
     # The status service, to which GET /v1/assets/{id} is forwarded.
     status_url: HttpEndpoint = "http://127.0.0.1:9105"
 

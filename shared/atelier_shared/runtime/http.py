@@ -1,52 +1,86 @@
-"""A service's HTTP server: /healthz (alive), /readyz (every check passes), /metrics, and its own routes."""
+"""A service's HTTP server: /healthz (alive), /readyz (every check passes), /metrics, and its own routes.
+
+Health, readiness and metrics answer on the operations listener. A service with a public API (the
+uploader) exposes its routes on a listener of their own, behind its middlewares, with health and
+readiness for load balancers but never the metrics.
+"""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
-class HttpServer:
-    """One port per service; services add their routes (the uploader's API) to `routes` before start.
+@dataclass(frozen=True)
+class Listener:
+    """Where an application listens."""
 
-    The application is made at start, after tracing is configured, so OpenTelemetry's aiohttp
-    server instrumentation traces every request (health, readiness and metrics excluded).
+    host: str
+    port: int
+    max_body_bytes: int = 1024**2
+    middlewares: tuple[Middleware, ...] = ()
+
+
+class HttpServer:
+    """The operations listener, and a public one where a service exposes its routes.
+
+    Services add their routes to `routes` before start. Applications are made at start, after tracing
+    is configured, so OpenTelemetry's aiohttp server instrumentation traces every request (health,
+    readiness and metrics excluded).
     """
 
-    def __init__(self, host: str, port: int, max_body_bytes: int = 1024**2) -> None:
-        self._host = host
-        self._port = port
-        self._max_body_bytes = max_body_bytes
+    def __init__(self, host: str, port: int) -> None:
+        self._ops = Listener(host, port)
+        self._public: Listener | None = None
         self._checks: dict[str, ReadinessCheck] = {}
         self.routes = web.RouteTableDef()
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self.port = 0
+        self.public_port = 0
 
     def check(self, name: str, check: ReadinessCheck) -> None:
         """Add a readiness check; /readyz answers 503 while any fails."""
         self._checks[name] = check
 
+    def expose(self, listener: Listener) -> None:
+        """Serve the routes on a public listener of their own (declared before start)."""
+        self._public = listener
+
     async def start(self) -> int:
-        """Start serving; returns the bound port."""
-        app = web.Application(client_max_size=self._max_body_bytes)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        app.add_routes(self.routes)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        """Start serving; returns the operations port (the public one is `public_port`)."""
+        ops = self._app(self._ops)
+        ops.router.add_get("/metrics", self._metrics)
+        if self._public is None:
+            ops.add_routes(self.routes)
+        self.port = await self._serve(ops, self._ops)
+        if self._public is not None:
+            public = self._app(self._public)
+            public.add_routes(self.routes)
+            self.public_port = await self._serve(public, self._public)
         return self.port
 
     async def stop(self) -> None:
         """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+
+    def _app(self, listener: Listener) -> web.Application:
+        app = web.Application(client_max_size=listener.max_body_bytes, middlewares=list(listener.middlewares))
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        return app
+
+    async def _serve(self, app: web.Application, listener: Listener) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.TCPSite(runner, listener.host, listener.port).start()
+        return int(runner.addresses[0][1])
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -83,9 +83,6 @@ class Service:
         name: str,
         settings: AtelierSettings,
         *,
-        port: int | None = None,
-        host: str | None = None,
-        max_body_bytes: int = 1024**2,
         attributes: dict[str, str] | None = None,
     ) -> None:
         self.name = name
@@ -95,7 +92,7 @@ class Service:
         self.shutdown = Shutdown()
         self.crashed = asyncio.Event()
         self.producer = EventProducer(settings.kafka_bootstrap, name, settings.topics)
-        self.http = HttpServer(host or settings.ops_host, settings.ops_port if port is None else port, max_body_bytes)
+        self.http = HttpServer(settings.ops_host, settings.ops_port)
         self.http.check("kafka", self._kafka_ready)
         self.subscriptions: dict[str, Subscription] = {}
         self.edges: list[Edge] = []

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from atelier_shared import BrandBook, BrandConfigError, UnknownBrand, events, topics
+from atelier_shared.brands import Limits
 from atelier_shared.settings import AtelierSettings, SettingsError, load_settings
 from tests.conftest import BRANDS, REPO
 
@@ -31,10 +32,18 @@ def test_shipped_brands_load() -> None:
     book = BrandBook.load(BRANDS)
     assert book.names() == ["acme", "lumen"]
     acme = book.get("acme")
-    assert acme.allowed_styles() == {"brush", "tiles"}
+    assert acme.allowed_styles() == {"brush", "tiles", "udnie"}
     assert acme.rules[0].when["product_shot"].eq is True
-    with pytest.raises(UnknownBrand, match="known brands: acme, lumen"):
+    with pytest.raises(UnknownBrand) as refused:
         book.get("nobody")
+    assert "acme" not in str(refused.value) and "lumen" not in str(refused.value)  # Never names other brands.
+    assert acme.limits.in_flight == 500
+
+
+def test_a_brands_rate_limit_must_parse() -> None:
+    with pytest.raises(ValueError, match="not a rate"):
+        Limits(rate="lots")
+    assert Limits(rate="5/second;100/hour").rate == "5/second;100/hour"
 
 
 @pytest.mark.parametrize(

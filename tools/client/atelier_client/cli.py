@@ -15,6 +15,7 @@ from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+import aiohttp
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -30,29 +31,48 @@ _PROVIDERS = {
     "provision": "atelier-devtools (tools/devtools)",
     "train": "atelier-workshop (tools/workshop)",
     "models": "atelier-workshop (tools/workshop)",
+    "keys": "atelier-uploader (services/uploader)",
 }
+
+
+def _from_endpoints(name: str) -> str:
+    """A variable of the running local stack's endpoints file, or ""."""
+    if ENDPOINTS_FILE.is_file():
+        for line in ENDPOINTS_FILE.read_text().splitlines():
+            if line.startswith(f"{name}="):
+                return line.split("=", 1)[1]
+    return ""
 
 
 def api_url(explicit: str | None) -> str:
     """--api, else ATELIER_API_URL, else the running local stack's endpoints file, else :8080."""
-    if explicit:
-        return explicit
-    if os.environ.get("ATELIER_API_URL"):
-        return os.environ["ATELIER_API_URL"]
-    if ENDPOINTS_FILE.is_file():
-        for line in ENDPOINTS_FILE.read_text().splitlines():
-            if line.startswith("ATELIER_API_URL="):
-                return line.split("=", 1)[1]
-    return "http://127.0.0.1:8080"
+    return (
+        explicit or os.environ.get("ATELIER_API_URL") or _from_endpoints("ATELIER_API_URL") or "http://127.0.0.1:8080"
+    )
+
+
+def api_key(explicit: str | None, brand: str | None) -> str:
+    """--api-key, else ATELIER_API_KEY, else the local stack's key for the brand (its admin key without one)."""
+    local = f"ATELIER_API_KEY_{(brand or 'admin').upper().replace('-', '_')}"
+    return explicit or os.environ.get("ATELIER_API_KEY") or _from_endpoints(local)
+
+
+def _explain(exc: ApiError | aiohttp.ClientError | TimeoutError, api: str) -> str:
+    """One line for a person, instead of a traceback."""
+    if isinstance(exc, ApiError) and exc.status == 401:
+        return f"the API refused the key ({exc}): pass --api-key or set ATELIER_API_KEY"
+    if isinstance(exc, ApiError):
+        return str(exc)
+    return f"cannot reach the API at {api} ({exc.__class__.__name__}: {exc}): is it running? (--api sets the URL)"
 
 
 async def follow(
-    api: str, submissions: list[Submission], out: Path, timeout_s: float, console: Console
+    api: str, key: str, submissions: list[Submission], out: Path, timeout_s: float, console: Console
 ) -> dict[str, list[str]]:
     """Wait for every submission with a progress bar, then download renditions under `out`."""
     saved: dict[str, list[str]] = {}
     accepted = [s for s in submissions if s.asset_id]
-    async with AtelierClient(api) as client:
+    async with AtelierClient(api, key) as client:
         with Progress(
             TextColumn("[bold]processing"),
             BarColumn(),
@@ -78,26 +98,28 @@ async def follow(
 
 async def _submit(args: argparse.Namespace) -> int:
     console = Console()
-    api = api_url(args.api)
+    api, key = api_url(args.api), api_key(args.api_key, args.brand)
     submissions = []
-    async with AtelierClient(api) as client:
+    async with AtelierClient(api, key) as client:
         for path in image_files(args.paths):
             submission = Submission(path)
             try:
                 submission.asset_id = await client.submit(path, args.brand, args.tier, args.style)
             except ApiError as exc:
+                if exc.status == 401:
+                    raise
                 submission.error = str(exc)
             print(f"{path}: {submission.asset_id or submission.error}", flush=True)  # One line per file, for scripts.
             submissions.append(submission)
     if args.no_wait:
         return 0 if all(s.asset_id for s in submissions) else 1
-    saved = await follow(api, submissions, Path(args.out), args.timeout, console)
+    saved = await follow(api, key, submissions, Path(args.out), args.timeout, console)
     print_summary(console, submissions, saved)
     return 0 if all(s.stage == "exported" for s in submissions) else 1
 
 
 async def _status(args: argparse.Namespace) -> int:
-    async with AtelierClient(api_url(args.api)) as client:
+    async with AtelierClient(api_url(args.api), api_key(args.api_key, None)) as client:
         status = await client.status(args.asset_id)
     if status is None:
         print(f"no asset {args.asset_id}", file=sys.stderr)
@@ -116,6 +138,7 @@ def _parser(plugins: dict[str, EntryPoint]) -> argparse.ArgumentParser:
     submit.add_argument("--tier", choices=["preview", "production"], default="production")
     submit.add_argument("--style", default="", help="a style the brand allows (default: its rules decide)")
     submit.add_argument("--api", help="API URL (default: the local stack's)")
+    submit.add_argument("--api-key", help="the brand's API key (default: ATELIER_API_KEY, or the local stack's)")
     submit.add_argument("--out", default="out")
     submit.add_argument("--no-wait", action="store_true", help="print the asset ids and return")
     submit.add_argument("--timeout", type=float, default=600.0)
@@ -123,6 +146,7 @@ def _parser(plugins: dict[str, EntryPoint]) -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show an asset's status")
     status.add_argument("asset_id")
     status.add_argument("--api")
+    status.add_argument("--api-key", help="an API key of the asset's brand (default: ATELIER_API_KEY)")
 
     for name, entry in sorted(plugins.items()):
         provider = entry.dist.name if entry.dist else "another package"
@@ -141,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"`atelier {argv[0]}` is not installed here: it comes with {_PROVIDERS[argv[0]]}", file=sys.stderr)
         return 2
     args = _parser(plugins).parse_args(argv)
-    if args.command == "submit":
-        return asyncio.run(_submit(args))
-    return asyncio.run(_status(args))
+    try:
+        return asyncio.run(_submit(args) if args.command == "submit" else _status(args))
+    except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+        print(f"atelier {args.command}: {_explain(exc, api_url(args.api))}", file=sys.stderr)
+        return 1

@@ -23,6 +23,15 @@ class ApiError(Exception):
         self.code = code
 
 
+async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
+    """The API's error answer as an ApiError (its code and message, or the raw text)."""
+    try:
+        error = (await response.json()).get("error", {})
+    except (aiohttp.ContentTypeError, ValueError):
+        error = {"message": (await response.text())[:200]}
+    return ApiError(response.status, error.get("code", "error"), error.get("message", response.reason or ""))
+
+
 @dataclass
 class Submission:
     """One submitted file and what became of it."""
@@ -53,8 +62,10 @@ def image_files(paths: list[Path]) -> list[Path]:
 class AtelierClient:
     """Async client for one Atelier API."""
 
-    def __init__(self, api_url: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, api_url: str, api_key: str = "", timeout_s: float = 60.0) -> None:
         self.api_url = api_url.rstrip("/")
+        # Sent to the API only: renditions download from presigned object-store URLs without it.
+        self._auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
 
     async def close(self) -> None:
@@ -67,28 +78,36 @@ class AtelierClient:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
-    async def submit(self, path: Path, brand: str, tier: str = "production", style: str = "") -> str:
-        """Upload one file (multipart); its asset id. ApiError when refused."""
-        form = aiohttp.FormData()
-        form.add_field("brand", brand)
-        form.add_field("tier", tier)
-        if style:
-            form.add_field("style", style)
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        form.add_field("file", path.read_bytes(), filename=path.name, content_type=content_type)
-        async with self._session.post(f"{self.api_url}/v1/assets", data=form) as response:
-            body = await response.json()
-            if response.status != 202:
-                error = body.get("error", {})
-                raise ApiError(response.status, error.get("code", "error"), error.get("message", str(body)))
-            return str(body["asset_id"])
+    async def submit(
+        self, path: Path, brand: str, tier: str = "production", style: str = "", patience_s: float = 300.0
+    ) -> str:
+        """Upload one file (multipart); its asset id. Over the brand's limits (429), waits as Retry-After
+        says for up to `patience_s`; ApiError when refused."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            form = aiohttp.FormData()
+            form.add_field("brand", brand)
+            form.add_field("tier", tier)
+            if style:
+                form.add_field("style", style)
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            form.add_field("file", path.read_bytes(), filename=path.name, content_type=content_type)
+            async with self._session.post(f"{self.api_url}/v1/assets", data=form, headers=self._auth) as response:
+                if response.status == 202:
+                    return str((await response.json())["asset_id"])
+                error = await _api_error(response)
+                wait_s = float(response.headers.get("Retry-After", "1") or 1)
+            if response.status != 429 or time.monotonic() + wait_s > deadline:
+                raise error
+            await asyncio.sleep(wait_s)
 
     async def status(self, asset_id: str) -> dict[str, Any] | None:
         """An asset's status, or None while the API does not know it."""
-        async with self._session.get(f"{self.api_url}/v1/assets/{asset_id}") as response:
+        async with self._session.get(f"{self.api_url}/v1/assets/{asset_id}", headers=self._auth) as response:
             if response.status == 404:
                 return None
-            response.raise_for_status()
+            if response.status != 200:
+                raise await _api_error(response)
             return await response.json()  # type: ignore[no-any-return]
 
     async def wait(

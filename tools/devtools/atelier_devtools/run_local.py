@@ -26,6 +26,7 @@ from atelier_devtools.local.samples import write_samples
 from atelier_devtools.local.stack import LocalInfra, LocalServices
 from atelier_shared import AtelierSettings, EventProducer, ObjectStore, Outgoing, assets, events, topics
 from atelier_shared.settings import ENDPOINTS_FILE, settings_from
+from atelier_uploader.keys import ADMIN
 
 WORKDIR = Path(".atelier")
 # Which sample goes in by which path, under which brand and tier (the rest: HTTP, production).
@@ -48,12 +49,22 @@ class Endpoints:
     s3: str
     otlp: str
     environment: dict[str, str]
+    # A development API key per local brand, and the admin key under ADMIN.
+    keys: dict[str, str]
+
+    def key_variables(self) -> dict[str, str]:
+        """ATELIER_API_KEY_<BRAND> (and _ADMIN): what the CLI reads from the endpoints file."""
+        return {
+            f"ATELIER_API_KEY_{('admin' if b == ADMIN else b).upper().replace('-', '_')}": k
+            for b, k in self.keys.items()
+        }
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [
             "# Written by `atelier local` while it runs; services and the CLI read it as defaults.",
             f"ATELIER_API_URL={self.api}",
+            *(f"{name}={key}" for name, key in sorted(self.key_variables().items())),
             *(f"{name}={value}" for name, value in sorted(self.environment.items()) if name.startswith("ATELIER_")),
             f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={self.otlp}/v1/traces",
         ]
@@ -62,7 +73,8 @@ class Endpoints:
     def panel(self, settings: AtelierSettings) -> Panel:
         """What a developer needs to know, on the console."""
         return Panel.fit(
-            f"API           {self.api}  (POST /v1/assets, GET /v1/assets/<id>, /metrics)\n"
+            f"API           {self.api}  (POST /v1/assets, GET /v1/assets/<id>; contract at {self.api}/docs)\n"
+            f"API keys      {', '.join(sorted(self.key_variables()))} (below, and in the endpoints file)\n"
             f"Kafka         {self.kafka}  (topics {settings.topic_prefix}*)\n"
             f"S3            {self.s3}  access key {settings.s3_access_key}, "
             f"secret {settings.s3_secret_key.get_secret_value()}\n"
@@ -87,10 +99,10 @@ async def _publish_models(settings: AtelierSettings, console: Console) -> None:
 class _SampleSender:
     """Sends samples in by each of the three entry paths."""
 
-    def __init__(self, settings: AtelierSettings, client: AtelierClient, producer: EventProducer) -> None:
+    def __init__(self, settings: AtelierSettings, clients: dict[str, AtelierClient], producer: EventProducer) -> None:
         self._settings = settings
         self._store = ObjectStore(settings)
-        self._client = client
+        self._clients = clients
         self._producer = producer
 
     async def send(self, path: Path) -> Submission:
@@ -98,7 +110,7 @@ class _SampleSender:
         submission = Submission(path)
         if how == "http":
             try:
-                submission.asset_id = await self._client.submit(path, brand, tier)
+                submission.asset_id = await self._clients[brand].submit(path, brand, tier)
             except ApiError as exc:
                 submission.error = str(exc)
             return submission
@@ -124,15 +136,17 @@ class _SampleSender:
         return submission
 
 
-async def _submit_samples(settings: AtelierSettings, api: str, samples: list[Path]) -> list[Submission]:
-    """Send each sample by its planned path; the submissions with their asset ids."""
+async def _submit_samples(settings: AtelierSettings, endpoints: Endpoints, samples: list[Path]) -> list[Submission]:
+    """Send each sample by its planned path, over HTTP with its brand's key; the submissions with their asset ids."""
     producer = EventProducer(settings.kafka_bootstrap, "atelier-cli", settings.topics)
     await producer.start()
+    clients = {brand: AtelierClient(endpoints.api, key) for brand, key in endpoints.keys.items()}
     try:
-        async with AtelierClient(api) as client:
-            sender = _SampleSender(settings, client, producer)
-            return [await sender.send(path) for path in samples]
+        sender = _SampleSender(settings, clients, producer)
+        return [await sender.send(path) for path in samples]
     finally:
+        for client in clients.values():
+            await client.close()
         await producer.stop()
 
 
@@ -153,6 +167,7 @@ def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tup
     }
     settings = settings_from(AtelierSettings, environment)
     infra.provision(settings)
+    keys = infra.create_keys(settings)
     asyncio.run(_publish_models(settings, console))
     services = LocalServices(environment, WORKDIR / "logs")
     services.start_all()
@@ -163,15 +178,18 @@ def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tup
         services.stop_all()
         raise
     api = f"http://127.0.0.1:{api_port}"
-    return Endpoints(api, infra.cluster.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment), services
+    endpoints = Endpoints(api, infra.cluster.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment, keys)
+    return endpoints, services
 
 
 def _run_samples(args: argparse.Namespace, endpoints: Endpoints, console: Console) -> bool:
     """Push the samples through, print the summary, save renditions; whether every one was exported."""
     settings = settings_from(AtelierSettings, endpoints.environment)
     samples = write_samples(WORKDIR / "samples") if args.samples is None else sorted(Path(args.samples).iterdir())
-    submissions = asyncio.run(_submit_samples(settings, endpoints.api, samples))
-    saved = asyncio.run(follow(endpoints.api, submissions, Path(args.out), args.timeout, console))
+    submissions = asyncio.run(_submit_samples(settings, endpoints, samples))
+    saved = asyncio.run(
+        follow(endpoints.api, endpoints.keys[ADMIN], submissions, Path(args.out), args.timeout, console)
+    )
     print_summary(console, submissions, saved)
     failed = [s for s in submissions if s.stage != "exported"]
     console.print(f"{len(submissions) - len(failed)} of {len(submissions)} exported; renditions under {args.out}/")
@@ -191,6 +209,8 @@ def run_local(args: argparse.Namespace) -> int:
         endpoints, services = _start(args, infra, console)
         endpoints.write(ENDPOINTS_FILE)
         console.print(endpoints.panel(settings_from(AtelierSettings, endpoints.environment)))
+        for name, key in sorted(endpoints.key_variables().items()):
+            console.print(f"export {name}={key}", soft_wrap=True, highlight=False)
         exported = _run_samples(args, endpoints, console)
         if args.demo:
             return 0 if exported else 1

@@ -21,8 +21,10 @@ from pathlib import Path
 from atelier_devtools.local.broker import MockKafkaCluster
 from atelier_devtools.local.s3 import S3Server, free_port
 from atelier_devtools.local.traces import TraceSink
+from atelier_shared.brands import BrandBook
 from atelier_shared.settings import AtelierSettings
 from atelier_shared.storage import ObjectStore
+from atelier_uploader.keys import ADMIN, KeyStore
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class LocalInfra:
             "ATELIER_BUCKET_STYLIZED": f"{bucket_prefix}stylized",
             "ATELIER_BUCKET_RENDITIONS": f"{bucket_prefix}renditions",
             "ATELIER_BUCKET_MODELS": f"{bucket_prefix}models",
+            "ATELIER_BUCKET_KEYS": f"{bucket_prefix}keys",
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{self.traces.endpoint}/v1/traces",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -88,6 +91,16 @@ class LocalInfra:
         """Create the deployment's topics and buckets (a deploy step against real Kafka and MinIO)."""
         self.cluster.create_topics(settings.topics.provisioned_names(), settings.topic_partitions)
         asyncio.run(ObjectStore(settings).ensure_buckets(settings.buckets()))
+
+    def create_keys(self, settings: AtelierSettings) -> dict[str, str]:
+        """A new API key for each brand in the guidelines folder, and an admin key (under ADMIN)."""
+        keys = KeyStore(ObjectStore(settings), settings.bucket_keys)
+        brands = [*BrandBook.load(settings.brands_dir).names(), ADMIN]
+
+        async def create() -> dict[str, str]:
+            return {brand: (await keys.create(brand, label="atelier local"))[1] for brand in brands}
+
+        return asyncio.run(create())
 
 
 class LocalServices:
@@ -108,16 +121,15 @@ class LocalServices:
         self.specs = {spec.name: spec for spec in specs}
         self._overrides = {name: dict(env) for name, env in (overrides or {}).items()}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
-        # Each service's HTTP port (the uploader's is the API's), fixed up front so services can find each other.
+        # Each service's operations port and the uploader's API port, fixed up front so services can find each other.
         self.ops_ports = {name: free_port() for name in self.specs}
-        if "uploader" in self.specs:
-            self.ops_ports["uploader"] = int(self._environment.get("ATELIER_API_PORT", self.ops_ports["uploader"]))
+        self.api_port = int(self._environment.get("ATELIER_API_PORT") or free_port())
 
     def env_for(self, name: str) -> dict[str, str]:
         """The full environment a service process gets."""
         env = {**os.environ, **self._environment, **self.specs[name].env, "ATELIER_OPS_PORT": str(self.ops_ports[name])}
         if name == "uploader":
-            env["ATELIER_API_PORT"] = str(self.ops_ports[name])
+            env["ATELIER_API_PORT"] = str(self.api_port)
             env.setdefault("ATELIER_STATUS_URL", self.url("status"))
         env.update(self._overrides.get(name, {}))
         return env
@@ -140,8 +152,12 @@ class LocalServices:
             self.start(name)
 
     def url(self, name: str, path: str = "") -> str:
-        """http://host:port of a service's ops endpoints (the API for the uploader)."""
+        """http://host:port of a service's operations endpoints (health, readiness, metrics)."""
         return f"http://127.0.0.1:{self.ops_ports[name]}{path}"
+
+    def api_url(self, path: str = "") -> str:
+        """http://host:port of the uploader's API."""
+        return f"http://127.0.0.1:{self.api_port}{path}"
 
     def wait_ready(self, names: list[str] | None = None, timeout_s: float = 180.0) -> None:
         """Wait until each service answers /readyz with 200; raise naming the laggards and their logs."""

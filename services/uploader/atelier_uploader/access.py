@@ -1,0 +1,123 @@
+"""Who may call the API, and how much: the key check on every route, and each brand's rate and in-flight quota.
+
+Rate limits count per uploader replica (a deployment of N replicas admits up to N times the rate).
+The in-flight quota counts the brand's assets that are not yet exported or failed, as the status
+service folds them, plus those this replica accepted in the last few seconds (which the status
+service may not have folded yet). Without the status service it falls back to this replica's own
+recent count rather than refusing uploads: accepting uploads never depends on the status service.
+"""
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from opentelemetry import trace
+
+from atelier_shared import BrandBook
+from atelier_uploader.keys import KeyRing, Principal
+
+# Routes anyone may call: health and readiness for load balancers, and the API's contract and docs.
+PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+PRINCIPAL = web.RequestKey("principal", Principal)
+# How long an asset accepted here counts toward its brand's in-flight quota without the status service.
+RECENT_S = 10.0
+
+
+def error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    """The API's error body."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated caller of a request that passed the key check."""
+    return request[PRINCIPAL]
+
+
+def key_check(ring: KeyRing) -> Middleware:
+    """Middleware: every route but PUBLIC_PATHS needs `Authorization: Bearer <key>`."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(PUBLIC_PATHS):
+            return await handler(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        challenge = {"WWW-Authenticate": 'Bearer realm="atelier"'}
+        if scheme.lower() != "bearer" or not token.strip():
+            return error(401, "missing_key", "send your API key as `Authorization: Bearer <key>`", **challenge)
+        caller = await ring.authenticate(token.strip())
+        if caller is None:
+            return error(401, "invalid_key", "the API key is unknown or revoked", **challenge)
+        request[PRINCIPAL] = caller
+        trace.get_current_span().set_attribute("atelier.key_id", caller.key_id)
+        return await handler(request)
+
+    return check
+
+
+class Refused(Exception):
+    """Over a limit: answered 429 with Retry-After."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The status service's answer: how many of a brand's assets are open, and (up to a limit) which."""
+
+    open: int
+    asset_ids: frozenset[str]
+
+
+class Quotas:
+    """Each brand's rate limit and in-flight quota, from its guidelines (`limits`)."""
+
+    def __init__(self, brands: BrandBook, in_flight: Callable[[str, int], Awaitable[InFlight | None]]) -> None:
+        self._brands = brands
+        self._in_flight = in_flight
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._rates: dict[str, list[RateLimitItem]] = {}
+        self._recent: dict[str, dict[str, float]] = defaultdict(dict)
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def admit(self, brand: str, asset_id: str) -> None:
+        """Count a submission against the brand's limits; Refused when over one."""
+        limits = self._brands.get(brand).limits
+        rates = self._rates.setdefault(limits.rate, parse_many(limits.rate))
+        async with self._locks[brand]:
+            for rate in rates:
+                if not await self._limiter.test(rate, brand):
+                    stats = await self._limiter.get_window_stats(rate, brand)
+                    retry = max(1, math.ceil(stats.reset_time - time.time()))
+                    raise Refused("rate_limited", f"over the brand's rate limit of {rate}; retry later", retry)
+            for rate in rates:
+                await self._limiter.hit(rate, brand)
+            await self._reserve(brand, asset_id, limits.in_flight)
+
+    def release(self, brand: str, asset_id: str) -> None:
+        """Give back a reservation whose upload was refused after admission."""
+        self._recent[brand].pop(asset_id, None)
+
+    async def _reserve(self, brand: str, asset_id: str, quota: int) -> None:
+        now = time.monotonic()
+        recent = self._recent[brand]
+        for stale in [a for a, at in recent.items() if now - at > RECENT_S]:
+            del recent[stale]
+        known = await self._in_flight(brand, quota)
+        ids = known.asset_ids if known else frozenset()
+        others = (ids | recent.keys()) - {asset_id}
+        in_flight = max(len(others), known.open - (asset_id in ids) if known else 0)
+        if in_flight >= quota:
+            message = f"{in_flight} assets of this brand are in flight (quota {quota}); retry when some finish"
+            raise Refused("quota_exceeded", message, 5)
+        recent[asset_id] = now
