@@ -52,6 +52,7 @@ models: install
 	$(BIN)/atelier models make-defaults
 
 bench: install
+	$(BIN)/python -m bench.tagger
 	$(BIN)/python -m bench.pipeline
 
 bench-runtime: install

@@ -36,6 +36,10 @@ TAG_FIELDS = frozenset(
         "dominant_hue",
         "edge_density",
         "labels",
+        # What the classifier saw: a category, its confidence, and the top ImageNet classes' names.
+        "category",
+        "confidence",
+        "subjects",
     }
 )
 

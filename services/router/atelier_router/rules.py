@@ -20,7 +20,11 @@ class StyleChoice:
 
 
 def tag_value(tags: events.Tags, name: str) -> Any:
-    """A tag's value by field name (labels as a list)."""
+    """A tag's value by rule name: a field, labels and subjects as lists, `confidence` the category's."""
+    if name == "subjects":
+        return [subject.label for subject in tags.subjects]
+    if name == "confidence":
+        return tags.category_confidence
     value = getattr(tags, name)
     return list(value) if name == "labels" else value
 

@@ -4,16 +4,18 @@ import asyncio
 
 from atelier_shared import STAGE_SECONDS, ObjectStore, Service, events, topics, tracer
 from atelier_shared.images import ImageLimits, decode
+from atelier_tagger.classifier import Classifier
 from atelier_tagger.settings import TaggerSettings
 from atelier_tagger.tags import WORKING_SIDE, span_attributes, tagged_event
 
 
 class Tagger:
-    """Reads an original, decodes it at working size, and tags it."""
+    """Reads an original, decodes it once at working size, measures it and classifies it."""
 
-    def __init__(self, store: ObjectStore, limits: ImageLimits) -> None:
+    def __init__(self, store: ObjectStore, limits: ImageLimits, classifier: Classifier) -> None:
         self._store = store
         self._limits = limits
+        self._classifier = classifier
 
     async def tag(self, uploaded: events.AssetUploaded) -> events.AssetTagged:
         """AssetUploaded in, AssetTagged out."""
@@ -21,8 +23,10 @@ class Tagger:
         data = await self._store.get(original.bucket, original.key)
         with tracer().start_as_current_span("decode"), STAGE_SECONDS.labels("tagger", "decode").time():
             image = await asyncio.to_thread(decode, data, self._limits, WORKING_SIDE)
+        with tracer().start_as_current_span("classify"), STAGE_SECONDS.labels("tagger", "classify").time():
+            seen = await asyncio.to_thread(self._classifier.see, image)
         with tracer().start_as_current_span("tag") as span, STAGE_SECONDS.labels("tagger", "tag").time():
-            tagged = await asyncio.to_thread(tagged_event, uploaded, image)
+            tagged = await asyncio.to_thread(tagged_event, uploaded, image, seen)
             span.set_attributes(span_attributes(tagged.tags))
         return tagged
 
@@ -32,6 +36,7 @@ def declare(settings: TaggerSettings) -> Service:
     store = ObjectStore(settings)
     service = Service("tagger", settings)
     service.check("store", store.ping)
-    tagger = Tagger(store, settings.limits)
+    classifier = Classifier(settings.classifier_dir, settings.category_threshold)
+    tagger = Tagger(store, settings.limits, classifier)
     service.consume(topics.UPLOADED, tagger.tag, publishes=topics.TAGGED, concurrency=settings.tagger_concurrency)
     return service

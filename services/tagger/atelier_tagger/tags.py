@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from atelier_shared import events
+from atelier_tagger.classifier import Seen
 
 WORKING_SIDE = 512
 PALETTE_SIZE = 5
@@ -183,9 +184,12 @@ def compute_tags(image: Image.Image) -> events.Tags:
     return tags
 
 
-def tagged_event(uploaded: events.AssetUploaded, image: Image.Image) -> events.AssetTagged:
-    """Tag the image and carry the asset header forward."""
-    tagged = events.AssetTagged(asset=uploaded.asset, tags=compute_tags(image))
+def tagged_event(uploaded: events.AssetUploaded, image: Image.Image, seen: Seen) -> events.AssetTagged:
+    """Tag the image (its measures, and what the classifier saw) and carry the asset header forward."""
+    tags = compute_tags(image)
+    tags.subjects.extend(seen.subjects)
+    tags.category, tags.category_confidence = seen.category, seen.category_confidence
+    tagged = events.AssetTagged(asset=uploaded.asset, tags=tags)
     tagged.asset.timeline.tagged_at.CopyFrom(events.now_timestamp())
     return tagged
 
@@ -204,4 +208,7 @@ def span_attributes(tags: events.Tags) -> dict[str, Any]:
         "atelier.tags.grayscale": tags.grayscale,
         "atelier.tags.palette": [colour.hex for colour in tags.palette],
         "atelier.tags.labels": list(tags.labels),
+        "atelier.tags.subjects": [subject.label for subject in tags.subjects],
+        "atelier.tags.category": tags.category,
+        "atelier.tags.category_confidence": tags.category_confidence,
     }

@@ -56,6 +56,19 @@ def test_label_condition() -> None:
     assert choice.style == "brush" and choice.rule == "vivid-images"
 
 
+def test_category_condition_with_a_confidence_floor() -> None:
+    guidelines = BOOK.get("acme")
+    shoe = tagged(category="footwear", category_confidence=0.8, brightness=0.6)
+    shoe.tags.subjects.add(label="running shoe", confidence=0.7)
+    choice = choose_style(guidelines, shoe.tags, "")
+    assert (choice.style, choice.rule) == ("brush", "footwear-in-full-paint")
+    assert "category == footwear (is 'footwear')" in choice.reason and "confidence >= 0.4 (is 0.8)" in choice.reason
+    unsure = choose_style(guidelines, tagged(category="footwear", category_confidence=0.3, brightness=0.6).tags, "")
+    assert unsure.rule == ""  # Below the floor: the default.
+    building = choose_style(guidelines, tagged(category="building", category_confidence=0.9, brightness=0.6).tags, "")
+    assert (building.style, building.rule) == ("tiles", "buildings-in-mosaic")
+
+
 def test_requested_style_wins_if_the_brand_allows_it() -> None:
     assert choose_style(BOOK.get("acme"), tagged(product_shot=True).tags, "brush").style == "brush"
     with pytest.raises(UnknownStyle, match="not among brand 'acme'"):

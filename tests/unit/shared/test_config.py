@@ -33,7 +33,8 @@ def test_shipped_brands_load() -> None:
     assert book.names() == ["acme", "lumen"]
     acme = book.get("acme")
     assert acme.allowed_styles() == {"brush", "tiles", "udnie"}
-    assert acme.rules[0].when["product_shot"].eq is True
+    assert acme.rules[0].when["category"].eq == "footwear" and acme.rules[0].when["confidence"].ge == 0.4
+    assert acme.rules[2].when["product_shot"].eq is True
     with pytest.raises(UnknownBrand) as refused:
         book.get("nobody")
     assert "acme" not in str(refused.value) and "lumen" not in str(refused.value)  # Never names other brands.

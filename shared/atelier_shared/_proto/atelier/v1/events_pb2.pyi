@@ -124,7 +124,7 @@ class PaletteColor(_message.Message):
     def __init__(self, hex: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
 
 class Tags(_message.Message):
-    __slots__ = ("palette", "brightness", "contrast", "colourfulness", "orientation", "aspect_ratio", "sharpness", "plain_background", "product_shot", "transparency", "transparent_share", "grayscale", "saturation", "dominant_hue", "edge_density", "labels")
+    __slots__ = ("palette", "brightness", "contrast", "colourfulness", "orientation", "aspect_ratio", "sharpness", "plain_background", "product_shot", "transparency", "transparent_share", "grayscale", "saturation", "dominant_hue", "edge_density", "labels", "subjects", "category", "category_confidence")
     PALETTE_FIELD_NUMBER: _ClassVar[int]
     BRIGHTNESS_FIELD_NUMBER: _ClassVar[int]
     CONTRAST_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +141,9 @@ class Tags(_message.Message):
     DOMINANT_HUE_FIELD_NUMBER: _ClassVar[int]
     EDGE_DENSITY_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECTS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     palette: _containers.RepeatedCompositeFieldContainer[PaletteColor]
     brightness: float
     contrast: float
@@ -157,7 +160,18 @@ class Tags(_message.Message):
     dominant_hue: float
     edge_density: float
     labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, palette: _Optional[_Iterable[_Union[PaletteColor, _Mapping]]] = ..., brightness: _Optional[float] = ..., contrast: _Optional[float] = ..., colourfulness: _Optional[float] = ..., orientation: _Optional[str] = ..., aspect_ratio: _Optional[float] = ..., sharpness: _Optional[float] = ..., plain_background: _Optional[bool] = ..., product_shot: _Optional[bool] = ..., transparency: _Optional[bool] = ..., transparent_share: _Optional[float] = ..., grayscale: _Optional[bool] = ..., saturation: _Optional[float] = ..., dominant_hue: _Optional[float] = ..., edge_density: _Optional[float] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    subjects: _containers.RepeatedCompositeFieldContainer[Subject]
+    category: str
+    category_confidence: float
+    def __init__(self, palette: _Optional[_Iterable[_Union[PaletteColor, _Mapping]]] = ..., brightness: _Optional[float] = ..., contrast: _Optional[float] = ..., colourfulness: _Optional[float] = ..., orientation: _Optional[str] = ..., aspect_ratio: _Optional[float] = ..., sharpness: _Optional[float] = ..., plain_background: _Optional[bool] = ..., product_shot: _Optional[bool] = ..., transparency: _Optional[bool] = ..., transparent_share: _Optional[float] = ..., grayscale: _Optional[bool] = ..., saturation: _Optional[float] = ..., dominant_hue: _Optional[float] = ..., edge_density: _Optional[float] = ..., labels: _Optional[_Iterable[str]] = ..., subjects: _Optional[_Iterable[_Union[Subject, _Mapping]]] = ..., category: _Optional[str] = ..., category_confidence: _Optional[float] = ...) -> None: ...
+
+class Subject(_message.Message):
+    __slots__ = ("label", "confidence")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    confidence: float
+    def __init__(self, label: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class AssetTagged(_message.Message):
     __slots__ = ("asset", "tags")
