@@ -6,6 +6,7 @@ ImageNet classifier (EfficientNet-Lite0 through ONNX Runtime, one thread, as the
 Writes bench/results/tagger-<cpu|gpu>-<cores>core.{md,json}.
 """
 
+import asyncio
 import json
 import statistics
 import tempfile
@@ -61,7 +62,9 @@ def main() -> None:
     info = machine()
     with tempfile.TemporaryDirectory() as work:
         export_classifier(Path(work) / "classifier")
-        result = measure(Classifier(Path(work) / "classifier", threshold=0.35), _images(Path(work)))
+        classifier = Classifier(Path(work) / "classifier", threshold=0.35)
+        asyncio.run(classifier.start())
+        result = measure(classifier, _images(Path(work)))
     print(json.dumps(result, indent=2))
     stem = result_stem("tagger", info)
     stem.with_suffix(".json").write_text(json.dumps({"machine": info, **result}, indent=2) + "\n")

@@ -206,31 +206,45 @@ class Seen:
 
 
 class Classifier:
-    """The exported classifier, verified and loaded once; `see` is thread-safe (ONNX Runtime sessions are)."""
+    """The exported classifier, verified and loaded at start; `see` is thread-safe (ONNX Runtime sessions are)."""
 
     def __init__(self, folder: Path, threshold: float, top: int = 3, threads: int = 1) -> None:
-        manifest_path, model_path = folder / MANIFEST, folder / MODEL
+        self._folder = folder
+        self.threshold = threshold
+        self._top = top
+        self._threads = threads
+        self._names = class_names()
+        self._groups = {name: list(indices) for name, indices in CATEGORIES.items()}
+        self._session: onnxruntime.InferenceSession | None = None
+        self.side = 0
+
+    async def start(self) -> None:
+        """Verify the model file against its manifest and load it; InvalidModel when missing or altered."""
+        manifest_path, model_path = self._folder / MANIFEST, self._folder / MODEL
         if not manifest_path.is_file() or not model_path.is_file():
-            raise InvalidModel(f"no classifier in {folder}: run `atelier models export-classifier --out {folder}`")
+            raise InvalidModel(
+                f"no classifier in {self._folder}: run `atelier models export-classifier --out {self._folder}`"
+            )
         manifest = json.loads(manifest_path.read_text())
         data = model_path.read_bytes()
         if sha256_hex(data) != manifest.get("sha256"):
             raise InvalidModel(f"{model_path}: SHA-256 differs from {MANIFEST}'s: the file is corrupt or replaced")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self._threads
         self._session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
         self.side = int(manifest["input_side"])
-        self.threshold = threshold
-        self._top = top
-        self._names = class_names()
-        self._groups = {name: list(indices) for name, indices in CATEGORIES.items()}
+
+    async def stop(self) -> None:
+        """Nothing to release."""
 
     def see(self, image: Image.Image) -> Seen:
         """The top classes and the category of an RGB(A) image."""
+        if self._session is None:
+            raise RuntimeError("Classifier used before start()")
         square = ImageOps.fit(image.convert("RGB"), (self.side, self.side), Image.Resampling.BILINEAR)
         batch = (np.asarray(square, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
-        logits = self._session.run(None, {self._input: batch})[0][0].astype(np.float64)
+        name = self._session.get_inputs()[0].name
+        logits = self._session.run(None, {name: batch})[0][0].astype(np.float64)
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
         top = np.argsort(probabilities)[::-1][: self._top]

@@ -37,6 +37,7 @@ def declare(settings: TaggerSettings) -> Service:
     service = Service("tagger", settings)
     service.check("store", store.ping)
     classifier = Classifier(settings.classifier_dir, settings.category_threshold)
+    service.add(classifier)
     tagger = Tagger(store, settings.limits, classifier)
     service.consume(topics.UPLOADED, tagger.tag, publishes=topics.TAGGED, concurrency=settings.tagger_concurrency)
     return service

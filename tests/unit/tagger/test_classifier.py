@@ -1,5 +1,6 @@
 """The tagger's classifier: ImageNet classes from the exported EfficientNet-Lite0, and coarse categories."""
 
+import asyncio
 import subprocess
 import sys
 import zipfile
@@ -24,6 +25,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def loaded(folder: Path) -> Classifier:
+    classifier = Classifier(folder, threshold=0.35)
+    asyncio.run(classifier.start())
+    return classifier
+
+
 def test_the_category_table_is_consistent() -> None:
     names = class_names()
     assert len(names) == 1000 and names[0] == "tench" and names[770] == "running shoe"
@@ -42,7 +49,7 @@ def test_the_category_table_is_consistent() -> None:
 
 @pytest.mark.skipif(not AMBER.is_file(), reason="../shared/data/content/amber.jpg is not beside the checkout")
 def test_a_photo_gets_a_sensible_label_and_category(exported: Path) -> None:
-    seen = Classifier(exported, threshold=0.35).see(Image.open(AMBER))
+    seen = loaded(exported).see(Image.open(AMBER))
     assert {subject.label for subject in seen.subjects} & {"vault", "monastery", "palace", "church", "bell cote"}
     assert seen.subjects[0].confidence > 0.2 and seen.subjects == sorted(seen.subjects, key=lambda s: -s.confidence)
     assert (seen.category, seen.category_confidence > 0.5) == ("building", True)
@@ -51,16 +58,16 @@ def test_a_photo_gets_a_sensible_label_and_category(exported: Path) -> None:
 def test_scikit_images_photos_land_in_their_categories(exported: Path) -> None:
     from skimage import data
 
-    classifier = Classifier(exported, threshold=0.35)
+    classifier = loaded(exported)
     assert classifier.see(Image.fromarray(data.chelsea())).category == "animal"
     assert classifier.see(Image.fromarray(data.coffee())).category == "food"
 
 
 def test_an_image_without_a_clear_subject_gets_no_category(exported: Path) -> None:
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8))
-    seen = Classifier(exported, threshold=0.35).see(noise)
+    seen = loaded(exported).see(noise)
     assert seen.category == "" and len(seen.subjects) == 3
-    grey = Classifier(exported, threshold=0.35).see(Image.new("RGB", (300, 300), (128, 128, 128)))
+    grey = loaded(exported).see(Image.new("RGB", (300, 300), (128, 128, 128)))
     assert grey.category == ""  # Near-uniform: the 398 animal classes alone would sum to 0.4.
 
 
@@ -70,9 +77,9 @@ def test_a_replaced_model_file_is_refused(exported: Path, tmp_path: Path) -> Non
     with (tmp_path / "classifier.onnx").open("ab") as model:
         model.write(b"\0")
     with pytest.raises(InvalidModel, match="SHA-256"):
-        Classifier(tmp_path, threshold=0.35)
+        loaded(tmp_path)
     with pytest.raises(InvalidModel, match="export-classifier"):
-        Classifier(tmp_path / "missing", threshold=0.35)
+        loaded(tmp_path / "missing")
 
 
 def test_the_built_package_carries_the_class_names(tmp_path: Path) -> None:
