@@ -87,6 +87,12 @@ class InvalidModel(PermanentError):
     code = "invalid_model"
 
 
+class InferenceFailed(PermanentError):
+    """The model cannot process this image (it failed alone, not for its batch's sake)."""
+
+    code = "inference_failed"
+
+
 class PublishRefused(PermanentError):
     """Kafka refused a record for good (too large, not authorised, ...): retrying cannot help."""
 

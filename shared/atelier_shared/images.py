@@ -9,16 +9,38 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
 
 # Pillow's own bomb check is a second line of defence; ours runs first with clearer errors.
 Image.MAX_IMAGE_PIXELS = 200_000_000
+# HEIC/HEIF (what phones send) through pillow-heif; AVIF, GIF and TIFF are Pillow's own.
+register_heif_opener()
 
-SUPPORTED_TYPES = ("image/jpeg", "image/png", "image/webp")
-_PIL_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/avif": "avif"}
+SUPPORTED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/heic", "image/avif")
+_PIL_FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heic",
+    "AVIF": "image/avif",
+}
+_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/tiff": "tif",
+    "image/heic": "heic",
+    "image/avif": "avif",
+}
+# ISO base media files (HEIC and AVIF): the brand in `ftyp` can mislead (mif1), so the decoder decides.
+_ISOBMFF = ("image/heic", "image/avif")
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 SRGB_ICC: bytes = _SRGB.tobytes()
@@ -108,6 +130,8 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
         raise ImageTooLarge(str(exc)) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"unreadable {content_type} header: {exc}") from exc
+    if content_type in _ISOBMFF and actual in _ISOBMFF:
+        content_type = actual
     if actual != content_type:
         raise InvalidImage(f"bytes start like {content_type} but decode as {actual or 'nothing'}")
     if width <= 0 or height <= 0:
@@ -120,8 +144,17 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
     return ImageInfo(content_type, width, height, orientation if 1 <= orientation <= 8 else 1)
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer or float greyscale (TIFF, PNG) as 8-bit L, scaled rather than clipped."""
+    values = np.asarray(image, dtype=np.float64)
+    top = 1.0 if image.mode == "F" else 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 255.0)
+    return Image.fromarray((np.clip(values / top, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
+
+
 def _to_srgb(image: Image.Image) -> Image.Image:
     """Convert to RGB or RGBA in sRGB, honouring an embedded ICC profile."""
+    if image.mode.startswith("I") or image.mode == "F":
+        image = _eight_bit(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     target = "RGBA" if has_alpha else "RGB"
     icc = image.info.get("icc_profile")

@@ -9,14 +9,17 @@ from atelier_shared import events
 
 # Networks downsample twice: inputs must be multiples of 4.
 _MULTIPLE = 4
+# And their reflection padding needs room: smaller sides (a 1x1 PNG) are upscaled to this.
+MIN_SIDE = 32
 
 
 def working_size(width: int, height: int, working_side: int) -> tuple[int, int]:
-    """Size to run the model at: longest side at most `working_side`, both sides multiples of 4."""
+    """Size to run the model at: longest side at most `working_side`, both sides multiples of 4 and at
+    least MIN_SIDE (a tiny image is upscaled; the renditions keep its size)."""
     scale = min(1.0, working_side / max(width, height))
 
     def fit(side: int) -> int:
-        return max(_MULTIPLE, int(round(side * scale / _MULTIPLE)) * _MULTIPLE)
+        return max(MIN_SIDE, int(round(side * scale / _MULTIPLE)) * _MULTIPLE)
 
     return fit(width), fit(height)
 

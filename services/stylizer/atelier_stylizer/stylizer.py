@@ -14,7 +14,18 @@ import numpy as np
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
-from atelier_shared import Delivery, ObjectStore, Produced, StoredObject, events, get_logger, sha256_hex, tracer
+from atelier_shared import (
+    Delivery,
+    InferenceFailed,
+    ObjectStore,
+    Produced,
+    StoredObject,
+    TransientError,
+    events,
+    get_logger,
+    sha256_hex,
+    tracer,
+)
 from atelier_shared.images import ImageLimits, decode, encode
 from atelier_stylizer.batches import Prepared, cache_key, finish, prepare, to_batch
 from atelier_stylizer.inference import Engine
@@ -184,9 +195,30 @@ class Stylizer:
                 results[key] = item if isinstance(item, Exception) else RuntimeError(repr(item))
             else:
                 render.items.append((key, delivery, item))
-        if not render.items:
+        if render.items:
+            await self._run(render, results, timings)
+
+    async def _run(
+        self,
+        render: _Render,
+        results: dict[str, events.ObjectRef | Exception],
+        timings: dict[str, events.StylizeTimings],
+    ) -> None:
+        """Infer and store a batch. An input the model fails on is its request's permanent error: a batch
+        that fails is run again one image at a time, so one bad input costs the others nothing."""
+        try:
+            outputs = await self._infer(render)
+        except Exception as exc:
+            if isinstance(exc, (TransientError, MemoryError)) or "OutOfMemory" in type(exc).__name__:
+                raise
+            if len(render.items) > 1:
+                log.warning("batch failed; running its images one at a time", error=repr(exc))
+                for item in render.items:
+                    await self._run(_Render(render.engine, [item], render.decode_ms), results, timings)
+                return
+            message = f"the model cannot process this image ({type(exc).__name__}: {exc})"
+            results[render.items[0][0]] = InferenceFailed(message[:500])
             return
-        outputs = await self._infer(render)
         stored = await asyncio.gather(
             *(self._store_one(render, index, outputs[index]) for index in range(len(render.items))),
             return_exceptions=True,

@@ -85,7 +85,7 @@ ERRORS = {
     404: "no such asset for the caller's brand",
     409: "the Idempotency-Key was used before with a different body",
     413: "the image exceeds the upload limit",
-    415: "not a JPEG, PNG or WebP image",
+    415: "not a JPEG, PNG, WebP, GIF, TIFF, HEIC/HEIF or AVIF image",
     422: "the image or a field is invalid (undecodable, over the pixel limit, unknown tier or style)",
     429: "over the brand's rate limit or in-flight quota (see Retry-After)",
     503: "a dependency (Kafka, the object store, the status service) does not answer (see Retry-After)",
@@ -130,6 +130,10 @@ def upload_body() -> dict[str, Any]:
             "image/jpeg": binary,
             "image/png": binary,
             "image/webp": binary,
+            "image/gif": binary,
+            "image/tiff": binary,
+            "image/heic": binary,
+            "image/avif": binary,
         },
     }
 

@@ -47,9 +47,43 @@ def test_byte_limit_is_checked_first() -> None:
 
 def test_unsupported_real_image_type() -> None:
     buffer = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buffer, "GIF")
-    with pytest.raises(UnsupportedImageType, match="image/gif"):
+    Image.new("RGB", (8, 8)).save(buffer, "BMP")
+    with pytest.raises(UnsupportedImageType, match="image/bmp"):
         probe(buffer.getvalue(), LIMITS)
+
+
+def saved(image: Image.Image, format: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format, **options)
+    return buffer.getvalue()
+
+
+def test_gif_tiff_heic_and_avif_decode_to_srgb() -> None:
+    """Regression: GIF, TIFF and HEIC/HEIF (what phones and print shops send) were refused with 415."""
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    frames = [Image.new("RGB", (64, 48), colour) for colour in ((250, 10, 10), (10, 250, 10))]
+    files = {
+        "image/gif": saved(frames[0], "GIF", save_all=True, append_images=frames[1:]),  # Animated: first frame.
+        "image/tiff": saved(photo, "TIFF"),
+        "image/heic": saved(photo, "HEIF"),
+        "image/avif": saved(photo, "AVIF"),
+    }
+    for content_type, data in files.items():
+        info = probe(data, LIMITS)
+        assert (info.content_type, info.width, info.height) == (content_type, 64, 48)
+        image = decode(data, LIMITS)
+        assert image.mode == "RGB" and image.size == (64, 48), content_type
+    first = np.asarray(decode(files["image/gif"], LIMITS)).mean(axis=(0, 1))
+    assert first[0] > 200 and first[1] < 60  # The first frame, red.
+
+
+def test_sixteen_bit_tiff_is_scaled_not_clipped() -> None:
+    ramp = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    sixteen = Image.fromarray(ramp)
+    assert sixteen.mode.startswith("I;16")
+    image = decode(saved(sixteen, "TIFF"), LIMITS)
+    values = np.asarray(image)[..., 0]
+    assert values.min() <= 2 and values.max() >= 253 and 100 < values.mean() < 155
 
 
 def test_exif_orientation_is_applied() -> None:

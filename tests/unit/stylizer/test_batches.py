@@ -10,8 +10,7 @@ from atelier_stylizer import batches
 def test_working_size_keeps_aspect_in_multiples_of_four() -> None:
     assert batches.working_size(1080, 1080, 512) == (512, 512)
     assert batches.working_size(4000, 3000, 1024) == (1024, 768)
-    assert batches.working_size(101, 37, 1024) == (100, 36)  # Never upscaled; rounded to 4.
-    assert batches.working_size(2, 2, 1024) == (4, 4)
+    assert batches.working_size(101, 37, 1024) == (100, 36)  # Not upscaled above the minimum; rounded to 4.
 
 
 def test_cost_is_working_pixels() -> None:
@@ -50,3 +49,9 @@ def test_cache_key_changes_with_every_input_that_changes_the_result() -> None:
         batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 512),
     ):
         assert other != base
+
+
+def test_tiny_images_run_at_the_minimum_side() -> None:
+    """Regression: a 1x1 PNG ran at 4x4, smaller than the network's reflection padding, and crashed it."""
+    assert batches.working_size(1, 1, 1024) == (batches.MIN_SIDE, batches.MIN_SIDE)
+    assert batches.working_size(2, 400, 1024) == (batches.MIN_SIDE, 400)
