@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import mimetypes
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -24,6 +24,7 @@ from atelier_devtools.local.notifications import minio_notification
 from atelier_devtools.local.s3 import free_port, port_is_free
 from atelier_devtools.local.samples import write_samples
 from atelier_devtools.local.stack import LocalInfra, LocalServices
+from atelier_devtools.local.supervisor import Exit, Supervisor
 from atelier_shared import AtelierSettings, EventProducer, ObjectStore, Outgoing, assets, events, topics
 from atelier_shared.settings import ENDPOINTS_FILE, settings_from
 from atelier_uploader.keys import ADMIN
@@ -51,6 +52,8 @@ class Endpoints:
     environment: dict[str, str]
     # A development API key per local brand, and the admin key under ADMIN.
     keys: dict[str, str]
+    # What the supervisor last said of each service that died.
+    status: dict[str, str] = field(default_factory=dict)
 
     def key_variables(self) -> dict[str, str]:
         """ATELIER_API_KEY_<BRAND> (and _ADMIN): what the CLI reads from the endpoints file."""
@@ -67,6 +70,7 @@ class Endpoints:
             *(f"{name}={key}" for name, key in sorted(self.key_variables().items())),
             *(f"{name}={value}" for name, value in sorted(self.environment.items()) if name.startswith("ATELIER_")),
             f"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={self.otlp}/v1/traces",
+            *(f"# status {name}: {line}" for name, line in sorted(self.status.items())),
         ]
         path.write_text("\n".join(lines) + "\n")
 
@@ -196,6 +200,19 @@ def _run_samples(args: argparse.Namespace, endpoints: Endpoints, console: Consol
     return not failed
 
 
+def _report_exit(event: Exit, endpoints: Endpoints, console: Console) -> None:
+    """Say on the console, and in the endpoints file, that a service died and what happens next."""
+    died = f"{event.name} exited with {event.returncode} (crash {event.crashes})"
+    line = (
+        f"{died}: given up, it stays down"
+        if event.restart_in_s is None
+        else f"{died}: restart in {event.restart_in_s:.0f} s"
+    )
+    console.print(f"[bold red]supervisor[/] {line} (log: {WORKDIR / 'logs' / (event.name + '.log')})")
+    endpoints.status[event.name] = line
+    endpoints.write(ENDPOINTS_FILE)
+
+
 def run_local(args: argparse.Namespace) -> int:
     """Run the local stack; the exit status (with --demo: non-zero when any sample failed)."""
     console = Console()
@@ -205,9 +222,12 @@ def run_local(args: argparse.Namespace) -> int:
         log.unlink()
     infra = LocalInfra(WORKDIR, s3_port=args.s3_port if port_is_free(args.s3_port) else 0)
     services: LocalServices | None = None
+    supervisor: Supervisor | None = None
     try:
         endpoints, services = _start(args, infra, console)
         endpoints.write(ENDPOINTS_FILE)
+        supervisor = Supervisor(services, lambda event: _report_exit(event, endpoints, console))
+        supervisor.start()
         console.print(endpoints.panel(settings_from(AtelierSettings, endpoints.environment)))
         for name, key in sorted(endpoints.key_variables().items()):
             console.print(f"export {name}={key}", soft_wrap=True, highlight=False)
@@ -220,6 +240,8 @@ def run_local(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         if services is not None:
             services.stop_all()
         infra.stop()

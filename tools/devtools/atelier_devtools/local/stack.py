@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -131,6 +132,8 @@ class LocalServices:
         self.specs = {spec.name: spec for spec in specs}
         self._overrides = {name: dict(env) for name, env in (overrides or {}).items()}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        # Guards _processes between the caller and a Supervisor's thread.
+        self._lock = threading.RLock()
         # Each service's operations port and the uploader's API port, fixed up front so services can find each other.
         self.ops_ports = {name: free_port() for name in self.specs}
         self.api_port = int(self._environment.get("ATELIER_API_PORT") or free_port())
@@ -147,14 +150,32 @@ class LocalServices:
     def start(self, name: str, extra: Mapping[str, str] | None = None) -> None:
         """Start one service (again, after a stop), with `extra` variables for this start only."""
         log = open(self._logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
-        self._processes[name] = subprocess.Popen(
-            [sys.executable, "-m", self.specs[name].module],
-            env={**self.env_for(name), **(extra or {})},
-            cwd=self._cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self._lock:
+            self._processes[name] = subprocess.Popen(
+                [sys.executable, "-m", self.specs[name].module],
+                env={**self.env_for(name), **(extra or {})},
+                cwd=self._cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         log.close()
+
+    def died(self) -> dict[str, int]:
+        """Services that exited without being stopped, with their exit status."""
+        with self._lock:
+            return {name: code for name, process in self._processes.items() if (code := process.poll()) is not None}
+
+    def restart(self, name: str) -> None:
+        """Start a service again if it is still dead and was not stopped meanwhile."""
+        with self._lock:
+            process = self._processes.get(name)
+            if process is not None and process.poll() is not None:
+                self.start(name)
+
+    def forget(self, name: str) -> None:
+        """Leave a dead service down (the supervisor gave up on it)."""
+        with self._lock:
+            self._processes.pop(name, None)
 
     def start_all(self) -> None:
         """Start every service."""
@@ -190,7 +211,8 @@ class LocalServices:
 
     def stop(self, name: str, kill: bool = False, timeout_s: float = 30.0) -> int | None:
         """Stop a service: SIGTERM and wait (SIGKILL after the timeout), or SIGKILL at once."""
-        process = self._processes.pop(name, None)
+        with self._lock:
+            process = self._processes.pop(name, None)
         if process is None:
             return None
         if process.poll() is None:
@@ -204,8 +226,15 @@ class LocalServices:
 
     def stop_all(self) -> None:
         """Stop every service, the uploader first."""
-        for name in list(self._processes):
+        with self._lock:
+            names = list(self._processes)
+        for name in names:
             self.stop(name)
+
+    def pid(self, name: str) -> int:
+        """A running service's process id."""
+        with self._lock:
+            return self._processes[name].pid
 
     def running(self, name: str) -> bool:
         """Whether a service's process is alive."""
