@@ -32,6 +32,7 @@ _PROVIDERS = {
     "train": "atelier-workshop (tools/workshop)",
     "models": "atelier-workshop (tools/workshop)",
     "keys": "atelier-uploader (services/uploader)",
+    "dead-letters": "atelier-shared (shared)",
 }
 
 
