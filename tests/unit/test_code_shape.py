@@ -17,7 +17,7 @@ def sources() -> list[Path]:
         path
         for root in ROOTS
         for path in (REPO / root).rglob("*.py")
-        if "_proto" not in path.parts and ".egg-info" not in str(path)
+        if "_proto" not in path.parts and "build" not in path.parts and ".egg-info" not in str(path)
     )
 
 

@@ -42,6 +42,9 @@ def declare(settings: StatusSettings) -> Service:
         except ValueError:
             limit = 0
         open_ids = view.open_assets(request.match_info["brand"])
+        if open_ids is None:
+            message = "the status view is recovering its table; retry shortly"
+            return web.json_response({"error": {"code": "not_ready", "message": message}}, status=503)
         return web.json_response({"open": len(open_ids), "asset_ids": sorted(open_ids)[:limit]})
 
     async def view_ready() -> bool:

@@ -92,8 +92,12 @@ class StatusView:
         else:
             brand_open.add(asset_id)
 
-    def open_assets(self, brand: str) -> set[str]:
-        """A brand's assets that are not final yet (exported or failed)."""
+    def open_assets(self, brand: str) -> set[str] | None:
+        """A brand's assets that are not final yet (exported or failed); None while the table recovers
+        (recovery writes the table without the agent, so the index is rebuilt once it is done)."""
+        if not self.ready:
+            self._open = None
+            return None
         if self._open is None:
             self._open = {}
             for asset_id, status in self.table.items():

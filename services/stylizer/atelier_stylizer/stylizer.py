@@ -104,6 +104,10 @@ class _Render:
     end_ns: int = 0
 
 
+# More inference failures in a row than this is the engine's trouble (a broken device), not the inputs'.
+_ENGINE_FAILURES = 3
+
+
 class Stylizer:
     """The batch handler of one pool."""
 
@@ -114,6 +118,7 @@ class Stylizer:
         self._bucket = bucket
         self._limits = limits
         self.meter = PoolMeter()
+        self._failures_in_a_row = 0
 
     async def stylize(self, batch: Sequence[Delivery]) -> list[Produced | BaseException]:
         """StyleRequested in, AssetStylized out, for every request of a batch (each may fail alone)."""
@@ -209,8 +214,10 @@ class Stylizer:
         try:
             outputs = await self._infer(render)
         except Exception as exc:
-            if isinstance(exc, (TransientError, MemoryError)) or "OutOfMemory" in type(exc).__name__:
-                raise
+            self._failures_in_a_row += 1
+            engine_trouble = self._failures_in_a_row > _ENGINE_FAILURES
+            if engine_trouble or isinstance(exc, (TransientError, MemoryError)) or "OutOfMemory" in type(exc).__name__:
+                raise  # Not this input's fault: retried (and dead-lettered only as the runtime's policy says).
             if len(render.items) > 1:
                 log.warning("batch failed; running its images one at a time", error=repr(exc))
                 for item in render.items:
@@ -219,6 +226,7 @@ class Stylizer:
             message = f"the model cannot process this image ({type(exc).__name__}: {exc})"
             results[render.items[0][0]] = InferenceFailed(message[:500])
             return
+        self._failures_in_a_row = 0
         stored = await asyncio.gather(
             *(self._store_one(render, index, outputs[index]) for index in range(len(render.items))),
             return_exceptions=True,

@@ -262,11 +262,12 @@ class Api:
         sign = lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry)  # noqa: E731
         return web.json_response(with_urls(status, sign))
 
-    async def _status(self, path: str) -> dict[str, Any] | None:
+    async def _status(self, path: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
         """The status service's JSON answer, or None when it answers 404."""
         if self._session is None:
             raise RuntimeError("Api used before start(): the status session is not open")
-        async with self._session.get(f"{self._status_url}{path}") as answer:
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with self._session.get(f"{self._status_url}{path}", timeout=timeout) as answer:
             if answer.status == 404:
                 return None
             answer.raise_for_status()
@@ -275,7 +276,8 @@ class Api:
     async def _in_flight(self, brand: str, limit: int) -> InFlight | None:
         """The status service's count of the brand's open assets, or None when it does not answer."""
         try:
-            answer = await self._status(f"/v1/brands/{quote(brand, safe='')}/open?limit={limit}")
+            # Short: uploads wait on it under the brand's lock, and fall back to the local count.
+            answer = await self._status(f"/v1/brands/{quote(brand, safe='')}/open?limit={limit}", timeout_s=1.0)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("in-flight quota counted locally: status service unavailable", error=repr(exc))
             return None

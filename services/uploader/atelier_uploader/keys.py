@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 
-from atelier_shared import ObjectMissing, ObjectStore, StoreUnavailable, get_logger
+from atelier_shared import AtelierError, ObjectMissing, ObjectStore, get_logger
 
 log = get_logger(__name__)
 
@@ -115,6 +115,7 @@ class KeyRing:
         self._refresh_s = refresh_s
         self._records: dict[str, KeyRecord] = {}
         self._verified: dict[str, bytes] = {}
+        self._argon2 = asyncio.Semaphore(2)
         self.loaded = False
 
     async def refresh(self) -> None:
@@ -124,7 +125,11 @@ class KeyRing:
             del self._records[key_id]
             self._verified.pop(key_id, None)
         for key_id in in_force - set(self._records):
-            record = await self._keys.get(key_id)
+            try:
+                record = await self._keys.get(key_id)
+            except ValueError as exc:  # A malformed record must not keep the others out.
+                log.warning("unreadable key record skipped", key_id=key_id, error=str(exc)[:200])
+                continue
             if record is not None:
                 self._records[key_id] = record
         self.loaded = True
@@ -145,8 +150,8 @@ class KeyRing:
     async def _refresh_logged(self) -> None:
         try:
             await self.refresh()
-        except StoreUnavailable as exc:
-            log.warning("keys not refreshed: store unavailable", error=str(exc))
+        except (AtelierError, ValueError) as exc:  # Store down or refusing, no bucket, a malformed record.
+            log.warning("keys not refreshed: the keys last loaded stay in force", error=str(exc))
 
     async def ready(self) -> bool:
         """Loaded at least once (until then every request would be refused)."""
@@ -163,7 +168,8 @@ class KeyRing:
         remembered = self._verified.get(key_id)
         if remembered is None:
             try:
-                await asyncio.to_thread(_hasher.verify, record.hash, secret)
+                async with self._argon2:  # Bad secrets for a known id must not take every thread.
+                    await asyncio.to_thread(_hasher.verify, record.hash, secret)
             except (VerificationError, InvalidHashError):
                 return None
             self._verified[key_id] = remembered = digest

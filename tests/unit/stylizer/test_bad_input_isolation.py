@@ -55,3 +55,25 @@ def test_the_failing_input_alone_is_refused_permanently_and_the_rest_are_stylize
     assert isinstance(results["a"], events.ObjectRef) and isinstance(results["c"], events.ObjectRef)
     assert sorted(store.put_keys) == ["a", "c"]
     assert engine.batch_sizes == [3, 1, 1, 1]  # The batch, then each image alone.
+
+
+def test_an_engine_that_fails_on_everything_is_retried_not_blamed_on_the_inputs() -> None:
+    """A broken device fails every image: after a few failures in a row the error propagates (retried
+    by the runtime) instead of dead-lettering every asset as a bad input."""
+
+    class _Broken(_Engine):
+        def run(self, batch: np.ndarray) -> np.ndarray:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    stylizer = Stylizer("quality", _Store(), None, "stylized", None)  # type: ignore[arg-type]
+    good = Prepared(rgb=np.full((32, 32, 3), 0.5, dtype=np.float32), alpha=None)
+    blamed, raised = 0, 0
+    for index in range(6):
+        results: dict[str, Any] = {}
+        try:
+            asyncio.run(stylizer._run(_Render(_Broken(), [(str(index), _delivery(), good)], 1.0), results, {}))  # type: ignore[arg-type]
+        except RuntimeError:
+            raised += 1
+        else:
+            blamed += isinstance(results[str(index)], InferenceFailed)
+    assert (blamed, raised) == (3, 3)

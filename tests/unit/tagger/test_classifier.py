@@ -1,6 +1,7 @@
 """The tagger's classifier: ImageNet classes from the exported EfficientNet-Lite0, and coarse categories."""
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -84,6 +85,8 @@ def test_a_replaced_model_file_is_refused(exported: Path, tmp_path: Path) -> Non
 
 def test_the_built_package_carries_the_class_names(tmp_path: Path) -> None:
     """The class table is package data: a wheel without it would start and then fail on the first image."""
+    source = tmp_path / "tagger"  # Built from a copy: setuptools writes build/ beside the sources.
+    shutil.copytree(REPO / "services" / "tagger", source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     built = subprocess.run(
         [
             sys.executable,
@@ -95,7 +98,7 @@ def test_the_built_package_carries_the_class_names(tmp_path: Path) -> None:
             "-q",
             "-w",
             str(tmp_path),
-            str(REPO / "services" / "tagger"),
+            str(source),
         ],
         capture_output=True,
         text=True,

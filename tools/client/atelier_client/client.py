@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 
 FINAL_STAGES = frozenset({"exported", "failed"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+# What the API accepts (atelier_shared.images.SUPPORTED_TYPES; the client does not install that package).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"})
 
 
 class ApiError(Exception):

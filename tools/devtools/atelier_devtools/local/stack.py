@@ -238,5 +238,6 @@ class LocalServices:
 
     def running(self, name: str) -> bool:
         """Whether a service's process is alive."""
-        process = self._processes.get(name)
+        with self._lock:
+            process = self._processes.get(name)
         return process is not None and process.poll() is None

@@ -1,11 +1,12 @@
 """Restarts the local stack's services when they die: services are crash-only, so something must.
 
 A service that exits on its own (a crash, or a kill -9 from outside) is started again after a
-back-off that doubles with each crash in the window (1, 2, 4, 8, 16 s); after `give_up_after`
-crashes within `window_s` it stays down and the supervisor says so. Services stopped through
+back-off that doubles with each crash in the window (1, 2, 4, 8, 16 s); a crash beyond
+`give_up_after` within `window_s` leaves it down, and the supervisor says so. Services stopped through
 LocalServices.stop are never restarted. Every restart and give-up is reported to `on_event`.
 """
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -64,13 +65,18 @@ class Supervisor:
 
     def _loop(self) -> None:
         while not self._stopped.wait(self._poll_s):
-            now = time.monotonic()
-            for name, returncode in self._services.died().items():
-                self._died(name, returncode, now)
-            for name, history in self._history.items():
-                if history.restart_at is not None and now >= history.restart_at:
-                    history.restart_at = None
-                    self._services.restart(name)
+            try:
+                self._check(time.monotonic())
+            except Exception as exc:  # A failed restart or report must not end supervision.
+                print(f"supervisor: {exc!r}", file=sys.stderr)
+
+    def _check(self, now: float) -> None:
+        for name, returncode in self._services.died().items():
+            self._died(name, returncode, now)
+        for name, history in self._history.items():
+            if history.restart_at is not None and now >= history.restart_at:
+                history.restart_at = None
+                self._services.restart(name)
 
     def _died(self, name: str, returncode: int, now: float) -> None:
         history = self._history.setdefault(name, _History())

@@ -1,0 +1,26 @@
+"""API keys against the S3 endpoint: a bad record in the keys bucket never takes the uploader down."""
+
+import pytest
+
+from atelier_shared import ObjectStore
+from atelier_uploader.keys import KeyRing, KeyStore
+from tests.conftest import Deployment
+
+pytestmark = pytest.mark.service
+
+
+async def test_a_malformed_key_record_keeps_the_keys_already_loaded(deployment: Deployment) -> None:
+    """Regression: a reload error other than a store outage (a malformed record, an S3 refusal)
+    escaped the refresh loop and crashed every uploader replica at once."""
+    settings = deployment.settings()
+    store = ObjectStore(settings)
+    keys = KeyStore(store, settings.bucket_keys)
+    _, key = await keys.create("acme")
+    ring = KeyRing(keys, refresh_s=60)
+    await ring.start()
+    assert await ring.authenticate(key) is not None
+    await store.put(settings.bucket_keys, "0123456789abcdef.json", b"{not json", "application/json")
+    _, later = await keys.create("lumen")
+    await ring.start()  # A refresh that meets the bad record: skipped and logged, not raised.
+    assert await ring.authenticate(key) is not None and await ring.ready()
+    assert await ring.authenticate(later) is not None  # Keys beside the bad record still load.
