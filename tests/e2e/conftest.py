@@ -1,5 +1,6 @@
 """End-to-end fixtures: the five services as processes against the session's infrastructure."""
 
+import asyncio
 import json
 import time
 import urllib.error
@@ -12,9 +13,10 @@ from typing import Any
 import pytest
 
 from atelier_devtools.local.stack import LocalServices
-from atelier_shared import ObjectStore
+from atelier_shared import ObjectStore, events, topics
 from atelier_uploader.keys import ADMIN
 from tests.conftest import Deployment
+from tests.kafka import produce
 from tests.models import make_and_publish
 
 FINAL = {"exported", "failed"}
@@ -61,6 +63,15 @@ class Pipeline:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
+
+    def intake(self, asset_id: str, key: str, brand: str = "lumen") -> None:
+        """Publish what another system publishes for an object it stored (or says it stored) in the inbox."""
+        settings = self.deployment.settings()
+        event = events.AssetSubmitted(
+            asset_id=asset_id, brand=brand, tier=events.TIER_PRODUCTION, bucket=settings.bucket_inbox, key=key
+        )
+        topic = settings.topics.name(topics.INTAKE)
+        asyncio.run(produce(settings.kafka_bootstrap, topic, asset_id.encode(), event.SerializeToString()))
 
     def status(self, asset_id: str, brand: str = ADMIN) -> dict[str, Any] | None:
         """GET /v1/assets/{id} with a brand's key (the admin key by default), or None on 404."""

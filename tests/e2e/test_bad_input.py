@@ -11,7 +11,7 @@ from atelier_shared import events, topics
 from tests.conftest import bad_inputs, jpeg_bytes
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_drop_trigger import drop
-from tests.kafka import produce, read_topic
+from tests.kafka import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -51,29 +51,9 @@ def test_bad_uploads_are_refused_and_good_ones_flow(pipeline: Pipeline) -> None:
         key = f"partner/{name}"
         asyncio.run(pipeline.store.put(settings.bucket_inbox, key, data, "application/octet-stream"))
         asset_id = f"partner-{name.replace('.', '-')}"
-        event = events.AssetSubmitted(
-            asset_id=asset_id, brand="lumen", tier=events.TIER_PRODUCTION, bucket=settings.bucket_inbox, key=key
-        )
-        asyncio.run(
-            produce(
-                settings.kafka_bootstrap,
-                settings.topics.name(topics.INTAKE),
-                asset_id.encode(),
-                event.SerializeToString(),
-            )
-        )
+        pipeline.intake(asset_id, key)
         submitted_bad[asset_id] = name
-    missing = events.AssetSubmitted(
-        asset_id="partner-missing", brand="lumen", bucket=settings.bucket_inbox, key="partner/none.jpg"
-    )
-    asyncio.run(
-        produce(
-            settings.kafka_bootstrap,
-            settings.topics.name(topics.INTAKE),
-            b"partner-missing",
-            missing.SerializeToString(),
-        )
-    )
+    pipeline.intake("partner-missing", "partner/none.jpg")
 
     expected_dead = {**dropped_bad, **submitted_bad}
     records = asyncio.run(

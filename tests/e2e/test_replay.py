@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from atelier_shared import events, topics
+from atelier_shared import topics
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline
-from tests.kafka import produce, read_topic
+from tests.kafka import read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -30,18 +30,7 @@ def _atelier(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]
 def test_a_replayed_dead_letter_is_exported_once(pipeline: Pipeline) -> None:
     settings = pipeline.deployment.settings()
     asset_id, key = "partner-late-1", "partner/late.jpg"
-    submitted = events.AssetSubmitted(
-        asset_id=asset_id, brand="lumen", tier=events.TIER_PRODUCTION, bucket=settings.bucket_inbox, key=key
-    )
-    # The partner announced the object before storing it: the uploader gives up (ObjectMissing).
-    asyncio.run(
-        produce(
-            settings.kafka_bootstrap,
-            settings.topics.name(topics.INTAKE),
-            asset_id.encode(),
-            submitted.SerializeToString(),
-        )
-    )
+    pipeline.intake(asset_id, key)  # Announced before the object is stored: the uploader gives up.
     failed = pipeline.wait_final([asset_id])[asset_id]
     assert failed["stage"] == "failed" and failed["failure"]["error_type"] == "object_missing", failed
 
