@@ -216,6 +216,7 @@ class Classifier:
         self._names = class_names()
         self._groups = {name: list(indices) for name, indices in CATEGORIES.items()}
         self._session: onnxruntime.InferenceSession | None = None
+        self._input = ""
         self.side = 0
 
     async def start(self) -> None:
@@ -232,6 +233,7 @@ class Classifier:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         self._session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
         self.side = int(manifest["input_side"])
 
     async def stop(self) -> None:
@@ -243,8 +245,7 @@ class Classifier:
             raise RuntimeError("Classifier used before start()")
         square = ImageOps.fit(image.convert("RGB"), (self.side, self.side), Image.Resampling.BILINEAR)
         batch = (np.asarray(square, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
-        name = self._session.get_inputs()[0].name
-        logits = self._session.run(None, {name: batch})[0][0].astype(np.float64)
+        logits = self._session.run(None, {self._input: batch})[0][0].astype(np.float64)
         probabilities = np.exp(logits - logits.max())
         probabilities /= probabilities.sum()
         top = np.argsort(probabilities)[::-1][: self._top]

@@ -52,10 +52,14 @@ def api_url(explicit: str | None) -> str:
     )
 
 
+def key_variable(brand: str | None) -> str:
+    """The endpoints file's variable holding the local stack's key for a brand (None: the admin key)."""
+    return f"ATELIER_API_KEY_{(brand or 'admin').upper().replace('-', '_')}"
+
+
 def api_key(explicit: str | None, brand: str | None) -> str:
     """--api-key, else ATELIER_API_KEY, else the local stack's key for the brand (its admin key without one)."""
-    local = f"ATELIER_API_KEY_{(brand or 'admin').upper().replace('-', '_')}"
-    return explicit or os.environ.get("ATELIER_API_KEY") or _from_endpoints(local)
+    return explicit or os.environ.get("ATELIER_API_KEY") or _from_endpoints(key_variable(brand))
 
 
 def _explain(exc: ApiError | aiohttp.ClientError | TimeoutError, api: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from atelier_client.cli import follow
+from atelier_client.cli import follow, key_variable
 from atelier_client.client import ApiError, AtelierClient, Submission
 from atelier_client.report import print_summary
 from atelier_devtools.local.notifications import minio_notification
@@ -57,10 +57,7 @@ class Endpoints:
 
     def key_variables(self) -> dict[str, str]:
         """ATELIER_API_KEY_<BRAND> (and _ADMIN): what the CLI reads from the endpoints file."""
-        return {
-            f"ATELIER_API_KEY_{('admin' if b == ADMIN else b).upper().replace('-', '_')}": k
-            for b, k in self.keys.items()
-        }
+        return {key_variable(None if brand == ADMIN else brand): key for brand, key in self.keys.items()}
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
