@@ -4,6 +4,7 @@ The only module that touches devices and precision. Engines take and return NCHW
 0..1 (outputs clamped) whose height and width are multiples of 4; they run under inference mode.
 """
 
+import math
 import os
 from pathlib import Path
 from typing import Literal, Protocol
@@ -13,6 +14,7 @@ import torch
 
 from atelier_shared import InvalidModel
 from atelier_stylizer.artifacts import export_onnx, load_network
+from atelier_stylizer.networks import TransformerNet, largest_batch
 from atelier_stylizer.precision import hardware_id, int8_adopted
 from atelier_stylizer.registry import ONNX, ONNX_INT8, ModelManifest
 
@@ -36,7 +38,7 @@ class Engine(Protocol):
 class TorchEngine:
     """A network on a PyTorch device at a precision."""
 
-    def __init__(self, network: torch.nn.Module, manifest: ModelManifest, device: str, precision: str) -> None:
+    def __init__(self, network: TransformerNet, manifest: ModelManifest, device: str, precision: str) -> None:
         if precision not in _TORCH_DTYPES:
             raise ValueError(f"PyTorch runs fp32, fp16 or bf16, not {precision!r}")
         # FP16 also runs on CPU (very slowly; "auto" never picks it there): it lets the FP16
@@ -45,12 +47,21 @@ class TorchEngine:
         self.backend = f"torch-{device}-{precision}"
         self._device = torch.device(device)
         self._dtype = _TORCH_DTYPES[precision]
+        self._architecture = network.architecture
         # Channels-last lets CUDA convolutions use tensor cores without layout conversions.
         self._memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
         network = network.to(self._device, self._dtype)
         self._network = network.to(memory_format=self._memory_format).eval()  # type: ignore[call-overload]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        """The batch in as few equal passes as 32-bit indexing allows (a batch of 32 quality images
+        at 1 MP failed on the H200 in reflection padding; bench/results/gpu-nvidia-h200.md)."""
+        passes = math.ceil(len(batch) / largest_batch(self._architecture, batch.shape[2], batch.shape[3]))
+        if passes == 1:
+            return self._run(batch)
+        return np.concatenate([self._run(piece) for piece in np.array_split(batch, passes)])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self._device, self._dtype, non_blocking=True)
             x = x.contiguous(memory_format=self._memory_format)

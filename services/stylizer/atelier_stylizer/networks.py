@@ -12,7 +12,10 @@ from torch.nn import functional
 
 from atelier_stylizer.architecture import ARCHITECTURES, FAST, QUALITY, Architecture
 
-__all__ = ["ARCHITECTURES", "FAST", "QUALITY", "Architecture", "TransformerNet", "parameter_count"]
+__all__ = ["ARCHITECTURES", "FAST", "QUALITY", "Architecture", "TransformerNet", "largest_batch", "parameter_count"]
+
+# CUDA kernels such as reflection padding index with 32-bit integers: no tensor may hold more elements.
+_INDEX_LIMIT = 2**31 - 1
 
 
 class ConvLayer(nn.Module):
@@ -93,3 +96,15 @@ class TransformerNet(nn.Module):
 def parameter_count(network: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(parameter.numel() for parameter in network.parameters() if parameter.requires_grad)
+
+
+def largest_batch(architecture: Architecture, height: int, width: int) -> int:
+    """The most images of this size one forward pass takes before some activation outgrows 32-bit
+    indexing (on CUDA, the quality network at 1 MP: 31; batch 32 fails in reflection padding).
+
+    The largest activations are full-resolution: the medium-width upsampled tensor padded by 1 and
+    the small-width one padded by 4 for the last 9x9 convolution.
+    """
+    small, medium, _ = architecture.channels
+    per_image = max(medium * (height + 2) * (width + 2), small * (height + 8) * (width + 8))
+    return max(1, _INDEX_LIMIT // per_image)

@@ -1,0 +1,41 @@
+"""make bench-gpu's short mode: on a machine without CUDA it measures the CPU rows, says the CUDA rows
+were skipped, and imports nothing of the project but the networks (the GPU machine has no venv)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO
+
+SCRIPT = """
+import sys
+from bench import gpu
+gpu.main(["--size", "64", "--out", sys.argv[1]])
+project = {"atelier_shared", "atelier_workshop", "pydantic", "structlog", "aiokafka", "minio"}
+print("LOADED", sorted(name for name in sys.modules if name.split(".")[0] in project))
+"""
+
+
+def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(REPO / "services" / "stylizer"), "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LOADED []" in done.stdout
+    report = json.loads((tmp_path / "gpu-cpu-only.json").read_text())
+    rows = {(row["tier"], row["precision"]): row for row in report["sections"]["cpu"]}
+    assert rows[("quality", "fp32")]["mp_per_s"] > 0
+    assert rows[("fast", "fp32")]["ms"] > 0
+    assert rows[("pillow", "decode")]["mp_per_s"] > 0
+    assert set(report["sections"]) == {"cpu"}
+    markdown = (tmp_path / "gpu-cpu-only.md").read_text()
+    assert "CUDA rows skipped" in markdown
+    assert "| quality | fp32 | 1 |" in markdown
