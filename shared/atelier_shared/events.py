@@ -36,6 +36,8 @@ from atelier_shared._proto.atelier.v1.events_pb2 import (
     Tier,
     Timeline,
     WebhookDelivery,
+    WebhookReported,
+    WebhookRetryScheduled,
 )
 
 TIERS = ("preview", "production")
@@ -152,6 +154,8 @@ __all__ = [
     "Tier",
     "Timeline",
     "WebhookDelivery",
+    "WebhookReported",
+    "WebhookRetryScheduled",
     "model_tier_from_name",
     "model_tier_name",
     "source_name",

@@ -27,7 +27,10 @@ _STAGE_OF_TOPIC = {
     topics.STYLIZED.suffix: "stylized",
     topics.EXPORTED.suffix: "exported",
 }
-STATUS_TOPICS = tuple(spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TOPIC or spec is topics.DEAD_LETTER)
+STATUS_TOPICS = tuple(
+    spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TOPIC or spec in (topics.DEAD_LETTER, topics.WEBHOOKS)
+)
+_WEBHOOK_RETRY_SUFFIXES = tuple(spec.suffix for spec in topics.WEBHOOK_RETRIES)
 
 
 def _as_dict(message: Message) -> dict[str, Any]:
@@ -73,20 +76,12 @@ def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any
     status = dict(status or {})
     status["versions"] = dict(status.get("versions", {}))
     reached = set(status.get("reached", []))
-    if spec is topics.DEAD_LETTER:
+    if spec is topics.WEBHOOKS:
         status.setdefault("asset_id", event.asset_id)
         status.setdefault("brand", event.brand)
-        if _newer(status, "failure", event.failed_at):
-            status["failure"] = {
-                "service": event.service,
-                "error_type": event.error_type,
-                "message": event.error_message,
-                "attempts": event.attempts,
-                "topic": event.original_topic,
-                "partition": event.partition,
-                "offset": event.offset,
-                "failed_at": events.timestamp_iso(event.failed_at),
-            }
+        _merge_webhook(status, event)
+    elif spec is topics.DEAD_LETTER:
+        _merge_failure(status, event)
     else:
         timeline = event.asset.timeline
         reached.add(_STAGE_OF_TOPIC[spec.suffix])
@@ -109,7 +104,7 @@ def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any
             }
         if spec is topics.EXPORTED and _newer(status, "export", timeline.exported_at):
             status["renditions"] = [_as_dict(rendition) for rendition in event.renditions]
-            status["export"] = {"model": event.model, "webhook": _as_dict(event.webhook)}
+            status["export"] = {"model": event.model}
             status["upgraded"] = bool(event.route.rerender)
     status["reached"] = sorted(reached, key=STAGES.index)
     status.setdefault("timeline", {})
@@ -119,6 +114,43 @@ def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any
     furthest = _furthest_complete(reached)
     status["stage"] = "failed" if "failure" in status and furthest != "exported" else furthest
     return status
+
+
+def _merge_failure(status: dict[str, Any], event: events.DeadLettered) -> None:
+    """A dead letter: the asset's failure, or (for a webhook that gave up) its delivery's."""
+    status.setdefault("asset_id", event.asset_id)
+    status.setdefault("brand", event.brand)
+    # A webhook that gave up leaves the asset exported: its failure is the delivery's, not the asset's.
+    section = "webhook_failure" if event.original_topic.endswith(_WEBHOOK_RETRY_SUFFIXES) else "failure"
+    if _newer(status, section, event.failed_at):
+        status[section] = {
+            "service": event.service,
+            "error_type": event.error_type,
+            "message": event.error_message,
+            "attempts": event.attempts,
+            "topic": event.original_topic,
+            "partition": event.partition,
+            "offset": event.offset,
+            "failed_at": events.timestamp_iso(event.failed_at),
+        }
+
+
+def _merge_webhook(status: dict[str, Any], report: events.WebhookReported) -> None:
+    """Keep each delivery's latest attempt (the most attempts; once delivered, delivered stays)."""
+    deliveries = dict(status.get("webhooks", {}))
+    held = deliveries.get(report.delivery_id, {})
+    newer = report.delivery.attempts >= held.get("attempts", 0)
+    if not held or (report.delivered and not held["delivered"]) or (newer and not held["delivered"]):
+        deliveries[report.delivery_id] = {
+            "url": report.delivery.url,
+            "attempts": report.delivery.attempts,
+            "delivered": report.delivered,
+            "status_code": report.delivery.status_code,
+            "error": report.delivery.error,
+            "attempted_at": events.timestamp_iso(report.attempted_at),
+            "next_attempt_at": events.timestamp_iso(report.next_attempt_at),
+        }
+    status["webhooks"] = deliveries
 
 
 def _furthest_complete(reached: set[str]) -> str:

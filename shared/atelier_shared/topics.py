@@ -86,6 +86,18 @@ STYLIZED = _protobuf("stylized", events.AssetStylized, "Stylized images, ready t
 EXPORTED = _protobuf(
     "exported", events.AssetExported, "Renditions written for distribution.", read_outside="your systems"
 )
+WEBHOOKS = _protobuf(
+    "webhooks",
+    events.WebhookReported,
+    "The outcome of each webhook attempt (delivered, or when the next attempt is due).",
+)
+# Webhook deliveries waiting to be tried again. Each tier holds one delay (settings
+# webhook_retry_delays_s), so a tier's records fall due in the order they were written and waiting
+# for the first never holds back one that is due; a receiver that keeps failing moves down the tiers.
+WEBHOOK_RETRIES = tuple(
+    _protobuf(f"webhooks.retry.{tier}", events.WebhookRetryScheduled, f"Webhook deliveries owed, retry tier {tier}.")
+    for tier in (1, 2, 3)
+)
 POOL_STATS = _protobuf(
     "pool-stats", events.PoolReported, "Stylizer pools' service times, for the router's wait estimates (key: pool)."
 )
@@ -107,6 +119,8 @@ ALL: tuple[TopicSpec[Any], ...] = (
     STYLIZE_RERENDER,
     STYLIZED,
     EXPORTED,
+    WEBHOOKS,
+    *WEBHOOK_RETRIES,
     POOL_STATS,
     DEAD_LETTER,
 )

@@ -337,3 +337,33 @@ async def test_a_background_loop_that_dies_crashes_the_service(deployment: Deplo
         await asyncio.wait_for(service.crashed.wait(), 10)
     finally:
         await service.stop()
+
+
+async def test_a_handler_waiting_on_the_services_shutdown_is_abandoned_not_dead_lettered(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Regression: Abandoned raised by a record handler (the webhook retries wait on shutdown.sleep)
+    was an outcome like any error: retried, and on its last attempt dead-lettered while the service
+    stopped. It now leaves the record uncommitted, and the next member handles it."""
+    settings = deployment.settings()
+    service = Service("test", settings)
+    waiting = asyncio.Event()
+
+    async def wait_long(event: events.AssetUploaded) -> events.AssetTagged:
+        waiting.set()
+        await service.shutdown.sleep(3600)
+        return events.AssetTagged(asset=event.asset)
+
+    service.consume(topics.UPLOADED, wait_long, publishes=topics.TAGGED, group=GROUP, options=Options(max_attempts=1))
+    await service.start()
+    await publish(settings, ["patient"])
+    await wait_until(waiting.is_set)
+    await service.stop(timeout_s=20)
+
+    seen: list[str] = []
+    stopped_after.append(await running(settings, tagger(seen)))
+    await wait_until(lambda: seen == ["patient"], timeout_s=40)
+    dead = await read_topic(
+        settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda found: False, timeout_s=2
+    )
+    assert dead == []

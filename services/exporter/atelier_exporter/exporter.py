@@ -2,17 +2,12 @@
 
 import asyncio
 
-import aiohttp
-from google.protobuf.json_format import MessageToDict
 from PIL import Image
 from prometheus_client import Histogram
 
-from atelier_exporter import webhook
 from atelier_exporter.renditions import CONTENT_TYPES, profiles_for, render, rendition_key, target_size
-from atelier_shared import STAGE_SECONDS, BrandBook, ObjectStore, events, get_logger, sha256_hex, tracer
+from atelier_shared import STAGE_SECONDS, ObjectStore, events, sha256_hex, tracer
 from atelier_shared.images import ImageLimits, decode
-
-log = get_logger(__name__)
 
 ARTIST_WAIT_SECONDS = Histogram(
     "atelier_artist_wait_seconds",
@@ -38,41 +33,16 @@ def exported_event(stylized: events.AssetStylized, renditions: list[events.Rendi
 
 
 class Exporter:
-    """Writes renditions and tells the brand's webhook; owns the webhook HTTP session."""
+    """Writes an asset's renditions, one per export profile of its route."""
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        brands: BrandBook,
-        bucket: str,
-        limits: ImageLimits,
-        webhook_secrets: dict[str, bytes],
-        webhook_attempts: int = 3,
-        webhook_timeout_s: float = 5.0,
-    ) -> None:
+    def __init__(self, store: ObjectStore, bucket: str, limits: ImageLimits) -> None:
         self._store = store
-        self._brands = brands
         self._bucket = bucket
         self._limits = limits
-        self._secrets = webhook_secrets
-        self._attempts = webhook_attempts
-        self._timeout_s = webhook_timeout_s
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        """Open the webhook session."""
-        self._session = aiohttp.ClientSession()
-
-    async def stop(self) -> None:
-        """Close the webhook session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def export(self, stylized: events.AssetStylized) -> events.AssetExported:
         """AssetStylized in, renditions written, AssetExported out."""
         asset = stylized.asset
-        guidelines = self._brands.get(asset.brand)
         data = await self._store.get(stylized.stylized.bucket, stylized.stylized.key)
         with tracer().start_as_current_span("decode"):
             image = await asyncio.to_thread(decode, data, self._limits)
@@ -81,10 +51,6 @@ class Exporter:
             *(self._rendition(image, profile, asset, full) for profile in profiles_for(stylized.route))
         )
         exported = exported_event(stylized, list(renditions))
-        if guidelines.webhook is not None:
-            exported.webhook.CopyFrom(
-                await self.notify(str(guidelines.webhook.url), self._secrets[asset.brand], exported)
-            )
         observe(exported)
         return exported
 
@@ -112,26 +78,6 @@ class Exporter:
                 content_type=content_type,
             ),
         )
-
-    async def notify(self, url: str, secret: bytes, exported: events.AssetExported) -> events.WebhookDelivery:
-        """POST the exported (or upgraded) event to the brand's webhook, signed with its secret."""
-        if self._session is None:
-            raise RuntimeError("Exporter used before start(): the webhook session is not open")
-        kind = "asset.upgraded" if exported.route.rerender else "asset.exported"
-        with tracer().start_as_current_span("webhook", attributes={"url.full": url}):
-            result = await webhook.deliver(
-                self._session,
-                url,
-                secret,
-                kind,
-                webhook.delivery_id(exported),
-                MessageToDict(exported, preserving_proto_field_name=True),
-                attempts=self._attempts,
-                timeout_s=self._timeout_s,
-            )
-        if result.error:
-            log.warning("webhook delivery failed", url=url, error=result.error, attempts=result.attempts)
-        return result
 
 
 def observe(exported: events.AssetExported) -> None:

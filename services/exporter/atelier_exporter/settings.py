@@ -14,8 +14,12 @@ class ExporterSettings(AtelierSettings):
 
     ops_port: int = Field(9104, ge=0, le=65535)
     exporter_concurrency: int = Field(2, ge=1)
-    webhook_attempts: int = Field(3, ge=1)
+    # Webhooks: each attempt's time limit; the wait before a retry from tier 1, 2 and 3 (the last
+    # repeats); how long after the first attempt a delivery gives up (dead-lettered, replayable).
     webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_retry_delays_s: tuple[float, float, float] = (15.0, 300.0, 1800.0)
+    webhook_give_up_s: float = Field(86_400.0, gt=0)
+    webhook_concurrency: int = Field(8, ge=1)
 
     @property
     def limits(self) -> ImageLimits:

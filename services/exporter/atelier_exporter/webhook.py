@@ -2,7 +2,8 @@
 
 Receivers verify `X-Atelier-Signature: sha256=<hex>` as HMAC-SHA256(secret, "<timestamp>." + body)
 with the timestamp from `X-Atelier-Timestamp`, reject stale timestamps, and deduplicate on
-`X-Atelier-Delivery` (deliveries are at least once).
+`X-Atelier-Delivery` (deliveries are at least once: a receiver may see one again after a crash or
+a lost answer).
 """
 
 import hashlib
@@ -12,7 +13,6 @@ import time
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from atelier_shared import events
 
@@ -34,46 +34,34 @@ def delivery_id(exported: events.AssetExported) -> str:
     return f"{exported.asset.asset_id}:{exported.model}:{kind}"
 
 
-async def deliver(
+async def attempt(
     session: aiohttp.ClientSession,
     url: str,
     secret: bytes,
     event_type: str,
     delivery_id: str,
     payload: dict[str, Any],
-    attempts: int = 3,
     timeout_s: float = 5.0,
 ) -> events.WebhookDelivery:
-    """POST, retrying network errors and 5xx with back-off; the outcome, never an exception."""
+    """One signed POST; the outcome (error set unless the receiver answered 2xx), never an exception.
+
+    Retrying is the caller's: atelier_exporter.deliveries schedules attempts on the retry topics.
+    """
     body = json.dumps({"type": event_type, "data": payload}, separators=(",", ":"), sort_keys=True).encode()
-    made = 0
-
-    async def post() -> events.WebhookDelivery:
-        nonlocal made
-        made += 1
-        result = events.WebhookDelivery(url=url, attempts=made)
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Atelier-Event": event_type,
-            "X-Atelier-Delivery": delivery_id,
-            "X-Atelier-Timestamp": timestamp,
-            "X-Atelier-Signature": signature(secret, timestamp, body),
-        }
-        try:
-            timeout = aiohttp.ClientTimeout(total=timeout_s)
-            async with session.post(url, data=body, headers=headers, timeout=timeout) as response:
-                result.status_code = response.status
-                result.error = f"HTTP {response.status}" if response.status >= 500 else ""
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            result.error = repr(exc)
-        return result
-
-    policy = AsyncRetrying(
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=0.5, max=30),
-        retry=retry_if_result(lambda result: bool(result.error)),
-        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-    )
-    delivered: events.WebhookDelivery = await policy(post)
-    return delivered
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Atelier-Event": event_type,
+        "X-Atelier-Delivery": delivery_id,
+        "X-Atelier-Timestamp": timestamp,
+        "X-Atelier-Signature": signature(secret, timestamp, body),
+    }
+    result = events.WebhookDelivery(url=url)
+    try:
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with session.post(url, data=body, headers=headers, timeout=timeout) as response:
+            result.status_code = response.status
+            result.error = "" if 200 <= response.status < 300 else f"HTTP {response.status}"
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        result.error = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    return result

@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from atelier_shared.logging import bind_asset, unbind
 from atelier_shared.runtime.delivery import Delivery, Outgoing
+from atelier_shared.runtime.retrying import Abandoned
 from atelier_shared.runtime.scheduling import BatchPolicy
 from atelier_shared.topics import TopicSpec
 
@@ -131,6 +132,8 @@ class Subscription:
             try:
                 with trace.use_span(delivery.span, end_on_exit=False):
                     return self.outputs(await self.record_handlers[delivery.spec](delivery.event))
+            except Abandoned:
+                raise  # The service is stopping: the batch stays uncommitted, not failed.
             except Exception as exc:
                 return exc
             finally:

@@ -1,23 +1,38 @@
-"""Webhook delivery to a real local HTTP receiver: signed, retried on 5xx, never raising."""
+"""Webhook delivery to a real local HTTP receiver: one signed attempt at a time, each failure scheduled
+on the next retry tier, delivered or given up (dead-lettered) in the end, never raising otherwise."""
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 
-from atelier_exporter.webhook import deliver, verify
+from atelier_exporter.deliveries import PUBLISHES, WebhookDeliveries, WebhookUndeliverable
+from atelier_exporter.webhook import attempt, verify
+from atelier_shared import BrandBook, events, topics
+from atelier_shared.runtime.retrying import Abandoned, Shutdown
+
+
+@dataclass
+class Receiver:
+    url: str
+    answers: list[int]
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], bytes]], list[int]]]:
-    received: list[tuple[dict[str, str], bytes]] = []
-    answers = [503, 200]
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver("", [503, 200])
 
     async def hook(request: web.Request) -> web.Response:
-        received.append((dict(request.headers), await request.read()))
-        return web.Response(status=answers.pop(0) if answers else 200)
+        state.received.append((dict(request.headers), await request.read()))
+        return web.Response(status=state.answers.pop(0) if state.answers else 200)
 
     app = web.Application()
     app.router.add_post("/hook", hook)
@@ -25,16 +40,18 @@ async def receiver() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], byte
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook", received, answers
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield state
     await runner.cleanup()
 
 
-async def test_signed_delivery_is_retried_after_a_server_error(receiver) -> None:  # type: ignore[no-untyped-def]
-    url, received, _ = receiver
+async def test_one_signed_attempt_reports_a_server_error_then_succeeds(receiver: Receiver) -> None:
     async with aiohttp.ClientSession() as session:
-        result = await deliver(session, url, b"s3cret", "asset.exported", "a1:m@1:render", {"asset": "a1"}, attempts=3)
-    assert (result.status_code, result.attempts, result.error) == (200, 2, "")
-    headers, body = received[-1]
+        failed = await attempt(session, receiver.url, b"s3cret", "asset.exported", "a1:m@1:render", {"asset": "a1"})
+        delivered = await attempt(session, receiver.url, b"s3cret", "asset.exported", "a1:m@1:render", {"asset": "a1"})
+    assert (failed.status_code, failed.error) == (503, "HTTP 503")
+    assert (delivered.status_code, delivered.error) == (200, "")
+    headers, body = receiver.received[-1]
     assert verify(b"s3cret", headers["X-Atelier-Timestamp"], body, headers["X-Atelier-Signature"])
     assert headers["X-Atelier-Delivery"] == "a1:m@1:render" and headers["X-Atelier-Event"] == "asset.exported"
     assert json.loads(body) == {"type": "asset.exported", "data": {"asset": "a1"}}
@@ -42,7 +59,86 @@ async def test_signed_delivery_is_retried_after_a_server_error(receiver) -> None
 
 async def test_an_unreachable_receiver_is_reported_not_raised() -> None:
     async with aiohttp.ClientSession() as session:
-        result = await deliver(
-            session, "http://127.0.0.1:9/hook", b"k", "asset.exported", "d", {}, attempts=2, timeout_s=1
-        )
-    assert result.attempts == 2 and result.status_code == 0 and "Connect" in result.error
+        result = await attempt(session, "http://127.0.0.1:9/hook", b"k", "asset.exported", "d", {}, timeout_s=1)
+    assert result.status_code == 0 and "Connect" in result.error
+
+
+def brands_with_webhook(folder: Path, url: str) -> BrandBook:
+    guidelines = yaml.safe_load((Path(__file__).parents[3] / "deploy" / "brands" / "acme.yaml").read_text())
+    guidelines["webhook"] = {"url": url, "secret_env": "ACME_WEBHOOK_SECRET"}
+    (folder / "acme.yaml").write_text(yaml.safe_dump(guidelines))
+    return BrandBook.load(folder)
+
+
+def exported(asset_id: str = "a1") -> events.AssetExported:
+    return events.AssetExported(asset=events.AssetHeader(asset_id=asset_id, brand="acme"), model="brush-quality@2")
+
+
+async def deliveries(brands: BrandBook, give_up_s: float = 3600.0) -> WebhookDeliveries:
+    made = WebhookDeliveries(brands, {"acme": b"k"}, Shutdown(), (0.05, 0.1, 0.2), give_up_s, timeout_s=2.0)
+    await made.start()
+    return made
+
+
+async def test_failures_move_down_the_retry_tiers_until_delivered(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.answers[:] = [500, 502, 503, 504, 200]
+    sender = await deliveries(brands_with_webhook(tmp_path, receiver.url))
+    try:
+        outcome = await sender.first(exported())
+        tiers = []
+        while True:
+            assert outcome is not None
+            report = outcome[0]
+            assert isinstance(report, events.WebhookReported)
+            if report.delivered:
+                break
+            report, task = outcome
+            assert isinstance(task, events.WebhookRetryScheduled) and report.next_attempt_at == task.due_at
+            assert PUBLISHES.choose(task) is topics.WEBHOOK_RETRIES[task.retry_tier]
+            tiers.append(task.retry_tier)
+            outcome = await sender.retry(task)
+            assert time.time() * 1000 >= events.timestamp_ms(task.due_at)
+    finally:
+        await sender.stop()
+    assert tiers == [0, 1, 2, 2]
+    assert (report.delivery.attempts, report.delivery.status_code, report.delivery_id) == (
+        5,
+        200,
+        "a1:brush-quality@2:render",
+    )
+    assert PUBLISHES.choose(report) is topics.WEBHOOKS
+    assert {headers["X-Atelier-Delivery"] for headers, _ in receiver.received} == {"a1:brush-quality@2:render"}
+
+
+async def test_a_delivery_failing_past_the_give_up_age_is_dead_lettered(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.answers[:] = [500] * 10
+    sender = await deliveries(brands_with_webhook(tmp_path, receiver.url), give_up_s=0.0001)
+    try:
+        with pytest.raises(WebhookUndeliverable, match="failed 1 times") as raised:
+            await sender.first(exported("a2"))
+    finally:
+        await sender.stop()
+    assert (raised.value.asset_id, raised.value.brand) == ("a2", "acme")
+
+
+async def test_a_brand_without_a_webhook_owes_nothing(tmp_path: Path) -> None:
+    sender = await deliveries(BrandBook.load(Path(__file__).parents[3] / "deploy" / "brands"))
+    try:
+        assert await sender.first(exported()) is None
+    finally:
+        await sender.stop()
+
+
+async def test_a_stop_while_a_retry_waits_abandons_it_uncommitted(tmp_path: Path) -> None:
+    """A retry waiting for its due time must not hold a stopping exporter for up to half an hour."""
+    shutdown = Shutdown()
+    sender = WebhookDeliveries(
+        brands_with_webhook(tmp_path, "http://127.0.0.1:9/hook"), {"acme": b"k"}, shutdown, (60, 60, 60), 3600, 1
+    )
+    task = events.WebhookRetryScheduled(asset_id="a3", exported=exported("a3"), attempts=1)
+    task.due_at.FromSeconds(int(time.time()) + 3600)
+    waiting = asyncio.create_task(sender.retry(task))
+    await asyncio.sleep(0.05)
+    shutdown.begin()
+    with pytest.raises(Abandoned):
+        await asyncio.wait_for(waiting, 5)

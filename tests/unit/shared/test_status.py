@@ -114,3 +114,39 @@ def test_clients_see_signed_urls_and_not_the_folds_bookkeeping() -> None:
     assert "versions" not in shown and "versions" in status
     assert shown["renditions"][0]["object"]["url"] == "https://signed/b/k"  # type: ignore[index]
     assert "url" not in shown["original"]  # type: ignore[operator]  # No key yet: nothing to sign.
+
+
+def _webhook_report(attempts: int, delivered: bool) -> events.WebhookReported:
+    delivery = events.WebhookDelivery(
+        url="https://hooks.example/x", attempts=attempts, status_code=200 if delivered else 503
+    )
+    return events.WebhookReported(
+        asset_id="a1", brand="acme", delivery_id="a1:m:render", delivery=delivery, delivered=delivered
+    )
+
+
+def test_each_webhook_delivery_shows_its_latest_attempt_whatever_the_order() -> None:
+    reports = [_webhook_report(1, False), _webhook_report(2, False), _webhook_report(3, True)]
+    results = set()
+    for order in itertools.permutations(reports):
+        status = None
+        for report in order:
+            status = merge_status(status, topics.WEBHOOKS, report)
+        assert status is not None
+        results.add(json.dumps(status["webhooks"], sort_keys=True))
+    assert len(results) == 1
+    shown = json.loads(results.pop())["a1:m:render"]
+    assert (shown["attempts"], shown["delivered"], shown["status_code"]) == (3, True, 200)
+
+
+def test_a_webhook_that_gave_up_does_not_fail_an_exported_asset() -> None:
+    status = None
+    for spec, event in _events():
+        status = merge_status(status, spec, event)
+    given_up = events.DeadLettered(
+        asset_id="a1", brand="acme", original_topic="atelier.webhooks.retry.3", error_type="webhook_undeliverable"
+    )
+    given_up.failed_at.CopyFrom(events.now_timestamp())
+    status = merge_status(status, topics.DEAD_LETTER, given_up)
+    assert status["stage"] == "exported" and "failure" not in status
+    assert status["webhook_failure"]["error_type"] == "webhook_undeliverable"

@@ -293,6 +293,40 @@ class AssetExported(_message.Message):
     webhook: WebhookDelivery
     def __init__(self, asset: _Optional[_Union[AssetHeader, _Mapping]] = ..., route: _Optional[_Union[RouteDecision, _Mapping]] = ..., model: _Optional[str] = ..., renditions: _Optional[_Iterable[_Union[Rendition, _Mapping]]] = ..., webhook: _Optional[_Union[WebhookDelivery, _Mapping]] = ...) -> None: ...
 
+class WebhookRetryScheduled(_message.Message):
+    __slots__ = ("asset_id", "exported", "attempts", "first_attempt_at", "due_at", "retry_tier")
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPORTED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_TIER_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    exported: AssetExported
+    attempts: int
+    first_attempt_at: _timestamp_pb2.Timestamp
+    due_at: _timestamp_pb2.Timestamp
+    retry_tier: int
+    def __init__(self, asset_id: _Optional[str] = ..., exported: _Optional[_Union[AssetExported, _Mapping]] = ..., attempts: _Optional[int] = ..., first_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_tier: _Optional[int] = ...) -> None: ...
+
+class WebhookReported(_message.Message):
+    __slots__ = ("asset_id", "brand", "delivery_id", "delivery", "delivered", "attempted_at", "next_attempt_at")
+    ASSET_ID_FIELD_NUMBER: _ClassVar[int]
+    BRAND_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    asset_id: str
+    brand: str
+    delivery_id: str
+    delivery: WebhookDelivery
+    delivered: bool
+    attempted_at: _timestamp_pb2.Timestamp
+    next_attempt_at: _timestamp_pb2.Timestamp
+    def __init__(self, asset_id: _Optional[str] = ..., brand: _Optional[str] = ..., delivery_id: _Optional[str] = ..., delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ..., delivered: _Optional[bool] = ..., attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class DeadLettered(_message.Message):
     __slots__ = ("asset_id", "brand", "tier", "service", "original_topic", "partition", "offset", "original_key", "original_value", "error_type", "error_message", "attempts", "traceparent", "failed_at")
     ASSET_ID_FIELD_NUMBER: _ClassVar[int]
