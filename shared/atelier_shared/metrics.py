@@ -32,6 +32,7 @@ DEAD_LETTERS = Counter(
 )
 RETRIES = Counter("atelier_retries_total", "Handling attempts retried after a failure.", ["service", "error_type"])
 BUFFERED = Gauge("atelier_buffered_records", "Records fetched and not yet handled.", ["service", "topic"])
+HANDLING = Gauge("atelier_handling_records", "Records whose handling has begun and not ended.", ["service", "topic"])
 PAUSED_PARTITIONS = Gauge("atelier_paused_partitions", "Partitions paused for backpressure.", ["service"])
 STAGE_SECONDS = Histogram(
     "atelier_stage_seconds",

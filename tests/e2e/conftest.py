@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from atelier_devtools.local.stack import LocalServices
+from atelier_devtools.local.stack import LIGHT_STYLIZERS, LocalServices
 from atelier_shared import ObjectStore, events, topics
 from atelier_uploader.keys import ADMIN
 from tests.conftest import Deployment
@@ -20,12 +20,6 @@ from tests.kafka import produce
 from tests.models import make_and_publish
 
 FINAL = {"exported", "failed"}
-
-# Small working sizes and one inference thread keep CPU time low; short sessions speed up recovery.
-E2E_OVERRIDES = {
-    "stylizer-quality": {"ATELIER_STYLIZER_WORKING_SIDE": "128", "ATELIER_STYLIZER_THREADS": "1"},
-    "stylizer-fast": {"ATELIER_STYLIZER_WORKING_SIDE": "96", "ATELIER_STYLIZER_THREADS": "1"},
-}
 
 
 @dataclass
@@ -123,8 +117,8 @@ def start_pipeline(
     make_and_publish(deployment.workdir / "models", store, settings.bucket_models)
     keys = deployment.infra.create_keys(settings)
     merged = {
-        name: {**E2E_OVERRIDES.get(name, {}), **(overrides or {}).get(name, {})}
-        for name in {*E2E_OVERRIDES, *(overrides or {})}
+        name: {**LIGHT_STYLIZERS.get(name, {}), **(overrides or {}).get(name, {})}
+        for name in {*LIGHT_STYLIZERS, *(overrides or {})}
     }
     services = LocalServices(
         deployment.environment, deployment.workdir / "logs", overrides=merged, cwd=deployment.workdir

@@ -1,20 +1,29 @@
-"""kill -9 of the stylizer while it holds uncommitted work: nothing lost, no duplicate renditions.
+"""kill -9 of one service of each class while it holds uncommitted work: nothing lost, no duplicate
+renditions. Intake (the uploader's intake-event consumer), per-record (the tagger) and batching (the
+stylizer).
 
-The kill lands while work is held by construction, not by racing a clock: the restarted stylizer
-gathers a micro-batch it can never fill (more items than will come, a ten-minute wait), so every
-request it fetched sits in that batch, uncommitted, until the kill.
+The kill lands while work is held by construction, not by racing a clock, and the test proves it is
+held before killing: the service has fetched every record (buffered or being handled, by its own
+metrics) and its group has committed none of them (group lag). The stylizer gathers a micro-batch it
+can never fill (more items than will come, a ten-minute wait); the uploader and the tagger are
+handling records whose object-store reads hang, because the S3 endpoint is frozen (SIGSTOP) until
+after the kill.
 """
 
 import asyncio
+import os
+import signal
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from atelier_shared import topics
-from tests.conftest import jpeg_bytes
+from atelier_shared import events, topics
+from tests.conftest import Deployment, jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
-from tests.kafka import group_lag
+from tests.kafka import group_lag, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +40,46 @@ def submit(pipeline: Pipeline, seeds: range) -> list[str]:
     return asset_ids
 
 
-def buffered_in_stylizer(pipeline: Pipeline) -> float:
-    with urllib.request.urlopen(pipeline.services.url("stylizer-quality", "/metrics"), timeout=10) as response:
-        lines = response.read().decode().splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("atelier_buffered_records{"))
+def held_by(pipeline: Pipeline, service: str) -> float:
+    """Records a service has fetched and not finished: buffered plus being handled (its own metrics;
+    0 while its HTTP server is not up yet)."""
+    try:
+        with urllib.request.urlopen(pipeline.services.url(service, "/metrics"), timeout=10) as response:
+            lines = response.read().decode().splitlines()
+    except OSError:
+        return 0.0
+    held = ("atelier_buffered_records{", "atelier_handling_records{")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(held))
+
+
+def wait_held(pipeline: Pipeline, service: str, group: str, topic: topics.TopicSpec[object], count: int) -> None:
+    """Until `service` holds `count` records; then its group must have committed none of them."""
+    deadline = time.monotonic() + 120
+    while held_by(pipeline, service) < count:
+        assert time.monotonic() < deadline, f"{service} did not fetch every record"
+        time.sleep(0.2)
+    settings = pipeline.deployment.settings()
+    name, group_id = settings.topics.name(topic), settings.topics.group(group)
+    assert asyncio.run(group_lag(settings.kafka_bootstrap, group_id, [name])) == count
+
+
+@contextmanager
+def s3_frozen(deployment: Deployment) -> Iterator[None]:
+    """The S3 endpoint stopped (SIGSTOP): requests hang until it is continued, always at the end."""
+    os.kill(deployment.infra.s3.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(deployment.infra.s3.pid, signal.SIGCONT)
+
+
+def assert_exported_once(pipeline: Pipeline, asset_ids: list[str]) -> None:
+    final = pipeline.wait_final(asset_ids, timeout_s=180)
+    assert all(status["stage"] == "exported" for status in final.values()), final
+    settings = pipeline.deployment.settings()
+    renditions = asyncio.run(pipeline.store.list_keys(settings.bucket_renditions))
+    for asset_id in asset_ids:
+        assert sum(1 for key in renditions if f"/{asset_id}/" in key) == 3
 
 
 def test_stylizer_killed_while_holding_a_batch_loses_nothing(deployment) -> None:  # type: ignore[no-untyped-def]
@@ -50,7 +95,7 @@ def test_stylizer_killed_while_holding_a_batch_loses_nothing(deployment) -> None
         pipeline.services.wait_ready(["stylizer-quality"])
         held = submit(pipeline, range(DONE_BEFORE, DONE_BEFORE + HELD))
         deadline = time.monotonic() + 120
-        while buffered_in_stylizer(pipeline) < HELD:
+        while held_by(pipeline, "stylizer-quality") < HELD:
             assert time.monotonic() < deadline, "the stylizer did not fetch every request"
             time.sleep(0.2)
         quality_topic = settings.topics.name(topics.STYLIZE_QUALITY)
@@ -68,5 +113,49 @@ def test_stylizer_killed_while_holding_a_batch_loses_nothing(deployment) -> None
             assert sum(1 for key in renditions if f"/{asset_id}/" in key) == 3
         results = asyncio.run(pipeline.store.list_keys(settings.bucket_stylized))
         assert len(results) == DONE_BEFORE + HELD, results
+    finally:
+        pipeline.services.stop_all()
+
+
+def test_tagger_killed_while_handling_records_loses_nothing(deployment) -> None:  # type: ignore[no-untyped-def]
+    """Per-record class: the tagger fetched the uploads and hangs reading their originals."""
+    pipeline = start_pipeline(deployment)
+    try:
+        pipeline.services.stop("tagger")
+        held = submit(pipeline, range(20, 20 + HELD))
+        with s3_frozen(deployment):
+            pipeline.services.start("tagger")  # Not ready while S3 is down; it consumes all the same.
+            wait_held(pipeline, "tagger", "tagger", topics.UPLOADED, HELD)
+            assert pipeline.services.stop("tagger", kill=True) == -9
+        pipeline.services.start("tagger")
+        assert_exported_once(pipeline, held)
+    finally:
+        pipeline.services.stop_all()
+
+
+def test_uploader_killed_while_handling_intake_events_loses_nothing(deployment) -> None:  # type: ignore[no-untyped-def]
+    """Intake class: the uploader fetched other systems' upload events and hangs checking their objects."""
+    pipeline = start_pipeline(deployment)
+    settings = deployment.settings()
+    try:
+        asset_ids = [f"intake-held-{index}" for index in range(HELD)]
+        for index, asset_id in enumerate(asset_ids):
+            key = f"partner/{asset_id}.jpg"
+            asyncio.run(pipeline.store.put(settings.bucket_inbox, key, jpeg_bytes(seed=40 + index), "image/jpeg"))
+        with s3_frozen(deployment):
+            for asset_id in asset_ids:
+                pipeline.intake(asset_id, f"partner/{asset_id}.jpg", brand="lumen")
+            wait_held(pipeline, "uploader", "uploader", topics.INTAKE, HELD)
+            assert pipeline.services.stop("uploader", kill=True) == -9
+        pipeline.services.start("uploader")
+        pipeline.services.wait_ready(["uploader"])
+        assert_exported_once(pipeline, asset_ids)
+        uploaded = asyncio.run(
+            read_topic(
+                settings.kafka_bootstrap, settings.topics.name(topics.UPLOADED), until=lambda found: False, timeout_s=3
+            )
+        )
+        ids = [events.AssetUploaded.FromString(record.value).asset.asset_id for record in uploaded]
+        assert sorted(asset_id for asset_id in ids if asset_id in asset_ids) == sorted(asset_ids)
     finally:
         pipeline.services.stop_all()

@@ -1,5 +1,7 @@
 """The uploader's HTTP API in-process, against the embedded broker and S3 endpoint."""
 
+import os
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -97,3 +99,22 @@ async def test_uploads_are_accepted_while_the_status_service_is_down(deployment:
                 assert response.status == 200 and (await response.json())["stage"] == "uploaded"
             async with session.get(f"{url}/v1/assets/unknown") as response:
                 assert response.status == 503 and (await response.json())["error"]["code"] == "status_unavailable"
+
+
+async def test_an_object_store_that_hangs_answers_503_within_the_deadline(deployment: Deployment) -> None:
+    """Regression: with the S3 endpoint frozen (it accepts connections and never answers), an upload
+    waited out the whole outage (make bench-reliability, 60 s). It is now answered 503 with Retry-After
+    at the upload deadline, and the same upload succeeds once the store answers again."""
+    async with (
+        running_uploader(deployment, "http://127.0.0.1:9", ingest_deadline_s=1.0) as running,
+        running.session("acme") as session,
+    ):
+        os.kill(deployment.infra.s3.pid, signal.SIGSTOP)
+        try:
+            async with session.post(f"{running.url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
+                assert response.status == 503 and response.headers["Retry-After"]
+                assert (await response.json())["error"]["code"] == "dependency_timeout"
+        finally:
+            os.kill(deployment.infra.s3.pid, signal.SIGCONT)
+        async with session.post(f"{running.url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
+            assert response.status == 202

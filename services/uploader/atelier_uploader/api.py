@@ -39,6 +39,12 @@ from atelier_uploader.ingest import Ingestor
 log = get_logger(__name__)
 
 
+class DependencyTimeout(TransientError):
+    """A dependency of an upload (object store, Kafka) did not answer within the upload's deadline."""
+
+    code = "dependency_timeout"
+
+
 def _status_for(error: AtelierError) -> int:
     if isinstance(error, ImageTooLarge):
         return 413
@@ -102,8 +108,10 @@ class Api:
         status_url: str,
         brand_names: list[str],
         presign_expiry: timedelta,
+        ingest_deadline_s: float = 10.0,
     ) -> None:
         self._ingestor = ingestor
+        self._deadline_s = ingest_deadline_s
         self._uploads = uploads
         self._store = store
         self._status_url = status_url
@@ -224,17 +232,26 @@ class Api:
     async def _ingest(
         self, data: bytes, asset_id: str, brand: str, tier: events.Tier, style: str
     ) -> events.AssetUploaded:
+        """Store and publish within the deadline; past it, 503 (a hung object store or Kafka must not hold
+        the client: seen in make bench-reliability, where uploads waited out a 60 s outage)."""
         try:
-            uploaded = await self._ingestor.ingest(
-                data,
-                asset_id=asset_id,
-                brand=brand,
-                tier=tier,
-                style=style,
-                source=events.SOURCE_HTTP,
-                source_uri="http",
-            )
-            await self._uploads.publish(uploaded)
+            async with asyncio.timeout(self._deadline_s):
+                uploaded = await self._ingestor.ingest(
+                    data,
+                    asset_id=asset_id,
+                    brand=brand,
+                    tier=tier,
+                    style=style,
+                    source=events.SOURCE_HTTP,
+                    source_uri="http",
+                )
+                await self._uploads.publish(uploaded)
+        except TimeoutError as exc:
+            self.quotas.release(brand, asset_id)
+            raise DependencyTimeout(
+                f"the object store or Kafka did not answer within {self._deadline_s:g} s; retry later "
+                "(with an Idempotency-Key a retry is the same asset, never a second one)"
+            ) from exc
         except BaseException:
             self.quotas.release(brand, asset_id)
             raise

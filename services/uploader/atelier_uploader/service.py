@@ -35,7 +35,7 @@ def declare(settings: UploaderSettings) -> Service:
     service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
     uploads = service.publisher(topics.UPLOADED, by="POST /v1/assets")
     expiry = timedelta(seconds=settings.presign_expiry_s)
-    api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry)
+    api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry, settings.ingest_deadline_s)
     service.add(api)
     contract.register(service.http.routes, api.operations())
     body_limit = settings.max_upload_bytes + 1024**2

@@ -17,6 +17,8 @@ class UploaderSettings(AtelierSettings):
     max_pixels: int = Field(50_000_000, ge=1)
     max_side: int = Field(16_384, ge=1)
     presign_expiry_s: int = Field(3600, ge=60)
+    # An upload's time to store its original and publish it, after which it is answered 503.
+    ingest_deadline_s: float = Field(10.0, gt=0)
     # Ingest concurrency for bucket drops and intake events.
     intake_concurrency: int = Field(4, ge=1)
     # How often the API keys are reloaded: a new key works, and a revoked one stops, within this delay.

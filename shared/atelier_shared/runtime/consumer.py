@@ -236,7 +236,12 @@ class ConsumerLoop:
         for delivery in batch:
             delivery.handling_ns = now_ns
             metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
-        await self._handle(batch)
+            metrics.HANDLING.labels(self._service, delivery.record.topic).inc()
+        try:
+            await self._handle(batch)
+        finally:
+            for delivery in batch:
+                metrics.HANDLING.labels(self._service, delivery.record.topic).dec()
         for delivery in batch:
             self._offsets.done(delivery.topic_partition, delivery.record.offset)
         await self._commit()

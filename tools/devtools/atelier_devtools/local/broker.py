@@ -42,6 +42,8 @@ def _load_librdkafka() -> ctypes.CDLL:
     lib.rd_kafka_mock_broker_set_down.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.rd_kafka_mock_broker_set_up.restype = ctypes.c_int
     lib.rd_kafka_mock_broker_set_up.argtypes = [ctypes.c_void_p, ctypes.c_int32]
+    lib.rd_kafka_mock_partition_set_leader.restype = ctypes.c_int
+    lib.rd_kafka_mock_partition_set_leader.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32]
     lib.rd_kafka_mock_broker_set_rtt.restype = ctypes.c_int
     lib.rd_kafka_mock_broker_set_rtt.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int]
     lib.rd_kafka_mock_push_request_errors_array.restype = None
@@ -90,6 +92,12 @@ class MockKafkaCluster:
     def broker_up(self, broker_id: int) -> None:
         """Bring a broker back."""
         self._lib.rd_kafka_mock_broker_set_up(self._cluster, broker_id)
+
+    def move_leader(self, topic: str, partition: int, broker_id: int) -> None:
+        """Make another broker the partition's leader (clients learn it from NOT_LEADER errors)."""
+        code = self._lib.rd_kafka_mock_partition_set_leader(self._cluster, topic.encode(), partition, broker_id)
+        if code != 0:
+            raise RuntimeError(f"moving the leader of {topic}[{partition}] failed with librdkafka error {code}")
 
     def set_rtt(self, broker_id: int, milliseconds: int) -> None:
         """Delay a broker's responses (a slow network)."""

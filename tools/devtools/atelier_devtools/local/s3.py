@@ -39,6 +39,13 @@ class S3Server:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (a benchmark freezes it to take the endpoint down)."""
+        if self._process is None:
+            raise RuntimeError("the S3 server is not running")
+        return self._process.pid
+
     def start(self, timeout_s: float = 30.0) -> None:
         """Start the server and wait until it answers."""
         output = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115

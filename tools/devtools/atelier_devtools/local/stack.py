@@ -47,6 +47,12 @@ SERVICES = (
     ServiceSpec("stylizer-fast", "atelier_stylizer", {"ATELIER_STYLIZER_POOL": "fast"}),
     ServiceSpec("exporter", "atelier_exporter"),
 )
+# For runs that exercise the pipeline rather than the model (tests, the reliability benchmark):
+# small working sizes and one inference thread keep CPU time low.
+LIGHT_STYLIZERS = {
+    "stylizer-quality": {"ATELIER_STYLIZER_WORKING_SIDE": "128", "ATELIER_STYLIZER_THREADS": "1"},
+    "stylizer-fast": {"ATELIER_STYLIZER_WORKING_SIDE": "96", "ATELIER_STYLIZER_THREADS": "1"},
+}
 
 
 class LocalInfra:
