@@ -9,9 +9,10 @@ each with its own assets (the backlog of one row is drained before the next):
 - S3 down: the S3 endpoint frozen (SIGSTOP: connections hang until clients time out), then resumed;
 - poison: garbage, wrong-type and empty records on every topic, mid-stream;
 - hostile corpus: bench/hostile.py's files through HTTP upload, bucket drop and intake events.
+A burst of uploads a second before each fault puts work in flight at every stage when it lands.
 Per row: uploads accepted and refused, assets exported, dead-lettered (failed), lost (neither once
 the drain ends), duplicate rendition objects and repeated exported events, supervisor restarts,
-when flow resumed after the fault ended and when the work accepted before it was done.
+when flow resumed after the fault ended and when the work in flight during it was done.
 Results: bench/results/reliability-<machine>.{md,json}.
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer
+from google.protobuf.message import DecodeError
 
 from atelier_devtools.local.notifications import minio_notification
 from atelier_devtools.local.stack import LIGHT_STYLIZERS, LocalInfra, LocalServices
@@ -138,6 +140,22 @@ async def stream(stack: Stack, stop: asyncio.Event, interval_s: float, seed: int
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - began)))
 
 
+async def burst(stack: Stack, count: int, seed: int, sent: Stream) -> None:
+    """`count` uploads at once (so work is in flight at every stage when a fault lands)."""
+    async with aiohttp.ClientSession() as session:
+        answers = await asyncio.gather(
+            *(
+                upload(session, stack, hostile.photo_jpeg(seed + n), f"burst-{seed + n}.jpg", BRANDS[n % len(BRANDS)])
+                for n in range(count)
+            )
+        )
+    for code, answer in answers:
+        if code == 202:
+            sent.accepted[answer] = time.time()
+        else:
+            sent.refused[f"{code} {answer[:60]}"] += 1
+
+
 async def statuses(stack: Stack, asset_ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
     """Poll until every asset is final (exported or failed) or the timeout passes; the last statuses."""
     found: dict[str, dict[str, Any]] = {}
@@ -206,9 +224,10 @@ async def poison_dead_letters(stack: Stack) -> dict[str, int]:
     """Dead letters of poison records, by the service that dead-lettered them."""
     found: Counter[str] = Counter()
     for record in await topic_records(stack, topics.DEAD_LETTER):
-        if record.key == POISON_KEY:
+        try:
+            dead = events.DeadLettered.FromString(record.value)
+        except DecodeError:
             continue  # A poison record written onto the dead-letter topic itself.
-        dead = events.DeadLettered.FromString(record.value)
         if dead.original_key == POISON_KEY:
             found[dead.service] += 1
     return dict(found)
@@ -309,6 +328,8 @@ async def run_row(stack: Stack, name: str, fault: Fault, args: argparse.Namespac
     streaming = asyncio.create_task(stream(stack, stop, args.interval, seed, sent))
     watching = asyncio.create_task(watch(stack, sent, done, seen, finals))
     await asyncio.sleep(args.fault_at)
+    await burst(stack, args.burst, seed + 500, sent)
+    await asyncio.sleep(1.0)  # The burst spreads over the stages.
     fault_start = time.time()
     await fault(stack)
     fault_end = time.time()
@@ -464,6 +485,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between stream uploads")
     parser.add_argument("--fault-at", type=float, default=10.0, help="seconds into a row's stream")
+    parser.add_argument("--burst", type=int, default=8, help="uploads at once a second before the fault")
     parser.add_argument("--after", type=float, default=15.0, help="seconds of stream after the fault ends")
     parser.add_argument("--outage", type=float, default=60.0, help="seconds Kafka or S3 is down")
     parser.add_argument("--drain", type=float, default=300.0, help="seconds to wait for a row's assets")
