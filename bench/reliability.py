@@ -344,7 +344,7 @@ async def run_row(stack: Stack, name: str, fault: Fault, args: argparse.Namespac
     # other end (it went through what was killed or down), and when the assets accepted before the
     # fault's end and not yet final when it began were all final (None: none was in flight).
     since_fault = [seen[a] for a, at in sent.accepted.items() if at >= fault_start and a in seen]
-    held = [seen[a] for a, at in sent.accepted.items() if at <= fault_end and seen.get(a, fault_start) >= fault_start]
+    held = [seen[a] for a, at in sent.accepted.items() if at <= fault_end and a in seen and seen[a] >= fault_start]
     stages = Counter(status.get("stage") for status in finals.values())
     poisoned = await poison_dead_letters(stack) if fault is poison else {}
     return {

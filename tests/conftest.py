@@ -5,11 +5,14 @@ its own topic prefix (so its own topics and consumer groups) and its own buckets
 """
 
 import io
+import os
+import signal
 import struct
 import tempfile
 import uuid
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +57,17 @@ class Deployment:
     def settings(self, cls: type[AtelierSettings] = AtelierSettings, **overrides: object) -> AtelierSettings:
         """Settings of this deployment (ignoring any local endpoints file)."""
         return settings_from(cls, self.environment, **overrides)
+
+
+@contextmanager
+def s3_frozen(infra: LocalInfra) -> Iterator[None]:
+    """The S3 endpoint stopped (SIGSTOP): it accepts connections and never answers, until it is
+    continued (always, at the end)."""
+    os.kill(infra.s3.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(infra.s3.pid, signal.SIGCONT)
 
 
 @pytest.fixture

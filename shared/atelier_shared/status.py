@@ -122,6 +122,11 @@ def _merge_failure(status: dict[str, Any], event: events.DeadLettered) -> None:
     status.setdefault("brand", event.brand)
     # A webhook that gave up leaves the asset exported: its failure is the delivery's, not the asset's.
     section = "webhook_failure" if event.original_topic.endswith(_WEBHOOK_RETRY_SUFFIXES) else "failure"
+    if section == "webhook_failure":  # Given up: no delivery still waiting has a next attempt.
+        status["webhooks"] = {
+            delivery_id: {**shown, "next_attempt_at": None} if not shown["delivered"] else shown
+            for delivery_id, shown in status.get("webhooks", {}).items()
+        }
     if _newer(status, section, event.failed_at):
         status[section] = {
             "service": event.service,

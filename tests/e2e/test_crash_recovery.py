@@ -11,17 +11,13 @@ after the kill.
 """
 
 import asyncio
-import os
-import signal
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
 from atelier_shared import events, topics
-from tests.conftest import Deployment, jpeg_bytes
+from tests.conftest import jpeg_bytes, s3_frozen
 from tests.e2e.conftest import Pipeline, start_pipeline
 from tests.kafka import group_lag, read_topic
 
@@ -61,16 +57,6 @@ def wait_held(pipeline: Pipeline, service: str, group: str, topic: topics.TopicS
     settings = pipeline.deployment.settings()
     name, group_id = settings.topics.name(topic), settings.topics.group(group)
     assert asyncio.run(group_lag(settings.kafka_bootstrap, group_id, [name])) == count
-
-
-@contextmanager
-def s3_frozen(deployment: Deployment) -> Iterator[None]:
-    """The S3 endpoint stopped (SIGSTOP): requests hang until it is continued, always at the end."""
-    os.kill(deployment.infra.s3.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(deployment.infra.s3.pid, signal.SIGCONT)
 
 
 def assert_exported_once(pipeline: Pipeline, asset_ids: list[str]) -> None:
@@ -123,7 +109,7 @@ def test_tagger_killed_while_handling_records_loses_nothing(deployment) -> None:
     try:
         pipeline.services.stop("tagger")
         held = submit(pipeline, range(20, 20 + HELD))
-        with s3_frozen(deployment):
+        with s3_frozen(deployment.infra):
             pipeline.services.start("tagger")  # Not ready while S3 is down; it consumes all the same.
             wait_held(pipeline, "tagger", "tagger", topics.UPLOADED, HELD)
             assert pipeline.services.stop("tagger", kill=True) == -9
@@ -142,7 +128,7 @@ def test_uploader_killed_while_handling_intake_events_loses_nothing(deployment) 
         for index, asset_id in enumerate(asset_ids):
             key = f"partner/{asset_id}.jpg"
             asyncio.run(pipeline.store.put(settings.bucket_inbox, key, jpeg_bytes(seed=40 + index), "image/jpeg"))
-        with s3_frozen(deployment):
+        with s3_frozen(deployment.infra):
             for asset_id in asset_ids:
                 pipeline.intake(asset_id, f"partner/{asset_id}.jpg", brand="lumen")
             wait_held(pipeline, "uploader", "uploader", topics.INTAKE, HELD)

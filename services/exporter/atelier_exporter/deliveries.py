@@ -83,6 +83,9 @@ class WebhookDeliveries:
         """The first attempt for an exported event, if its brand has a webhook."""
         if self._brands.get(exported.asset.brand).webhook is None:
             return None
+        age_s = time.time() - events.timestamp_ms(exported.asset.timeline.exported_at) / 1000
+        if age_s > self._give_up_s:  # Older than any delivery is owed for (a new group reads from the start).
+            return None
         task = events.WebhookRetryScheduled(asset_id=exported.asset.asset_id, exported=exported)
         task.first_attempt_at.CopyFrom(events.now_timestamp())
         return await self._attempt(task)

@@ -6,7 +6,8 @@ does, so ids reveal nothing) and lists only its own brand. An admin key acts for
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -206,12 +207,16 @@ class Api:
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
         span = trace.get_current_span()
         span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
+        original = await self._ingestor.validate(data, asset_id=asset_id, brand=brand, tier=tier, style=style)
         async with self._submitting.setdefault(asset_id, asyncio.Lock()):
-            if key and not await self._ingestor.same_body(brand, asset_id, data):
-                message = "this Idempotency-Key was used with a different body: use a new key for a new image"
-                raise _BadRequest(409, "idempotency_conflict", message)
+            if key:
+                async with self._deadline():
+                    same = await self._ingestor.same_body(brand, asset_id, data)
+                if not same:
+                    message = "this Idempotency-Key was used with a different body: use a new key for a new image"
+                    raise _BadRequest(409, "idempotency_conflict", message)
             await self.quotas.admit(brand, asset_id)
-            uploaded = await self._ingest(data, asset_id, brand, tier, style)
+            uploaded = await self._ingest(original, data, asset_id, brand, tier, style)
         trace_id = trace.format_trace_id(span.get_span_context().trace_id)
         accepted = {**merge_status(None, topics.UPLOADED, uploaded), "trace_id": trace_id}
         self._accepted[asset_id] = accepted
@@ -229,14 +234,27 @@ class Api:
         headers = {"Location": location, "X-Trace-Id": trace_id}
         return web.json_response(body.model_dump(), status=202, headers=headers)
 
-    async def _ingest(
-        self, data: bytes, asset_id: str, brand: str, tier: events.Tier, style: str
-    ) -> events.AssetUploaded:
-        """Store and publish within the deadline; past it, 503 (a hung object store or Kafka must not hold
-        the client: seen in make bench-reliability, where uploads waited out a 60 s outage)."""
+    @asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        """The object store and Kafka answer within the ingest deadline, or the upload is answered 503: a hung
+        dependency must not hold the client (make bench-reliability: uploads waited out a 60 s outage)."""
         try:
             async with asyncio.timeout(self._deadline_s):
-                uploaded = await self._ingestor.ingest(
+                yield
+        except TimeoutError as exc:
+            raise DependencyTimeout(
+                f"the object store or Kafka did not answer within {self._deadline_s:g} s; retry later "
+                "(with an Idempotency-Key a retry is the same asset, never a second one)"
+            ) from exc
+
+    async def _ingest(
+        self, original: events.ObjectRef, data: bytes, asset_id: str, brand: str, tier: events.Tier, style: str
+    ) -> events.AssetUploaded:
+        """Store the validated original and publish its upload event, within the deadline."""
+        try:
+            async with self._deadline():
+                uploaded = await self._ingestor.store(
+                    original,
                     data,
                     asset_id=asset_id,
                     brand=brand,
@@ -246,12 +264,6 @@ class Api:
                     source_uri="http",
                 )
                 await self._uploads.publish(uploaded)
-        except TimeoutError as exc:
-            self.quotas.release(brand, asset_id)
-            raise DependencyTimeout(
-                f"the object store or Kafka did not answer within {self._deadline_s:g} s; retry later "
-                "(with an Idempotency-Key a retry is the same asset, never a second one)"
-            ) from exc
         except BaseException:
             self.quotas.release(brand, asset_id)
             raise

@@ -93,6 +93,15 @@ class Ingestor:
         source_uri: str,
     ) -> events.AssetUploaded:
         """Validate, store the original at its deterministic key, and return the upload event."""
+        original = await self.validate(data, asset_id=asset_id, brand=brand, tier=tier, style=style)
+        return await self.store(
+            original, data, asset_id=asset_id, brand=brand, tier=tier, style=style, source=source, source_uri=source_uri
+        )
+
+    async def validate(
+        self, data: bytes, *, asset_id: str, brand: str, tier: events.Tier, style: str
+    ) -> events.ObjectRef:
+        """The image's reference (size, type, hash) once it is checked against the brand and the limits."""
         with tracer().start_as_current_span("validate", attributes={"atelier.asset_id": asset_id}) as span:
             self.check(brand, tier, style)
             with STAGE_SECONDS.labels("uploader", "validate").time():
@@ -100,6 +109,21 @@ class Ingestor:
             span.set_attributes(
                 {"image.width": original.width, "image.height": original.height, "image.type": original.content_type}
             )
+        return original
+
+    async def store(
+        self,
+        original: events.ObjectRef,
+        data: bytes,
+        *,
+        asset_id: str,
+        brand: str,
+        tier: events.Tier,
+        style: str,
+        source: events.Source,
+        source_uri: str,
+    ) -> events.AssetUploaded:
+        """Store a validated original at its deterministic key; the upload event."""
         original.bucket = self._bucket
         original.key = original_key(brand, asset_id, original.content_type)
         await self._store.put(

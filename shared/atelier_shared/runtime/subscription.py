@@ -122,7 +122,10 @@ class Subscription:
         if self.batch_handler is not None:
             return await self._handle_batch(batch)
         limit = asyncio.Semaphore(self.options.concurrency)
-        return list(await asyncio.gather(*(self._handle_record(delivery, limit) for delivery in batch)))
+        outcomes = list(await asyncio.gather(*(self._handle_record(delivery, limit) for delivery in batch)))
+        if any(isinstance(outcome, Abandoned) for outcome in outcomes):
+            raise Abandoned()  # The service is stopping: the batch stays uncommitted, not failed.
+        return outcomes
 
     async def _handle_record(self, delivery: Delivery, limit: asyncio.Semaphore) -> Outcome:
         if delivery.error is not None:
@@ -132,9 +135,7 @@ class Subscription:
             try:
                 with trace.use_span(delivery.span, end_on_exit=False):
                     return self.outputs(await self.record_handlers[delivery.spec](delivery.event))
-            except Abandoned:
-                raise  # The service is stopping: the batch stays uncommitted, not failed.
-            except Exception as exc:
+            except Exception as exc:  # Abandoned included: the batch's handlers all end before it is raised.
                 return exc
             finally:
                 unbind(tokens)
@@ -146,6 +147,8 @@ class Subscription:
         if decoded:
             try:
                 results: Sequence[Produced | BaseException] = await self.batch_handler(decoded)
+            except Abandoned:
+                raise
             except Exception as exc:
                 results = [exc] * len(decoded)
             for delivery, result in zip(decoded, results, strict=True):

@@ -70,8 +70,10 @@ def brands_with_webhook(folder: Path, url: str) -> BrandBook:
     return BrandBook.load(folder)
 
 
-def exported(asset_id: str = "a1") -> events.AssetExported:
-    return events.AssetExported(asset=events.AssetHeader(asset_id=asset_id, brand="acme"), model="brush-quality@2")
+def exported(asset_id: str = "a1", age_s: float = 0.0) -> events.AssetExported:
+    made = events.AssetExported(asset=events.AssetHeader(asset_id=asset_id, brand="acme"), model="brush-quality@2")
+    made.asset.timeline.exported_at.FromNanoseconds(int((time.time() - age_s) * 1e9))
+    return made
 
 
 async def deliveries(brands: BrandBook, give_up_s: float = 3600.0) -> WebhookDeliveries:
@@ -119,6 +121,18 @@ async def test_a_delivery_failing_past_the_give_up_age_is_dead_lettered(receiver
     finally:
         await sender.stop()
     assert (raised.value.asset_id, raised.value.brand) == ("a2", "acme")
+
+
+async def test_an_export_older_than_the_give_up_age_owes_nothing(receiver: Receiver, tmp_path: Path) -> None:
+    """A new webhook group reads `exported` from its start: exports older than any delivery is owed
+    for (before an upgrade, delivered by the old inline code) must not be sent again."""
+    sender = await deliveries(brands_with_webhook(tmp_path, receiver.url), give_up_s=3600.0)
+    try:
+        assert await sender.first(exported("old", age_s=7200.0)) is None
+        assert await sender.first(exported("new", age_s=60.0)) is not None
+    finally:
+        await sender.stop()
+    assert [headers["X-Atelier-Delivery"] for headers, _ in receiver.received] == ["new:brush-quality@2:render"]
 
 
 async def test_a_brand_without_a_webhook_owes_nothing(tmp_path: Path) -> None:

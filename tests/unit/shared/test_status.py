@@ -147,6 +147,9 @@ def test_a_webhook_that_gave_up_does_not_fail_an_exported_asset() -> None:
         asset_id="a1", brand="acme", original_topic="atelier.webhooks.retry.3", error_type="webhook_undeliverable"
     )
     given_up.failed_at.CopyFrom(events.now_timestamp())
+    status = merge_status(status, topics.WEBHOOKS, _webhook_report(5, False))
+    status["webhooks"]["a1:m:render"]["next_attempt_at"] = "2026-11-27T03:00:00+00:00"
     status = merge_status(status, topics.DEAD_LETTER, given_up)
+    assert status["webhooks"]["a1:m:render"]["next_attempt_at"] is None  # Given up: no next attempt.
     assert status["stage"] == "exported" and "failure" not in status
     assert status["webhook_failure"]["error_type"] == "webhook_undeliverable"
