@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -190,6 +190,9 @@ def test_a_preview_behind_a_production_backlog_finishes_first(deployment: Deploy
         pipeline.services.stop_all()
 
 
+TRANSIT = timedelta(seconds=0.5)
+
+
 def test_one_brands_burst_does_not_hold_back_anothers_requests(deployment: Deployment) -> None:
     """Fail-over off: fairness alone (round-robin by brand in the quality pool) serves the boutique brand's
     requests among the bulk brand's burst, not after it.
@@ -216,7 +219,10 @@ def test_one_brands_burst_does_not_hold_back_anothers_requests(deployment: Deplo
         after_all_boutique = [a for a in burst if at(a, "stylized_at") > last_boutique]
         assert len(after_all_boutique) >= 10, "the burst drained first: no contention"
         for request in boutique:
-            entered, served = at(request, "routed_at"), at(request, "stylized_at")
+            # In the pool's queue from a transit after routing: the router's linger (5 ms), the pool's
+            # fetch wait (100 ms) and its loop, on two busy cores. Bulk requests finished within that
+            # transit were not chosen over it (a run on 2026-11-27 saw one such: 4 against 3).
+            entered, served = at(request, "routed_at") + TRANSIT, at(request, "stylized_at")
             ahead = [b for b in boutique if at(b, "routed_at") < entered < at(b, "stylized_at")]
             overtaking = [a for a in burst if entered < at(a, "stylized_at") < served]
             assert len(overtaking) <= 3 + len(ahead), (
