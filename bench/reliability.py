@@ -156,28 +156,6 @@ async def burst(stack: Stack, count: int, seed: int, sent: Stream) -> None:
             sent.refused[f"{code} {answer[:60]}"] += 1
 
 
-async def statuses(stack: Stack, asset_ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
-    """Poll until every asset is final (exported or failed) or the timeout passes; the last statuses."""
-    found: dict[str, dict[str, Any]] = {}
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            for asset_id in asset_ids:
-                if found.get(asset_id, {}).get("stage") in ("exported", "failed"):
-                    continue
-                try:
-                    async with session.get(stack.services.api_url(f"/v1/assets/{asset_id}"), headers=headers) as r:
-                        if r.status == 200:
-                            found[asset_id] = await r.json()
-                except aiohttp.ClientError:
-                    pass
-            if all(found.get(a, {}).get("stage") in ("exported", "failed") for a in asset_ids):
-                break
-            await asyncio.sleep(1.0)
-    return found
-
-
 async def watch(
     stack: Stack, sent: Stream, stop: asyncio.Event, seen: dict[str, float], finals: dict[str, Any]
 ) -> None:
@@ -194,6 +172,19 @@ async def watch(
                 if status.get("stage") in ("exported", "failed"):
                     seen[asset_id], finals[asset_id] = time.time(), status
             await asyncio.sleep(1.0)
+
+
+async def statuses(stack: Stack, asset_ids: list[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+    """The statuses of the assets that became final (exported or failed) within the timeout."""
+    done = asyncio.Event()
+    done.set()
+    seen: dict[str, float] = {}
+    finals: dict[str, Any] = {}
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            watch(stack, Stream(dict.fromkeys(asset_ids, time.time())), done, seen, finals), timeout_s
+        )
+    return finals
 
 
 def final_at(status: dict[str, Any]) -> float | None:

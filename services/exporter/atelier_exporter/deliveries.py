@@ -6,8 +6,8 @@ its due time (tier 1 after the first failure, tier 2 after the second, the last 
 and every attempt's outcome to the `webhooks` topic, which the status view folds. A delivery still
 failing `webhook_give_up_s` after its first attempt is dead-lettered: `atelier dead-letters replay`
 sends it to its tier again once the receiver is fixed, for one more attempt (dead-lettered again if
-that fails too). Offsets are committed after the outcome is
-published, so a crash repeats an attempt at worst: receivers deduplicate on X-Atelier-Delivery.
+that fails too). Offsets are committed after the outcome is published, so a crash repeats an attempt
+at worst: receivers deduplicate on X-Atelier-Delivery.
 """
 
 import time
@@ -41,6 +41,10 @@ def _published_topic(event: Message) -> topics.TopicSpec[Any]:
 
 # What the delivery handlers publish: outcomes, and tasks to their retry tier.
 PUBLISHES: Choice[Any] = Choice((topics.WEBHOOKS, *topics.WEBHOOK_RETRIES), _published_topic)
+
+
+def _age_s(stamp: Timestamp) -> float:
+    return time.time() - events.timestamp_ms(stamp) / 1000
 
 
 def _timestamp(seconds: float) -> Timestamp:
@@ -83,8 +87,9 @@ class WebhookDeliveries:
         """The first attempt for an exported event, if its brand has a webhook."""
         if self._brands.get(exported.asset.brand).webhook is None:
             return None
-        age_s = time.time() - events.timestamp_ms(exported.asset.timeline.exported_at) / 1000
-        if age_s > self._give_up_s:  # Older than any delivery is owed for (a new group reads from the start).
+        if (
+            _age_s(exported.asset.timeline.exported_at) > self._give_up_s
+        ):  # Older than any delivery is owed for (a new group reads from the start).
             return None
         task = events.WebhookRetryScheduled(asset_id=exported.asset.asset_id, exported=exported)
         task.first_attempt_at.CopyFrom(events.now_timestamp())
@@ -125,7 +130,7 @@ class WebhookDeliveries:
         report.attempted_at.CopyFrom(events.now_timestamp())
         if not result.error:
             return [report]
-        age_s = time.time() - events.timestamp_ms(task.first_attempt_at) / 1000
+        age_s = _age_s(task.first_attempt_at)
         if age_s >= self._give_up_s:
             raise WebhookUndeliverable(
                 f"webhook of brand {brand!r} failed {task.attempts} times over {age_s:.0f} s, last: {result.error}",
