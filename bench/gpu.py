@@ -8,6 +8,9 @@ nothing (the weights are the shipped default models; the photos are synthesised)
 Sections, in order of importance; each is timed against --budget seconds, and what no longer fits
 is reported as skipped. The report (bench/results/gpu-<device>.{md,json}, or --out) is rewritten
 after every section, so a run cut short still leaves what it measured.
+0. the stylizer service's own runner (atelier_stylizer.runner), host arrays in and out as the
+   service hands them over: its uint8 pinned path eager and compiled beside the float32 path it
+   replaced;
 1. networks at --size (1 MP by default): quality and fast, FP16/BF16/FP32, eager, CUDA graph and
    torch.compile, batch 1/8/32: median ms per batch, MP/s and the compute floor;
 2. batch-1 latency p50/p99 of the quality network;
@@ -41,6 +44,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from safetensors.torch import load_file
 
 from atelier_stylizer.networks import Architecture, TransformerNet, largest_batch
+from atelier_stylizer.runner import TorchRunner
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "tools" / "workshop" / "atelier_workshop" / "default_models"
@@ -350,6 +354,72 @@ def network_row(report: Report, tier: str, precision: str, mode: str, side: int,
         )
 
 
+def service_rows(report: Report, side: int, device: str) -> None:
+    """Section 0: what the stylizer runs, host to host: the float32 arrays of the service before
+    2026-11-27, then its uint8 runner eager and compiled (dynamic shapes, warmed as the service warms)."""
+    precision = "fp16" if device == "cuda" else "fp32"
+    sync = cuda_sync if device == "cuda" else no_sync
+    batches = (1, 8, 32) if device == "cuda" else (1,)
+    modes = ["float32 arrays, eager", "uint8 runner, eager"] + (["uint8 runner, compiled"] if device == "cuda" else [])
+    for tier in QUALITY_FAST:
+        for mode in modes:
+            with section(report, f"service {tier} {mode}", needs=60 if "compiled" in mode else 15) as go:
+                if go:
+                    service_row(report, tier, precision, mode, side, device, sync, batches)
+
+
+def service_row(
+    report: Report,
+    tier: str,
+    precision: str,
+    mode: str,
+    side: int,
+    device: str,
+    sync: Callable[[], None],
+    batches: tuple[int, ...],
+) -> None:
+    network = load(tier)
+    begun = time.perf_counter()
+    first_new_shape_s = None
+    if mode.startswith("float32"):
+        moved = on_device(network, device, DTYPES[precision])
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                x = torch.from_numpy(batch).to(device, DTYPES[precision], non_blocking=True)
+                x = x.contiguous(memory_format=torch.channels_last if device == "cuda" else torch.contiguous_format)
+                return np.asarray(moved(x).float().clamp_(0.0, 1.0).cpu().numpy())
+
+        inputs = {batch: np.random.default_rng(batch).random((batch, 3, side, side), dtype=np.float32) for batch in batches}
+    else:
+        torch._dynamo.reset()
+        run = TorchRunner(network, device, precision, compiled=mode.endswith("compiled"))
+        for count in (1, 2):  # As the service warms up (inference.warm_up).
+            run(np.zeros((count, side, side, 3), dtype=np.uint8))
+        if mode.endswith("compiled"):
+            other = time.perf_counter()
+            run(np.zeros((2, side * 3 // 4, side, 3), dtype=np.uint8))
+            first_new_shape_s = round(time.perf_counter() - other, 2)
+        inputs = {batch: np.random.default_rng(batch).integers(0, 256, (batch, side, side, 3), dtype=np.uint8) for batch in batches}
+    setup = time.perf_counter() - begun
+    for batch in batches:
+        times = timings(lambda: run(inputs[batch]), sync, seconds=1.5)  # noqa: B023
+        median = statistics.median(times)
+        report.add(
+            "service",
+            {
+                "tier": tier,
+                "precision": precision,
+                "mode": mode,
+                "batch": batch,
+                "ms": round(median * 1e3, 3),
+                "mp_per_s": round(batch * side * side / 1e6 / median, 1),
+                "setup_s": round(setup, 1),
+                "new_shape_s": first_new_shape_s,
+            },
+        )
+
+
 def latency_rows(report: Report, side: int) -> None:
     """Section 2: batch-1 latency of the quality network, input already on the GPU."""
     for precision in ("fp16", "bf16"):
@@ -585,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     report.info["size"] = args.size
     print(json.dumps(report.info), flush=True)
     if torch.cuda.is_available():
+        service_rows(report, args.size, "cuda")
         network_rows(report, args.size, FIRST)
         latency_rows(report, args.size)
         jpeg_rows(report, args.size, batch=8)
@@ -594,6 +665,7 @@ def main(argv: list[str] | None = None) -> int:
         network_rows(report, args.size, REST)
     else:
         report.note("CUDA rows skipped: PyTorch sees no CUDA device (short mode, CPU rows only)")
+        service_rows(report, args.size, "cpu")
         cpu_rows(report, args.size)
     print(f"wrote {report.write()}")
     return 0

@@ -35,7 +35,10 @@ def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) ->
     assert rows[("quality", "fp32")]["mp_per_s"] > 0
     assert rows[("fast", "fp32")]["ms"] > 0
     assert rows[("pillow", "decode")]["mp_per_s"] > 0
-    assert set(report["sections"]) == {"cpu"}
+    service = {(row["tier"], row["mode"]): row for row in report["sections"]["service"]}
+    assert service[("quality", "uint8 runner, eager")]["mp_per_s"] > 0
+    assert service[("quality", "float32 arrays, eager")]["mp_per_s"] > 0
+    assert set(report["sections"]) == {"service", "cpu"}
     markdown = (tmp_path / "gpu-cpu-only.md").read_text()
     assert "CUDA rows skipped" in markdown
     assert "| quality | fp32 | 1 |" in markdown

@@ -37,9 +37,9 @@ def cache_key(sha256: str, model_ref: str, strength: float, working_side: int) -
 
 @dataclass(frozen=True)
 class Prepared:
-    """An image resized to working size, as a float array, with its alpha kept aside."""
+    """An image resized to working size, as 8-bit RGB, with its alpha kept aside."""
 
-    rgb: np.ndarray  # HWC float32 0..1
+    rgb: np.ndarray  # HWC uint8
     alpha: np.ndarray | None  # HW uint8
 
 
@@ -48,29 +48,29 @@ def prepare(image: Image.Image, working_side: int) -> Prepared:
     size = working_size(image.width, image.height, working_side)
     resized = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if size != image.size else image
     alpha = np.asarray(resized.getchannel("A")) if resized.mode == "RGBA" else None
-    rgb = np.asarray(resized.convert("RGB"), dtype=np.float32) / 255.0
-    return Prepared(rgb=rgb, alpha=alpha)
+    return Prepared(rgb=np.asarray(resized.convert("RGB")), alpha=alpha)
 
 
 def to_batch(items: list[Prepared]) -> np.ndarray:
-    """One NCHW batch; smaller images are padded (mirrored) to the largest, then cropped after."""
+    """One (N, H, W, 3) uint8 batch; smaller images are padded (mirrored) to the largest, then
+    cropped after."""
     height = max(item.rgb.shape[0] for item in items)
     width = max(item.rgb.shape[1] for item in items)
-    batch = np.empty((len(items), 3, height, width), dtype=np.float32)
+    batch = np.empty((len(items), height, width, 3), dtype=np.uint8)
     for index, item in enumerate(items):
         pad_h = height - item.rgb.shape[0]
         pad_w = width - item.rgb.shape[1]
-        padded = np.pad(item.rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric") if pad_h or pad_w else item.rgb
-        batch[index] = padded.transpose(2, 0, 1)
+        batch[index] = np.pad(item.rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric") if pad_h or pad_w else item.rgb
     return batch
 
 
 def finish(output: np.ndarray, item: Prepared, strength: float) -> Image.Image:
     """Crop one output, blend it over the content by `strength`, restore alpha."""
     height, width = item.rgb.shape[:2]
-    stylized = output[:, :height, :width].transpose(1, 2, 0)
-    blended = strength * stylized + (1.0 - strength) * item.rgb
-    pixels = (np.clip(blended, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    pixels = np.ascontiguousarray(output[:height, :width])
+    if strength < 1.0:
+        blended = strength * pixels.astype(np.float32) + (1.0 - strength) * item.rgb.astype(np.float32)
+        pixels = (blended + 0.5).astype(np.uint8)
     result = Image.fromarray(pixels, "RGB")
     if item.alpha is not None:
         result.putalpha(Image.fromarray(item.alpha, "L"))

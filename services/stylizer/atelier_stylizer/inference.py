@@ -1,72 +1,61 @@
 """One inference interface over PyTorch (CPU or CUDA, FP32/FP16/BF16) and ONNX Runtime (FP32/INT8).
 
-The only module that touches devices and precision. Engines take and return NCHW float32 arrays in
-0..1 (outputs clamped) whose height and width are multiples of 4; they run under inference mode.
+The only module that chooses devices and precision. Engines take and return batches of 8-bit RGB
+images, (N, H, W, 3) uint8, whose height and width are multiples of 4; outputs are clamped.
 """
 
-import math
 import os
+import statistics
+import time
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 import torch
 
-from atelier_shared import InvalidModel
+from atelier_shared import InvalidModel, get_logger
 from atelier_stylizer.artifacts import export_onnx, load_network
-from atelier_stylizer.networks import TransformerNet, largest_batch
-from atelier_stylizer.precision import hardware_id, int8_adopted
+from atelier_stylizer.networks import TransformerNet
+from atelier_stylizer.precision import cpu_reports_bf16, hardware_id, int8_adopted
 from atelier_stylizer.registry import ONNX, ONNX_INT8, ModelManifest
+from atelier_stylizer.runner import TorchRunner
+
+log = get_logger(__name__)
 
 Backend = Literal["auto", "torch", "onnxruntime"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
+Compile = Literal["auto", "on", "off"]
 
-_TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# BF16 is chosen on a CPU only where it keeps this close to FP32 on the probe and is clearly faster.
+BF16_GATE_DB = 40.0
+BF16_MIN_SPEEDUP = 1.2
 
 
 class Engine(Protocol):
     """A loaded model ready to stylize batches."""
 
     manifest: ModelManifest
-    # e.g. "torch-cpu-fp32", "torch-cuda-fp16", "onnxruntime-cpu-int8"
+    # e.g. "torch-cpu-fp32", "torch-cuda-fp16-compiled", "onnxruntime-cpu-int8"
     backend: str
 
     def run(self, batch: np.ndarray) -> np.ndarray: ...
 
 
 class TorchEngine:
-    """A network on a PyTorch device at a precision."""
+    """A network on a PyTorch device at a precision, eager or compiled."""
 
-    def __init__(self, network: TransformerNet, manifest: ModelManifest, device: str, precision: str) -> None:
-        if precision not in _TORCH_DTYPES:
-            raise ValueError(f"PyTorch runs fp32, fp16 or bf16, not {precision!r}")
+    def __init__(
+        self, network: TransformerNet, manifest: ModelManifest, device: str, precision: str, compiled: bool = False
+    ) -> None:
         # FP16 also runs on CPU (very slowly; "auto" never picks it there): it lets the FP16
         # numerics be checked on machines without a GPU.
         self.manifest = manifest
-        self.backend = f"torch-{device}-{precision}"
-        self._device = torch.device(device)
-        self._dtype = _TORCH_DTYPES[precision]
-        self._architecture = network.architecture
-        # Channels-last lets CUDA convolutions use tensor cores without layout conversions.
-        self._memory_format = torch.channels_last if device == "cuda" else torch.contiguous_format
-        network = network.to(self._device, self._dtype)
-        self._network = network.to(memory_format=self._memory_format).eval()  # type: ignore[call-overload]
+        self.backend = f"torch-{device}-{precision}" + ("-compiled" if compiled else "")
+        self.runner = TorchRunner(network, device, precision, compiled)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """The batch in as few equal passes as 32-bit indexing allows (a batch of 32 quality images
-        at 1 MP failed on the H200 in reflection padding; bench/results/gpu-nvidia-h200.md)."""
-        passes = math.ceil(len(batch) / largest_batch(self._architecture, batch.shape[2], batch.shape[3]))
-        if passes == 1:
-            return self._run(batch)
-        return np.concatenate([self._run(piece) for piece in np.array_split(batch, passes)])
-
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self._device, self._dtype, non_blocking=True)
-            x = x.contiguous(memory_format=self._memory_format)
-            y = self._network(x).float().clamp_(0.0, 1.0)
-            return np.asarray(y.cpu().numpy())
+        return self.runner(batch)
 
 
 class OnnxEngine:
@@ -89,9 +78,10 @@ class OnnxEngine:
         self._input = self._session.get_inputs()[0].name
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        output = self._session.run(None, {self._input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
-        clipped: np.ndarray = np.clip(np.asarray(output), 0.0, 1.0)
-        return clipped
+        x = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        y = np.asarray(self._session.run(None, {self._input: np.ascontiguousarray(x)})[0])
+        pixels: np.ndarray = (np.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(pixels)
 
 
 def resolve_device(device: Device) -> str:
@@ -110,33 +100,105 @@ def load_engine(
     device: Device = "auto",
     precision: Precision = "auto",
     threads: int | None = None,
+    compile: Compile = "auto",
 ) -> Engine:
-    """Load a verified artifact on the chosen backend, device and precision.
+    """Load a verified artifact on the chosen backend, device and precision, and say what was chosen.
 
-    "auto" means: FP16 on CUDA; on CPU, INT8 (ONNX Runtime) where the manifest records it adopted for
-    this CPU, else FP32 (PyTorch). An artifact without model.onnx is exported once into its folder.
+    "auto" precision means: FP16 on CUDA; on CPU, INT8 (ONNX Runtime) where the manifest records it
+    adopted for this CPU, else BF16 where this CPU reports BF16 instructions and a probe measures it
+    faster and within the gate, else FP32. "auto" compile means compiled on CUDA, eager on CPU. An
+    artifact without model.onnx is exported once into its folder.
     """
     chosen_device = resolve_device(device)
+    if threads and chosen_device == "cpu":
+        torch.set_num_threads(threads)
+    network = load_network(folder, manifest)
+    probe: dict[str, float] = {}
     if precision != "auto":
         chosen_precision = precision
     elif chosen_device == "cuda":
         chosen_precision = "fp16"
+    elif int8_adopted(manifest, hardware_id()):
+        chosen_precision = "int8"
     else:
-        chosen_precision = "int8" if int8_adopted(manifest, hardware_id()) else "fp32"
+        chosen_precision, probe = cpu_float_precision(network)
     chosen_backend = backend if backend != "auto" else ("onnxruntime" if chosen_precision == "int8" else "torch")
-    if threads and chosen_device == "cpu":
-        torch.set_num_threads(threads)
-    network = load_network(folder, manifest)
+    engine: Engine
     if chosen_backend == "torch":
-        return TorchEngine(network, manifest, chosen_device, chosen_precision)
-    if chosen_precision == "int8":
-        path = folder / ONNX_INT8
+        compiled = compile == "on" or (compile == "auto" and chosen_device == "cuda")
+        engine = TorchEngine(network, manifest, chosen_device, chosen_precision, compiled)
+        if compiled:
+            warm_up(engine.runner, manifest.working_side)
+    else:
+        engine = OnnxEngine(onnx_graph(folder, manifest, network, chosen_precision), manifest, chosen_device,
+                            chosen_precision, threads or os.cpu_count())
+    log.info("engine chosen", model=manifest.ref, backend=engine.backend, hardware=hardware_id(), **probe)
+    return engine
+
+
+def onnx_graph(folder: Path, manifest: ModelManifest, network: TransformerNet, precision: str) -> Path:
+    """The artifact's ONNX graph for a precision (the FP32 one exported on first use)."""
+    if precision == "int8":
         if ONNX_INT8 not in manifest.files:
             raise InvalidModel(f"model {manifest.ref} has no INT8 graph ({ONNX_INT8}); quantize it first")
-    elif chosen_precision == "fp32":
-        path = folder / ONNX
-        if not path.is_file():
-            export_onnx(network, path)
-    else:
-        raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {chosen_precision!r}")
-    return OnnxEngine(path, manifest, chosen_device, chosen_precision, threads or os.cpu_count())
+        return folder / ONNX_INT8
+    if precision != "fp32":
+        raise ValueError(f"ONNX Runtime runs fp32 or int8 here, not {precision!r}")
+    path = folder / ONNX
+    if not path.is_file():
+        export_onnx(network, path)
+    return path
+
+
+def probe_image(side: int) -> np.ndarray:
+    """A photo-like 1xHxWx3 batch (smooth gradients, soft shapes, fine texture, hard edges), made here so
+    that choosing a precision needs no files."""
+    y, x = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    rng = np.random.default_rng(7)
+    red = 0.5 + 0.4 * np.sin(3.0 * x + 1.0) * np.cos(2.0 * y)
+    green = 0.4 + 0.3 * np.exp(-((x - 0.6) ** 2 + (y - 0.4) ** 2) * 8.0)
+    blue = 0.3 + 0.5 * y * (x > 0.5)
+    pixels = np.stack([red, green, blue], axis=-1) + rng.normal(0.0, 0.03, (side, side, 3))
+    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)[None]
+
+
+def psnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """PSNR between two 8-bit batches."""
+    mse = float(((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
+def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, dict[str, float]]:
+    """BF16 or FP32 on this CPU, by what it reports and measures, never assumed: BF16 is probed only
+    where the CPU has BF16 instructions (emulated BF16 ran for minutes where FP32 took 1.5 s), and
+    chosen only where it measures at least BF16_MIN_SPEEDUP faster at batch 1 with its output within
+    BF16_GATE_DB of FP32's."""
+    if not cpu_reports_bf16():
+        return "fp32", {}
+    image = probe_image(side)
+    medians = {}
+    outputs = {}
+    for name in ("fp32", "bf16"):
+        runner = TorchRunner(network, "cpu", name)
+        outputs[name] = runner(image)  # warm-up
+        times = []
+        for _ in range(3):
+            begun = time.perf_counter()
+            runner(image)
+            times.append(time.perf_counter() - begun)
+        medians[name] = statistics.median(times)
+    probe = {
+        "fp32_ms": round(medians["fp32"] * 1e3, 1),
+        "bf16_ms": round(medians["bf16"] * 1e3, 1),
+        "bf16_psnr_db": round(psnr_db(outputs["fp32"], outputs["bf16"]), 2),
+    }
+    faster = medians["fp32"] >= BF16_MIN_SPEEDUP * medians["bf16"]
+    return ("bf16" if faster and probe["bf16_psnr_db"] >= BF16_GATE_DB else "fp32"), probe
+
+
+def warm_up(runner: TorchRunner, working_side: int) -> None:
+    """Compile before the first request does: one call of batch 1 and one of 2 (dynamic shapes
+    specialise a batch of one), at the working size."""
+    side = max(32, working_side // 4 * 4)
+    for count in (1, 2):
+        runner(np.zeros((count, side, side, 3), dtype=np.uint8))

@@ -53,6 +53,7 @@ class Models:
                 self._settings.stylizer_device,
                 self._settings.stylizer_precision,
                 self._settings.stylizer_threads or None,
+                self._settings.stylizer_compile,
             )
         except InvalidModel as exc:
             if current is None:

@@ -46,8 +46,8 @@ def test_the_failing_input_alone_is_refused_permanently_and_the_rest_are_stylize
     times as an unknown error and dead-lettered with its innocent batch-mates."""
     store, engine = _Store(), _Engine()
     stylizer = Stylizer("quality", store, None, "stylized", None)  # type: ignore[arg-type]
-    good = Prepared(rgb=np.full((32, 32, 3), 0.5, dtype=np.float32), alpha=None)
-    bad = Prepared(rgb=np.zeros((32, 32, 3), dtype=np.float32), alpha=None)
+    good = Prepared(rgb=np.full((32, 32, 3), 128, dtype=np.uint8), alpha=None)
+    bad = Prepared(rgb=np.zeros((32, 32, 3), dtype=np.uint8), alpha=None)
     items = [("a", _delivery(), good), ("b", _delivery(), bad), ("c", _delivery(), good)]
     results: dict[str, Any] = {}
     asyncio.run(stylizer._run(_Render(engine, items, 1.0), results, {}))  # type: ignore[arg-type]
@@ -66,7 +66,7 @@ def test_an_engine_that_fails_on_everything_is_retried_not_blamed_on_the_inputs(
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
     stylizer = Stylizer("quality", _Store(), None, "stylized", None)  # type: ignore[arg-type]
-    good = Prepared(rgb=np.full((32, 32, 3), 0.5, dtype=np.float32), alpha=None)
+    good = Prepared(rgb=np.full((32, 32, 3), 128, dtype=np.uint8), alpha=None)
     blamed, raised = 0, 0
     for index in range(6):
         results: dict[str, Any] = {}

@@ -21,7 +21,7 @@ def test_ragged_images_batch_and_crop_back() -> None:
     wide = batches.prepare(Image.new("RGB", (200, 100), (255, 0, 0)), 128)
     tall = batches.prepare(Image.new("RGB", (60, 120), (0, 0, 255)), 128)
     batch = batches.to_batch([wide, tall])
-    assert batch.shape == (2, 3, 120, 128)
+    assert batch.shape == (2, 120, 128, 3) and batch.dtype == np.uint8
     outputs = batch.copy()
     assert batches.finish(outputs[0], wide, 1.0).size == (128, 64)
     restored = batches.finish(outputs[1], tall, 1.0)
@@ -33,7 +33,7 @@ def test_strength_blends_over_the_content_and_alpha_is_restored() -> None:
     content = Image.new("RGBA", (40, 40), (0, 0, 0, 255))
     content.putpixel((0, 0), (0, 0, 0, 0))
     prepared = batches.prepare(content, 64)
-    white = np.ones((3, 40, 40), dtype=np.float32)
+    white = np.full((40, 40, 3), 255, dtype=np.uint8)
     half = batches.finish(white, prepared, 0.5)
     assert half.mode == "RGBA" and half.getpixel((0, 0))[3] == 0  # type: ignore[index]
     assert abs(half.getpixel((10, 10))[0] - 128) <= 1  # type: ignore[index]

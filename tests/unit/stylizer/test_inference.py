@@ -1,24 +1,29 @@
-"""PyTorch and ONNX Runtime behind one interface agree on the same artifact."""
+"""PyTorch and ONNX Runtime behind one interface agree on the same artifact; precision is chosen from
+what the CPU reports and measures."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from atelier_stylizer import inference, precision
 from atelier_stylizer.inference import load_engine
 from atelier_stylizer.registry import ONNX
 from tests.models import make_model
+
+
+def random_batch(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, height, width, 3), dtype=np.uint8)
 
 
 def test_torch_and_onnxruntime_outputs_match_within_two_levels(tmp_path: Path) -> None:
     manifest = make_model(tmp_path, "tiles", "quality", with_onnx=True)
     torch_engine = load_engine(tmp_path, manifest, backend="torch", device="cpu", precision="fp32")
     onnx_engine = load_engine(tmp_path, manifest, backend="onnxruntime", device="cpu", precision="fp32")
-    batch = np.random.default_rng(0).random((2, 3, 64, 96), dtype=np.float32)
+    batch = random_batch(2, 64, 96)
     first, second = torch_engine.run(batch), onnx_engine.run(batch)
-    assert first.shape == second.shape == batch.shape
-    levels = np.abs(np.round(first * 255) - np.round(second * 255)).max()
-    assert levels <= 2, levels
+    assert first.shape == second.shape == batch.shape and first.dtype == second.dtype == np.uint8
+    assert np.abs(first.astype(int) - second.astype(int)).max() <= 2
     assert (torch_engine.backend, onnx_engine.backend) == ("torch-cpu-fp32", "onnxruntime-cpu-fp32")
 
 
@@ -27,14 +32,56 @@ def test_missing_onnx_graph_is_exported_once(tmp_path: Path) -> None:
     assert not (tmp_path / ONNX).exists()
     engine = load_engine(tmp_path, manifest, backend="onnxruntime", device="cpu", precision="fp32")
     assert (tmp_path / ONNX).is_file()
-    assert engine.run(np.zeros((1, 3, 32, 32), dtype=np.float32)).shape == (1, 3, 32, 32)
+    assert engine.run(np.zeros((1, 32, 32, 3), dtype=np.uint8)).shape == (1, 32, 32, 3)
 
 
-def test_auto_precision_on_cpu_is_fp32_without_an_adopted_int8_graph(tmp_path: Path) -> None:
+def test_the_engines_refuse_float_or_planar_batches(tmp_path: Path) -> None:
+    engine = load_engine(tmp_path, make_model(tmp_path, "tiles", "fast"), backend="torch", device="cpu", precision="fp32")
+    with pytest.raises(ValueError, match="uint8"):
+        engine.run(np.zeros((1, 3, 32, 32), dtype=np.float32))
+
+
+def test_auto_precision_on_a_cpu_without_bf16_is_fp32_and_probes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inference, "cpu_reports_bf16", lambda: False)
+    monkeypatch.setattr(inference, "TorchRunner", _no_probe(inference.TorchRunner))
     manifest = make_model(tmp_path, "tiles", "fast")
     assert load_engine(tmp_path, manifest, device="cpu").backend == "torch-cpu-fp32"
     with pytest.raises(ValueError, match="fp32 or int8"):
         load_engine(tmp_path, manifest, backend="onnxruntime", device="cpu", precision="bf16")
+
+
+def _no_probe(runner: type) -> type:
+    class Counted(runner):  # type: ignore[misc, valid-type]
+        def __init__(self, network, device, chosen, compiled=False) -> None:  # type: ignore[no-untyped-def]
+            assert chosen == "fp32", "a CPU without BF16 instructions was probed at BF16"
+            super().__init__(network, device, chosen, compiled)
+
+    return Counted
+
+
+def test_auto_precision_on_a_bf16_cpu_follows_the_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BF16 is chosen only when measured faster and within the gate; the choice is what runs."""
+    manifest = make_model(tmp_path, "tiles", "fast")
+    monkeypatch.setattr(inference, "cpu_reports_bf16", lambda: True)
+    outcomes = iter([("bf16", {"bf16_psnr_db": 45.0}), ("fp32", {"bf16_psnr_db": 30.0})])
+    monkeypatch.setattr(inference, "cpu_float_precision", lambda network: next(outcomes))
+    assert load_engine(tmp_path, manifest, device="cpu").backend == "torch-cpu-bf16"
+    assert load_engine(tmp_path, manifest, device="cpu").backend == "torch-cpu-fp32"
+
+
+def test_the_bf16_probe_measures_both_precisions_on_this_cpu(tmp_path: Path) -> None:
+    manifest = make_model(tmp_path, "tiles", "fast")
+    from atelier_stylizer.artifacts import load_network
+
+    if not precision.cpu_reports_bf16():
+        assert inference.cpu_float_precision(load_network(tmp_path, manifest), side=64) == ("fp32", {})
+        return
+    chosen, probe = inference.cpu_float_precision(load_network(tmp_path, manifest), side=64)
+    assert probe["fp32_ms"] > 0 and probe["bf16_ms"] > 0 and probe["bf16_psnr_db"] > 20
+    faster = probe["fp32_ms"] >= inference.BF16_MIN_SPEEDUP * probe["bf16_ms"]
+    assert chosen == ("bf16" if faster and probe["bf16_psnr_db"] >= inference.BF16_GATE_DB else "fp32")
 
 
 def test_a_batch_past_32_bit_indexing_runs_in_equal_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,17 +92,17 @@ def test_a_batch_past_32_bit_indexing_runs_in_equal_passes(tmp_path: Path, monke
 
     manifest = make_model(tmp_path, "tiles", "fast")
     engine = load_engine(tmp_path, manifest, backend="torch", device="cpu", precision="fp32")
-    batch = np.random.default_rng(1).random((5, 3, 32, 32), dtype=np.float32)
+    batch = random_batch(5, 32, 32, seed=1)
     whole = engine.run(batch)
-    architecture = engine._architecture  # type: ignore[attr-defined]
+    runner = engine.runner  # type: ignore[attr-defined]
+    architecture = runner.network.architecture
     small, medium, _ = architecture.channels
     per_image = max(medium * 34 * 34, small * 40 * 40)
     monkeypatch.setattr(networks, "_INDEX_LIMIT", 2 * per_image)
     assert networks.largest_batch(architecture, 32, 32) == 2
     calls: list[int] = []
-    network = engine._network  # type: ignore[attr-defined]
-    network.register_forward_hook(lambda _module, inputs, _output: calls.append(len(inputs[0])))
-    assert np.allclose(engine.run(batch), whole, atol=1e-5)
+    runner.network.register_forward_hook(lambda _module, inputs, _output: calls.append(len(inputs[0])))
+    assert np.array_equal(engine.run(batch), whole)
     assert calls == [2, 2, 1]
 
 
