@@ -44,7 +44,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from safetensors.torch import load_file
 
 from atelier_stylizer.networks import Architecture, TransformerNet, largest_batch
-from atelier_stylizer.runner import TorchRunner
+from atelier_stylizer.runner import TorchRunner, powers_of_two
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "tools" / "workshop" / "atelier_workshop" / "default_models"
@@ -356,11 +356,14 @@ def network_row(report: Report, tier: str, precision: str, mode: str, side: int,
 
 def service_rows(report: Report, side: int, device: str) -> None:
     """Section 0: what the stylizer runs, host to host: the float32 arrays of the service before
-    2026-11-27, then its uint8 runner eager and compiled (dynamic shapes, warmed as the service warms)."""
+    2026-11-27, then its uint8 runner eager (channels-last and NCHW) and compiled (static shapes in
+    buckets, each compiled before it is timed; new_shape_s is the first call at a shape not compiled
+    yet, served eager while it compiles in the background, and compiled_after_s when that was done)."""
     precision = "fp16" if device == "cuda" else "fp32"
     sync = cuda_sync if device == "cuda" else no_sync
     batches = (1, 8, 32) if device == "cuda" else (1,)
-    modes = ["float32 arrays, eager", "uint8 runner, eager"] + (["uint8 runner, compiled"] if device == "cuda" else [])
+    modes = ["float32 arrays, eager", "uint8 runner, eager", "uint8 runner, eager NCHW"]
+    modes += ["uint8 runner, compiled"] if device == "cuda" else []
     for tier in QUALITY_FAST:
         for mode in modes:
             with section(report, f"service {tier} {mode}", needs=60 if "compiled" in mode else 15) as go:
@@ -380,7 +383,7 @@ def service_row(
 ) -> None:
     network = load(tier)
     begun = time.perf_counter()
-    first_new_shape_s = None
+    first_new_shape_s = compiled_after_s = None
     if mode.startswith("float32"):
         moved = on_device(network, device, DTYPES[precision])
 
@@ -390,17 +393,30 @@ def service_row(
                 x = x.contiguous(memory_format=torch.channels_last if device == "cuda" else torch.contiguous_format)
                 return np.asarray(moved(x).float().clamp_(0.0, 1.0).cpu().numpy())
 
-        inputs = {batch: np.random.default_rng(batch).random((batch, 3, side, side), dtype=np.float32) for batch in batches}
+        inputs = {
+            batch: np.random.default_rng(batch).random((batch, 3, side, side), dtype=np.float32) for batch in batches
+        }
     else:
         torch._dynamo.reset()
-        run = TorchRunner(network, device, precision, compiled=mode.endswith("compiled"))
-        for count in (1, 2):  # As the service warms up (inference.warm_up).
-            run(np.zeros((count, side, side, 3), dtype=np.uint8))
-        if mode.endswith("compiled"):
+        compiled = mode.endswith("compiled")
+        run = TorchRunner(
+            network, device, precision, compiled=compiled, channels_last=False if "NCHW" in mode else None
+        )
+        if compiled:
+            for count in sorted({size for batch in batches for size in _pieces(run, batch, side)}):
+                run.compile_now(count, side, side)
             other = time.perf_counter()
-            run(np.zeros((2, side * 3 // 4, side, 3), dtype=np.uint8))
+            run(np.zeros((1, side * 3 // 4, side, 3), dtype=np.uint8))
             first_new_shape_s = round(time.perf_counter() - other, 2)
-        inputs = {batch: np.random.default_rng(batch).integers(0, 256, (batch, side, side, 3), dtype=np.uint8) for batch in batches}
+            while len(run.ready) < len(run._started) and not run.compile_errors and time.perf_counter() - other < 120:
+                time.sleep(0.2)
+            compiled_after_s = round(time.perf_counter() - other, 1)
+            if run.compile_errors:
+                report.note(f"service {tier} {mode}: compile errors: {run.compile_errors}")
+        inputs = {
+            batch: np.random.default_rng(batch).integers(0, 256, (batch, side, side, 3), dtype=np.uint8)
+            for batch in batches
+        }
     setup = time.perf_counter() - begun
     for batch in batches:
         times = timings(lambda: run(inputs[batch]), sync, seconds=1.5)  # noqa: B023
@@ -416,8 +432,14 @@ def service_row(
                 "mp_per_s": round(batch * side * side / 1e6 / median, 1),
                 "setup_s": round(setup, 1),
                 "new_shape_s": first_new_shape_s,
+                "compiled_after_s": compiled_after_s,
             },
         )
+
+
+def _pieces(run: TorchRunner, batch: int, side: int) -> list[int]:
+    """The power-of-two passes a compiled runner splits a batch into."""
+    return powers_of_two(batch, largest_batch(run.network.architecture, side, side))
 
 
 def latency_rows(report: Report, side: int) -> None:
@@ -649,12 +671,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1024, help="square side in pixels (1024: about 1 MP)")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds of work before sections are skipped")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--only", choices=["service"], help="run one section (a short rerun on a GPU)")
     args = parser.parse_args(argv)
     torch.backends.cudnn.benchmark = True
     report = Report(args.out, args.budget)
     report.info["size"] = args.size
     print(json.dumps(report.info), flush=True)
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and args.only == "service":
+        service_rows(report, args.size, "cuda")
+    elif torch.cuda.is_available():
         service_rows(report, args.size, "cuda")
         network_rows(report, args.size, FIRST)
         latency_rows(report, args.size)

@@ -60,7 +60,9 @@ def to_batch(items: list[Prepared]) -> np.ndarray:
     for index, item in enumerate(items):
         pad_h = height - item.rgb.shape[0]
         pad_w = width - item.rgb.shape[1]
-        batch[index] = np.pad(item.rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric") if pad_h or pad_w else item.rgb
+        batch[index] = (
+            np.pad(item.rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric") if pad_h or pad_w else item.rgb
+        )
     return batch
 
 

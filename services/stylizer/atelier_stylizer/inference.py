@@ -130,8 +130,13 @@ def load_engine(
         if compiled:
             warm_up(engine.runner, manifest.working_side)
     else:
-        engine = OnnxEngine(onnx_graph(folder, manifest, network, chosen_precision), manifest, chosen_device,
-                            chosen_precision, threads or os.cpu_count())
+        engine = OnnxEngine(
+            onnx_graph(folder, manifest, network, chosen_precision),
+            manifest,
+            chosen_device,
+            chosen_precision,
+            threads or os.cpu_count(),
+        )
     log.info("engine chosen", model=manifest.ref, backend=engine.backend, hardware=hardware_id(), **probe)
     return engine
 
@@ -197,8 +202,9 @@ def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, 
 
 
 def warm_up(runner: TorchRunner, working_side: int) -> None:
-    """Compile before the first request does: one call of batch 1 and one of 2 (dynamic shapes
-    specialise a batch of one), at the working size."""
+    """Compile the commonest shape before the first request (one square image at working size);
+    every other shape compiles in the background the first time it is seen, running eager meanwhile."""
     side = max(32, working_side // 4 * 4)
-    for count in (1, 2):
-        runner(np.zeros((count, side, side, 3), dtype=np.uint8))
+    runner.compile_now(1, side, side)
+    for error in runner.compile_errors:
+        log.warning("compilation failed; this shape runs eager", error=error)

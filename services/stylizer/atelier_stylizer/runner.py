@@ -4,10 +4,16 @@ Imports only PyTorch, NumPy and the network code, so `make bench-gpu` runs exact
 machine that has no project environment. Batches cross the host boundary as uint8 NHWC (a quarter of
 float32's bytes); on CUDA they go through pinned staging buffers with non-blocking copies, and
 scaling, precision and layout change on the device: NHWC memory viewed as NCHW is already the
-channels-last layout tensor cores want, so no copy is made for it. Optionally the network is
-compiled by inductor with dynamic shapes (one compilation serves every working size and batch),
-which fuses the instance normalisation and activations around cuDNN's convolutions
-(bench/results/gpu-nvidia-h200.md: 3-4x eager at 1 MP).
+channels-last layout tensor cores want, so no copy is made for it.
+
+Compiled, the network runs through inductor, which fuses the instance normalisation and activations
+around cuDNN's convolutions (3-4x eager at 1 MP on an H200, bench/results/gpu-nvidia-h200.md), but
+only for static shapes: with dynamic shapes it measured no faster than eager and recompiled on a new
+size anyway. So compiled shapes come in buckets (sides mirror-padded up to multiples of BUCKET, batches
+split into powers of two), each compiled once in the background on first sight while that batch and
+the next ones of its shape run eager, so a new size never waits for a compiler. The padding is part
+of the compiled runner's result, eager or not (instance normalisation sees it: 29-35 dB against the
+unpadded output on the test photos), as mirrored padding already is for ragged batches.
 """
 
 import copy
@@ -16,16 +22,29 @@ import threading
 
 import numpy as np
 import torch
+from torch.nn import functional
 
 from atelier_stylizer.networks import TransformerNet, largest_batch
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Compiled shapes: sides padded up to a multiple of this; a 1024 px working side gives at most 16
+# heights for each width.
+BUCKET = 64
+# Distinct compiled shapes kept (dynamo's default of 8 would silently fall back to eager after).
+COMPILED_SHAPES = 64
 
 
 class TorchRunner:
     """Runs batches (N, H, W, 3) uint8 through a network and returns them the same shape, clamped."""
 
-    def __init__(self, network: TransformerNet, device: str, precision: str, compiled: bool = False) -> None:
+    def __init__(
+        self,
+        network: TransformerNet,
+        device: str,
+        precision: str,
+        compiled: bool = False,
+        channels_last: bool | None = None,
+    ) -> None:
         if precision not in DTYPES:
             raise ValueError(f"PyTorch runs fp32, fp16 or bf16, not {precision!r}")
         self.device = torch.device(device)
@@ -33,35 +52,65 @@ class TorchRunner:
         self.compiled = compiled
         self._architecture = network.architecture
         self._cuda = self.device.type == "cuda"
-        layout = torch.channels_last if self._cuda else torch.contiguous_format
+        self._channels_last = self._cuda if channels_last is None else channels_last
+        layout = torch.channels_last if self._channels_last else torch.contiguous_format
         # A copy: Module.to converts in place, and the caller's network may serve at another precision.
         module = copy.deepcopy(network).to(self.device, self.dtype).to(memory_format=layout).eval()  # type: ignore[call-overload]
         self.network: torch.nn.Module = module
-        self._forward = torch.compile(module, dynamic=True) if compiled else module
+        self._compiled = None
+        if compiled:
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_SHAPES)
+            self._compiled = torch.compile(module, dynamic=False)
+        # Shapes compiled and ready, and those being compiled (or that failed to: they stay eager).
+        self.ready: set[tuple[int, ...]] = set()
+        self._started: set[tuple[int, ...]] = set()
+        self.compile_errors: list[str] = []
         # One batch at a time: the staging buffers are reused (the device runs one batch at a time anyway).
         self._lock = threading.Lock()
         self._staging: dict[str, torch.Tensor] = {}
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """The batch in as few equal passes as 32-bit indexing allows (a batch of 32 quality images at
-        1 MP failed on the H200 in reflection padding; bench/results/gpu-nvidia-h200.md)."""
+        """The batch in as few passes as 32-bit indexing allows (a batch of 32 quality images at 1 MP
+        failed on the H200 in reflection padding; bench/results/gpu-nvidia-h200.md), and compiled, in
+        passes of power-of-two sizes."""
         if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
             raise ValueError(f"expected uint8 (N, H, W, 3), got {batch.dtype} {batch.shape}")
-        passes = math.ceil(len(batch) / largest_batch(self._architecture, batch.shape[1], batch.shape[2]))
+        most = largest_batch(self._architecture, *self._padded(batch.shape[1], batch.shape[2]))
+        if self._compiled is not None:
+            sizes = powers_of_two(len(batch), most)
+        else:
+            passes = math.ceil(len(batch) / most)
+            sizes = [len(piece) for piece in np.array_split(np.empty(len(batch)), passes)]
         with self._lock, torch.inference_mode():
-            if passes == 1:
+            if len(sizes) == 1:
                 return self._run(batch)
-            return np.concatenate([self._run(piece) for piece in np.array_split(batch, passes)])
+            bounds = np.cumsum([0, *sizes])
+            return np.concatenate([self._run(batch[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)])
+
+    def compile_now(self, count: int, height: int, width: int) -> None:
+        """Compile one bucket in the caller's thread (warming up before the first request)."""
+        if self._compiled is not None:
+            shape = (count, 3, *self._padded(height, width))
+            self._started.add(shape)
+            self._compile(shape)
+
+    def _padded(self, height: int, width: int) -> tuple[int, int]:
+        if self._compiled is None:
+            return height, width
+        return _bucket(height), _bucket(width)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         pixels = torch.from_numpy(np.ascontiguousarray(batch))
         if self._cuda:
             pixels = self._stage("in", pixels).to(self.device, non_blocking=True)
-        # NHWC memory seen as NCHW: channels-last, which is what the CUDA network wants.
+        # NHWC memory seen as NCHW is channels-last.
         x = pixels.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
-        if not self._cuda:
-            x = x.contiguous()
-        y = self._forward(x)
+        height, width = x.shape[2:]
+        padded_height, padded_width = self._padded(height, width)
+        if (padded_height, padded_width) != (height, width):
+            x = functional.pad(x, (0, padded_width - width, 0, padded_height - height), mode="reflect")
+        x = x.contiguous(memory_format=torch.channels_last if self._channels_last else torch.contiguous_format)
+        y = self._forward(x)[:, :, :height, :width]
         out = y.float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)
         if not self._cuda:
             return np.asarray(out.contiguous().numpy())
@@ -69,6 +118,29 @@ class TorchRunner:
         host.copy_(out, non_blocking=True)
         torch.cuda.current_stream(self.device).synchronize()
         return np.asarray(host.numpy()).copy()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = tuple(x.shape)
+        if self._compiled is None:
+            return self.network(x)
+        if shape in self.ready:
+            return self._compiled(x)
+        if shape not in self._started:
+            self._started.add(shape)
+            threading.Thread(target=self._compile, args=(shape,), name=f"compile {shape}", daemon=True).start()
+        return self.network(x)
+
+    def _compile(self, shape: tuple[int, ...]) -> None:
+        """Compile one shape (dynamo serialises compilations behind its own lock)."""
+        layout = torch.channels_last if self._channels_last else torch.contiguous_format
+        sample = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(memory_format=layout)
+        try:
+            with torch.inference_mode():
+                self._compiled(sample)  # type: ignore[misc]
+        except Exception as exc:  # A compiler failure costs speed, never a request: the shape stays eager.
+            self.compile_errors.append(f"{shape}: {type(exc).__name__}: {exc}"[:500])
+            return
+        self.ready.add(shape)
 
     def _stage(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
         """A pinned host buffer of the tensor's shape (grown as needed, then reused), holding it if on
@@ -81,3 +153,20 @@ class TorchRunner:
         if tensor.device.type == "cpu":
             staged.copy_(tensor)
         return staged
+
+
+def _bucket(side: int) -> int:
+    """A side padded up to its bucket, where mirror padding can reach (a pad must be shorter than the side)."""
+    padded = math.ceil(side / BUCKET) * BUCKET
+    return padded if padded - side < side else side
+
+
+def powers_of_two(count: int, most: int) -> list[int]:
+    """`count` as a sum of powers of two, each at most `most`, largest first (5 -> 4 + 1)."""
+    sizes = []
+    largest = 1 << (max(1, most).bit_length() - 1)
+    while count:
+        size = min(largest, 1 << (count.bit_length() - 1))
+        sizes.append(size)
+        count -= size
+    return sizes

@@ -36,7 +36,9 @@ def test_missing_onnx_graph_is_exported_once(tmp_path: Path) -> None:
 
 
 def test_the_engines_refuse_float_or_planar_batches(tmp_path: Path) -> None:
-    engine = load_engine(tmp_path, make_model(tmp_path, "tiles", "fast"), backend="torch", device="cpu", precision="fp32")
+    engine = load_engine(
+        tmp_path, make_model(tmp_path, "tiles", "fast"), backend="torch", device="cpu", precision="fp32"
+    )
     with pytest.raises(ValueError, match="uint8"):
         engine.run(np.zeros((1, 3, 32, 32), dtype=np.float32))
 
