@@ -3,8 +3,9 @@
 Imports only PyTorch, NumPy and the network code, so `make bench-gpu` runs exactly this on a GPU
 machine that has no project environment. Batches cross the host boundary as uint8 NHWC (a quarter of
 float32's bytes); on CUDA they go through pinned staging buffers with non-blocking copies, and
-scaling, precision and layout change on the device: NHWC memory viewed as NCHW is already the
-channels-last layout tensor cores want, so no copy is made for it.
+scaling, precision and layout change on the device. Compiled, the network runs channels-last (NHWC
+memory viewed as NCHW already is); eager, NCHW, which measured 1.25x channels-last for the quality
+network at batch 8 on the H200 (bench/results/gpu-nvidia-h200-service.md).
 
 Compiled, the network runs through inductor, which fuses the instance normalisation and activations
 around cuDNN's convolutions (3-4x eager at 1 MP on an H200, bench/results/gpu-nvidia-h200.md), but
@@ -52,7 +53,7 @@ class TorchRunner:
         self.compiled = compiled
         self._architecture = network.architecture
         self._cuda = self.device.type == "cuda"
-        self._channels_last = self._cuda if channels_last is None else channels_last
+        self._channels_last = (self._cuda and compiled) if channels_last is None else channels_last
         layout = torch.channels_last if self._channels_last else torch.contiguous_format
         # A copy: Module.to converts in place, and the caller's network may serve at another precision.
         module = copy.deepcopy(network).to(self.device, self.dtype).to(memory_format=layout).eval()  # type: ignore[call-overload]
