@@ -404,16 +404,7 @@ def service_row(
         layout = "NCHW" not in mode and device == "cuda"
         run = TorchRunner(network, device, precision, compiled=compiled, channels_last=layout)
         if compiled:
-            for count in sorted({size for batch in batches for size in _pieces(run, batch, side)}):
-                run.compile_now(count, side, side)
-            other = time.perf_counter()
-            run(np.zeros((1, side * 3 // 4, side, 3), dtype=np.uint8))
-            first_new_shape_s = round(time.perf_counter() - other, 2)
-            while len(run.ready) < len(run._started) and not run.compile_errors and time.perf_counter() - other < 120:
-                time.sleep(0.2)
-            compiled_after_s = round(time.perf_counter() - other, 1)
-            if run.compile_errors:
-                report.note(f"service {tier} {mode}: compile errors: {run.compile_errors}")
+            first_new_shape_s, compiled_after_s = compile_buckets(report, run, f"{tier} {mode}", side, batches)
         inputs = {
             batch: np.random.default_rng(batch).integers(0, 256, (batch, side, side, 3), dtype=np.uint8)
             for batch in batches
@@ -436,6 +427,23 @@ def service_row(
                 "compiled_after_s": compiled_after_s,
             },
         )
+
+
+def compile_buckets(
+    report: Report, run: TorchRunner, name: str, side: int, batches: tuple[int, ...]
+) -> tuple[float, float]:
+    """Compile every shape the batches run in; then time a new shape's first call (served eager while
+    it compiles in the background) and how long until it was compiled."""
+    for count in sorted({size for batch in batches for size in _pieces(run, batch, side)}):
+        run.compile_now(count, side, side)
+    begun = time.perf_counter()
+    run(np.zeros((1, side * 3 // 4, side, 3), dtype=np.uint8))
+    first_call_s = round(time.perf_counter() - begun, 2)
+    while len(run.ready) < len(run._started) and not run.compile_errors and time.perf_counter() - begun < 120:
+        time.sleep(0.2)
+    if run.compile_errors:
+        report.note(f"service {name}: compile errors: {run.compile_errors}")
+    return first_call_s, round(time.perf_counter() - begun, 1)
 
 
 def _pieces(run: TorchRunner, batch: int, side: int) -> list[int]:

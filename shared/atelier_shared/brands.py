@@ -118,6 +118,8 @@ DEFAULT_EXPORT_PROFILES = (
     ExportProfileSpec(name="thumbnail", format="jpeg", max_side=320, quality=85),
     ExportProfileSpec(name="print", format="png", max_side=0),
 )
+# A preview's one rendition: small and quick to encode and to load, at the fast model's working side.
+DEFAULT_PREVIEW_PROFILE = ExportProfileSpec(name="preview", format="webp", max_side=512, quality=80)
 
 
 class Limits(_Strict):
@@ -151,6 +153,8 @@ class BrandGuidelines(_Strict):
     latency_targets_ms: dict[TierName, int] = {"preview": 5_000, "production": 60_000}
     rules: list[Rule] = []
     export_profiles: list[ExportProfileSpec] = list(DEFAULT_EXPORT_PROFILES)
+    # What the preview tier exports instead: one small rendition; print sizes are production work.
+    preview_profile: ExportProfileSpec = DEFAULT_PREVIEW_PROFILE
     # Re-render at full fidelity what fail-over served with the fast model.
     rerender: bool = True
     webhook: Webhook | None = None

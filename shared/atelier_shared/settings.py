@@ -40,6 +40,16 @@ class AtelierSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_session_timeout_ms: int = Field(10_000, ge=1_000)
     kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
+    # How long a fetch may wait at the broker for records. A Kafka broker answers as soon as a record
+    # arrives, so there a longer wait costs no latency, only fewer idle round trips. The embedded
+    # cluster (librdkafka's mock) holds every fetch for the whole wait (measured: a record took 1.16 s
+    # to arrive at 1500 ms, 65 ms at 100, 9 ms at 20), so there the wait is each hop's latency and
+    # `atelier local` sets the preview path's low (the rest stays long, for an idle stack that idles).
+    kafka_fetch_wait_ms: int = Field(500, ge=1, le=60_000)
+    # The same for consumers on an artist's preview path (topics.PREVIEW_PATH, and the status view).
+    kafka_preview_fetch_wait_ms: int = Field(500, ge=1, le=60_000)
+    # How long the producer holds a record to batch it with others.
+    kafka_linger_ms: int = Field(5, ge=0, le=1_000)
     topic_prefix: str = "atelier."
     # Partitions of every topic; the status view's changelog must match its source topics.
     topic_partitions: int = Field(6, ge=1, le=1024)

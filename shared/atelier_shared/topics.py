@@ -108,6 +108,10 @@ DEAD_LETTER = _protobuf(
     read_outside="operators",
 )
 
+# What an artist waits on for a preview, up to its export (the status view reads the export too):
+# consumers of these fetch with the preview fetch wait.
+PREVIEW_PATH: tuple[TopicSpec[Any], ...] = (INBOX, INTAKE, UPLOADED, TAGGED, STYLIZE_PREVIEW, STYLIZED)
+
 ALL: tuple[TopicSpec[Any], ...] = (
     INBOX,
     INTAKE,

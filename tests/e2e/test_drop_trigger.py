@@ -40,6 +40,8 @@ def test_dropped_object_is_exported(pipeline: Pipeline) -> None:
     assert first["source_uri"].endswith("acme/preview/summer campaign/hero shot.jpg")
     assert (first["brand"], first["tier"]) == ("acme", "preview")
     assert first["route"]["model_tier"] == "fast"
+    assert [r["profile"] for r in first["renditions"]] == ["preview"]  # A preview exports only its preview.
+    assert first["renditions"][0]["object"]["content_type"] == "image/webp"
     assert second["stage"] == "exported", second
     assert (second["brand"], second["tier"]) == ("lumen", "production")
     assert {r["profile"] for r in second["renditions"]} == {"web", "thumbnail", "print"}

@@ -201,7 +201,8 @@ class LagMonitor:
         self._windows = {spec.pool: PoolWindow(window_s, min_span_s) for spec in pools}
         self._routed: dict[str, int] = {spec.pool: 0 for spec in pools}
         self._reports: dict[str, dict[str, tuple[float, events.PoolReported]]] = {spec.pool: {} for spec in pools}
-        self._consumers: dict[str, AIOKafkaConsumer] = {}
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
         self._partitions: dict[str, list[TopicPartition]] = {}
         self._stats: AIOKafkaConsumer | None = None
         self._sampled_at: float | None = None
@@ -210,44 +211,37 @@ class LagMonitor:
         self.on_sample: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
-        """Connect (one reader per pool group, one for pool reports) and take a first sample."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="router-lag")
-        await admin.start()
-        try:
-            for spec in self._pools.values():
-                described = await admin.describe_topics(list(spec.all_topics))
-                self._partitions[spec.pool] = [
-                    TopicPartition(item["topic"], part["partition"])
-                    for item in described
-                    for part in item["partitions"]
-                ]
-        finally:
-            await admin.close()
+        """Connect (an admin client for the groups' offsets, a reader of end offsets, one of pool
+        reports) and take a first sample."""
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="router-lag")
+        await self._admin.start()
         for spec in self._pools.values():
-            # A consumer with the pool's group id that never subscribes reads the group's offsets
-            # without joining it.
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._settings.kafka_bootstrap,
-                group_id=spec.group,
-                enable_auto_commit=False,
-                client_id=f"router-lag-{spec.pool}",
-            )
-            await consumer.start()
-            self._consumers[spec.pool] = consumer
+            described = await self._admin.describe_topics(list(spec.all_topics))
+            self._partitions[spec.pool] = [
+                TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]
+            ]
+        self._offsets = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False, client_id="router-lag"
+        )
+        await self._offsets.start()
         self._stats = AIOKafkaConsumer(
             self._settings.topics.name(topics.POOL_STATS),
             bootstrap_servers=self._settings.kafka_bootstrap,
             enable_auto_commit=False,
             auto_offset_reset="latest",
             client_id="router-pool-stats",
+            fetch_max_wait_ms=self._settings.kafka_fetch_wait_ms,
         )
         await self._stats.start()
         await self.sample()
 
     async def stop(self) -> None:
         """Disconnect."""
-        for consumer in [*self._consumers.values(), *([self._stats] if self._stats else [])]:
-            await consumer.stop()
+        for consumer in (self._offsets, self._stats):
+            if consumer is not None:
+                await consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
 
     async def poll(self) -> None:
         """Sample every interval, for as long as the router runs; a passing broker problem keeps the last estimate."""
@@ -266,15 +260,18 @@ class LagMonitor:
         return self._sampled_at is not None and self._clock() - self._sampled_at <= self._stale_after_s
 
     async def sample(self) -> None:
-        """Read any new pool reports and every pool's offsets once."""
+        """Read any new pool reports and every pool's offsets once: one end-offsets request for all
+        partitions, one committed-offsets request per pool group (not one per partition)."""
+        assert self._admin is not None and self._offsets is not None
         await self._read_reports()
+        ends = await self._offsets.end_offsets([tp for partitions in self._partitions.values() for tp in partitions])
         for pool, spec in self._pools.items():
-            consumer = self._consumers[pool]
             partitions = self._partitions[pool]
-            ends = await consumer.end_offsets(partitions)
+            offsets = await self._admin.list_consumer_group_offsets(spec.group, partitions=partitions)
             lag = backlog = committed_total = 0
             for partition in partitions:
-                committed = await consumer.committed(partition) or 0
+                stored = offsets.get(partition)
+                committed = stored.offset if stored is not None and stored.offset >= 0 else 0
                 behind = max(ends[partition] - committed, 0)
                 backlog += behind
                 committed_total += committed

@@ -8,12 +8,10 @@ from atelier_shared import BrandGuidelines, TopicSpec, events, topics
 REQUEST_TOPICS = (topics.STYLIZE_PREVIEW, topics.STYLIZE_FAST, topics.STYLIZE_QUALITY)
 
 
-def export_profiles(guidelines: BrandGuidelines) -> list[events.ExportProfile]:
-    """The brand's export profiles as event fields."""
-    return [
-        events.ExportProfile(name=p.name, format=p.format, max_side=p.max_side, quality=p.quality)
-        for p in guidelines.export_profiles
-    ]
+def export_profiles(guidelines: BrandGuidelines, tier: int) -> list[events.ExportProfile]:
+    """The renditions a tier gets, as event fields: a preview only the brand's preview profile."""
+    specs = [guidelines.preview_profile] if tier == events.TIER_PREVIEW else guidelines.export_profiles
+    return [events.ExportProfile(name=p.name, format=p.format, max_side=p.max_side, quality=p.quality) for p in specs]
 
 
 def style_request(
@@ -30,7 +28,7 @@ def style_request(
         expected_wait_ms=pool.expected_wait_ms,
         target_ms=pool.target_ms,
     )
-    decision.export_profiles.extend(export_profiles(guidelines))
+    decision.export_profiles.extend(export_profiles(guidelines, tagged.asset.tier))
     request = events.StyleRequested(asset=tagged.asset, route=decision)
     request.asset.timeline.routed_at.CopyFrom(events.now_timestamp())
     return request

@@ -10,6 +10,8 @@ import tempfile
 from typing import Any
 
 import faust
+from faust.transport import drivers
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from atelier_shared import AtelierSettings, InvalidEvent, TopicSpec, get_logger, topics
 from atelier_shared.status import FINAL_STAGES, STATUS_TOPICS, merge_status
@@ -24,6 +26,32 @@ def _headers(headers: Any) -> list[tuple[str, bytes]]:
     return [(str(name), value if isinstance(value, bytes) else str(value).encode()) for name, value in items]
 
 
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """faust's consumer with the fetch wait from settings: faust fixes it at 1.5 s, which on the
+    embedded cluster (it holds a fetch for the whole wait) kept an export from the view for ~1 s."""
+
+    fetch_wait_ms = 500
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.fetch_wait_ms  # Read when the consumer starts its fetcher.
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):
+    """faust's Kafka transport (aiokafka) with _Consumer; the view's broker URL names it."""
+
+    Consumer = _Consumer
+
+
+drivers.TRANSPORTS.aliases["atelier-kafka"] = f"{__name__}:Transport"
+
+
 class StatusView:
     """Runs the faust app that keeps the table current."""
 
@@ -36,7 +64,7 @@ class StatusView:
         self._datadir = tempfile.TemporaryDirectory(prefix="atelier-status-")
         self.app = faust.App(
             self._topics.status_app_id,
-            broker=f"kafka://{settings.kafka_bootstrap}",
+            broker=f"atelier-kafka://{settings.kafka_bootstrap}",
             store="memory://",
             datadir=self._datadir.name,
             web_enabled=False,
@@ -47,6 +75,7 @@ class StatusView:
             producer_acks=-1,
             broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
         )
+        _ConsumerThread.fetch_wait_ms = settings.kafka_preview_fetch_wait_ms
         self.table = self.app.Table("asset-status", default=None, partitions=settings.topic_partitions)
         source = self.app.topic(
             *(self._topics.name(spec) for spec in STATUS_TOPICS),

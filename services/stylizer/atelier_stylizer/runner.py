@@ -18,6 +18,7 @@ unpadded output on the test photos), as mirrored padding already is for ragged b
 """
 
 import copy
+import logging
 import math
 import threading
 
@@ -26,6 +27,8 @@ import torch
 from torch.nn import functional
 
 from atelier_stylizer.networks import TransformerNet, largest_batch
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Compiled shapes: sides padded up to a multiple of this; a 1024 px working side gives at most 16
@@ -140,6 +143,7 @@ class TorchRunner:
                 self._compiled(sample)  # type: ignore[misc]
         except Exception as exc:  # A compiler failure costs speed, never a request: the shape stays eager.
             self.compile_errors.append(f"{shape}: {type(exc).__name__}: {exc}"[:500])
+            log.warning("compilation failed; this shape runs eager: %s", self.compile_errors[-1])
             return
         self.ready.add(shape)
 

@@ -14,6 +14,9 @@ from atelier_tagger.classifier import Seen
 
 WORKING_SIDE = 512
 PALETTE_SIZE = 5
+# The palette comes from a smaller copy: median-cut over 512 px took 51 ms of the tagger's 60 ms per
+# image (2-core EPYC), time an artist waits for a preview, for dominant colours that 128 px gives too.
+PALETTE_SIDE = 128
 # Share of border pixels within this distance (0..1 RGB units) of the border's median colour that
 # makes a background plain.
 _PLAIN_TOLERANCE = 0.08
@@ -28,6 +31,21 @@ def _working_copy(image: Image.Image) -> Image.Image:
     return copy
 
 
+def _most(rgb: np.ndarray) -> np.ndarray:
+    """The largest of the three channels per pixel (numpy's max over a last axis of three was 15x slower)."""
+    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+def _least(rgb: np.ndarray) -> np.ndarray:
+    """The smallest of the three channels per pixel."""
+    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
+def _channel_mean(rgb: np.ndarray) -> np.ndarray:
+    """The mean of the three channels per pixel, keeping a channel axis of one."""
+    return ((rgb[..., 0] + rgb[..., 1] + rgb[..., 2]) / 3.0)[..., None]
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     """Rec. 709 luma of sRGB values in 0..1."""
     return rgb @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
@@ -35,6 +53,9 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 def palette(rgb_image: Image.Image, colours: int = PALETTE_SIZE) -> list[events.PaletteColor]:
     """Dominant colours by median-cut quantisation, with the share of pixels each covers."""
+    if max(rgb_image.size) > PALETTE_SIDE:
+        rgb_image = rgb_image.copy()
+        rgb_image.thumbnail((PALETTE_SIDE, PALETTE_SIDE), Image.Resampling.BOX)
     quantised = rgb_image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
     counts = quantised.getcolors() or []
     raw = quantised.getpalette() or []
@@ -89,8 +110,8 @@ def plain_background(rgb: np.ndarray, opaque: np.ndarray | None) -> tuple[bool, 
         return True, float(1.0 - opaque.mean())
     border = _border(rgb, band)
     reference = np.median(border, axis=0)
-    border_plain = (np.abs(border - reference).max(axis=1) < _PLAIN_TOLERANCE).mean()
-    share = float((np.abs(rgb - reference).max(axis=-1) < _PLAIN_TOLERANCE).mean())
+    border_plain = (_most(np.abs(border - reference)) < _PLAIN_TOLERANCE).mean()
+    share = float((_most(np.abs(rgb - reference)) < _PLAIN_TOLERANCE).mean())
     return bool(border_plain >= _PLAIN_SHARE), share
 
 
@@ -100,8 +121,8 @@ def dominant_hue(rgb: np.ndarray, saturation: np.ndarray) -> float:
     if mask.mean() < 0.02:
         return -1.0
     pixels = rgb[mask]
-    maximum = pixels.max(axis=1)
-    minimum = pixels.min(axis=1)
+    maximum = _most(pixels)
+    minimum = _least(pixels)
     delta = np.maximum(maximum - minimum, 1e-6)
     red, green, blue = pixels[:, 0], pixels[:, 1], pixels[:, 2]
     hue = np.where(
@@ -152,8 +173,8 @@ def compute_tags(image: Image.Image) -> events.Tags:
 
     luma = _luma(rgb)
     visible_luma = _luma(visible)
-    maximum = rgb.max(axis=-1)
-    saturation = np.where(maximum > 0, (maximum - rgb.min(axis=-1)) / np.maximum(maximum, 1e-6), 0.0)
+    maximum = _most(rgb)
+    saturation = np.where(maximum > 0, (maximum - _least(rgb)) / np.maximum(maximum, 1e-6), 0.0)
     width, height = image.size
     aspect = width / height
     orientation = "square" if abs(aspect - 1) < 0.05 else ("landscape" if aspect > 1 else "portrait")
@@ -175,7 +196,7 @@ def compute_tags(image: Image.Image) -> events.Tags:
         transparent_share=transparent_share,
         saturation=float(saturation.mean()),
         # Near-equal channels almost everywhere (JPEG chroma noise aside).
-        grayscale=bool(np.percentile(np.abs(rgb - rgb.mean(axis=-1, keepdims=True)).max(axis=-1), 99) < 0.03),
+        grayscale=bool(np.percentile(_most(np.abs(rgb - _channel_mean(rgb))), 99) < 0.03),
         dominant_hue=dominant_hue(rgb, saturation),
         edge_density=edge_density(luma),
     )

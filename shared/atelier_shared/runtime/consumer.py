@@ -11,12 +11,13 @@ partitions are paused (the consumer stays in its group) and resumed at half. A p
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from atelier_shared import metrics
+from atelier_shared import metrics, topics
 from atelier_shared.logging import get_logger
 from atelier_shared.runtime.delivery import Delivery
 from atelier_shared.runtime.layers import Handle
@@ -95,7 +96,7 @@ class ConsumerLoop:
                     auto_offset_reset="earliest",
                     session_timeout_ms=self._settings.kafka_session_timeout_ms,
                     heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
-                    fetch_max_wait_ms=100,
+                    fetch_max_wait_ms=fetch_wait_ms(self._settings, list(self._specs.values())),
                 )
                 try:
                     await consumer.start()
@@ -275,6 +276,12 @@ class ConsumerLoop:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Log the new assignment; positions come from the committed offsets."""
         log.info("partitions assigned", count=len(assigned), service=self._service)
+
+
+def fetch_wait_ms(settings: AtelierSettings, specs: Sequence[topics.TopicSpec[Any]]) -> int:
+    """The preview path's fetch wait for a consumer of any of its topics, else the general one."""
+    on_path = any(spec in topics.PREVIEW_PATH for spec in specs)
+    return settings.kafka_preview_fetch_wait_ms if on_path else settings.kafka_fetch_wait_ms
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -20,8 +20,9 @@ def _event_type(item: Outgoing) -> bytes:
 class EventProducer:
     """Produces events and waits until all in-sync replicas have them."""
 
-    def __init__(self, bootstrap: str, client_id: str, topics: Topics) -> None:
+    def __init__(self, bootstrap: str, client_id: str, topics: Topics, linger_ms: int = 5) -> None:
         self._bootstrap = bootstrap
+        self._linger_ms = linger_ms
         self._client_id = client_id
         self._topics = topics
         self._producer: AIOKafkaProducer | None = None
@@ -35,7 +36,7 @@ class EventProducer:
                     client_id=self._client_id,
                     acks="all",
                     enable_idempotence=True,
-                    linger_ms=5,
+                    linger_ms=self._linger_ms,
                     request_timeout_ms=30_000,
                 )
                 try:

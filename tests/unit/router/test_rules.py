@@ -86,6 +86,8 @@ def test_route_event_records_decision_profiles_and_pool() -> None:
 
     preview = route(tagged(tier=events.TIER_PREVIEW), BOOK.get("acme"))
     assert request_topic(preview) is topics.STYLIZE_PREVIEW and preview.route.model_tier == events.MODEL_TIER_FAST
+    # A preview exports only the brand's small preview rendition; print sizes are production work.
+    assert [(p.name, p.format, p.max_side) for p in preview.route.export_profiles] == [("preview", "webp", 512)]
 
 
 def test_degraded_requests_go_to_the_fast_pools_fail_over_topic() -> None:

@@ -55,6 +55,11 @@ LIGHT_STYLIZERS = {
 }
 
 
+# Chosen by `make bench` (bench/results/preview-cpu-2core.md): the preview's latency against the
+# idle stack's CPU.
+EMBEDDED_PREVIEW_FETCH_WAIT_MS = 25
+
+
 class LocalInfra:
     """Embedded broker, S3 endpoint and trace sink, for one local run or one test session."""
 
@@ -102,6 +107,9 @@ class LocalInfra:
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{self.traces.endpoint}/v1/traces",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
+            # The embedded cluster holds every fetch for its whole wait (a Kafka broker answers when a
+            # record arrives): short on the preview path, the default elsewhere (settings.py).
+            "ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS": str(EMBEDDED_PREVIEW_FETCH_WAIT_MS),
         }
 
     def provision(self, settings: AtelierSettings) -> None:
