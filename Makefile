@@ -54,6 +54,7 @@ models: install
 bench: install
 	$(BIN)/python -m bench.tagger
 	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.preview
 
 bench-runtime: install
 	$(BIN)/python -m bench.runtime

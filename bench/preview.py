@@ -175,6 +175,38 @@ async def measure(client: Client, images: list[bytes], counts: dict[str, int]) -
     return rows
 
 
+def start_stack(infra: LocalInfra, workdir: Path, preview_fetch_wait_ms: int | None) -> tuple[LocalServices, str]:
+    """Provision, publish the shipped models, create an admin key and start every service."""
+    environment = {
+        **infra.environment("bench.", "bench-"),
+        "ATELIER_BRANDS_DIR": str(REPO / "deploy" / "brands"),
+        "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    if preview_fetch_wait_ms:
+        environment["ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS"] = str(preview_fetch_wait_ms)
+    settings = settings_from(AtelierSettings, environment)
+    infra.provision(settings)
+    from atelier_stylizer.registry import ModelRegistry
+    from atelier_workshop.defaults import publish_defaults
+
+    registry = ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache")
+    asyncio.run(publish_defaults(registry))
+    key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
+    services = LocalServices(environment, workdir / "logs", cwd=workdir)
+    services.start_all()
+    services.wait_ready()
+    return services, key
+
+
+async def previews(api: str, key: str, images: list[bytes], counts: dict[str, int]) -> list[dict[str, Any]]:
+    client = Client(api, key)
+    try:
+        return await measure(client, images, counts)
+    finally:
+        await client.session.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--label", default="current", help="name of this run in the results (e.g. before, after)")
@@ -183,6 +215,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=8)
     parser.add_argument("--idle-s", type=float, default=60.0)
     parser.add_argument("--idle-only", action="store_true", help="only the idle row (a quick check)")
+    parser.add_argument("--preview-fetch-wait-ms", type=int, help="instead of what `atelier local` sets")
     args = parser.parse_args()
     info = machine()
     workdir = REPO / ".atelier" / "bench-preview"
@@ -193,39 +226,15 @@ def main() -> None:
     infra.start()
     services = None
     try:
-        environment = {
-            **infra.environment("bench.", "bench-"),
-            "ATELIER_BRANDS_DIR": str(REPO / "deploy" / "brands"),
-            "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
-            "OTEL_TRACES_EXPORTER": "none",
-        }
-        settings = settings_from(AtelierSettings, environment)
-        infra.provision(settings)
-        from atelier_stylizer.registry import ModelRegistry
-        from atelier_workshop.defaults import publish_defaults
-
-        registry = ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache")
-        asyncio.run(publish_defaults(registry))
-        key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
-        services = LocalServices(environment, workdir / "logs", cwd=workdir)
-        services.start_all()
-        services.wait_ready()
-
-        async def run() -> list[dict[str, Any]]:
-            client = Client(services.api_url(), key)  # type: ignore[union-attr]
-            try:
-                counts = {"hit": args.hits, "new": args.new, "backlog": args.backlog}
-                return await measure(client, images, counts)
-            finally:
-                await client.session.close()
-
+        services, key = start_stack(infra, workdir, args.preview_fetch_wait_ms)
         time.sleep(10)  # Let the stack settle (group joins, first reports) before the idle sample.
         processes = {name: services.pid(name) for name in services.specs}
         processes |= {"s3 endpoint": infra.s3.pid, "kafka cluster (this process)": os.getpid()}
         shares = idle_cpu(processes, args.idle_s)
         total = round(sum(shares.values()), 3)
         idle = {"row": f"idle stack, {args.idle_s:.0f} s", "cpu_share_of_one_core": total, "per_process": shares}
-        rows = ([] if args.idle_only else asyncio.run(run())) + [idle]
+        counts = {"hit": args.hits, "new": args.new, "backlog": args.backlog}
+        rows = ([] if args.idle_only else asyncio.run(previews(services.api_url(), key, images, counts))) + [idle]
         print(json.dumps(rows, indent=2))
     finally:
         if services is not None:

@@ -114,3 +114,26 @@ def test_largest_batch_of_the_quality_network_at_one_megapixel_is_31() -> None:
     assert largest_batch(QUALITY, 1024, 1024) == 31
     assert largest_batch(FAST, 1024, 1024) == 63
     assert largest_batch(QUALITY, 8192, 8192) == 1
+
+
+def test_a_compiled_runner_serves_a_new_shape_eager_while_it_compiles_in_the_background(tmp_path: Path) -> None:
+    """On an H200, compiling with dynamic shapes ran no faster than eager and a new size still took
+    36 s to recompile (bench/results/gpu-nvidia-h200.md). The runner compiles static shapes per
+    bucket instead, each in the background on first sight: the first call at a new size is answered
+    at once (eager), later ones compiled, with the same pixels within a level."""
+    import time
+
+    from atelier_stylizer.artifacts import load_network
+    from atelier_stylizer.runner import TorchRunner
+
+    manifest = make_model(tmp_path, "tiles", "fast")
+    runner = TorchRunner(load_network(tmp_path, manifest), "cpu", "fp32", compiled=True)
+    batch = random_batch(3, 40, 60)  # Buckets to 64x64, in passes of 2 and 1.
+    begun = time.monotonic()
+    first = runner(batch)
+    assert runner.ready == set() and runner.compile_errors == []
+    deadline = begun + 240
+    while len(runner.ready) < 2 and not runner.compile_errors and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert runner.ready == {(2, 3, 64, 64), (1, 3, 64, 64)}, runner.compile_errors
+    assert np.abs(runner(batch).astype(int) - first.astype(int)).max() <= 1
