@@ -33,11 +33,15 @@ def test_http_upload_exports_every_rendition_in_one_trace(pipeline: Pipeline) ->
     print_rendition = next(r for r in status["renditions"] if r["profile"] == "print")
     assert (print_rendition["object"]["width"], print_rendition["object"]["height"]) == (1080, 1080)
 
-    # Spans are exported in batches: wait (bounded) until the exporter's arrived.
+    # Spans are exported in batches, a parent after its children: wait (bounded) until every service's
+    # processing span arrived (waiting for any exporter span raced the exporter's last batch).
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         spans = pipeline.deployment.infra.traces.spans(trace_id)
-        if "exporter" in {span.service for span in spans}:
+        if all(
+            any(s.service == service and s.name.endswith("." + topic) for s in spans)
+            for service, topic in CONSUMED.items()
+        ):
             break
         time.sleep(0.2)
     by_id = {span.span_id: span for span in spans}

@@ -181,17 +181,15 @@ def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, 
     if not cpu_reports_bf16():
         return "fp32", {}
     image = probe_image(side)
-    medians = {}
-    outputs = {}
-    for name in ("fp32", "bf16"):
-        runner = TorchRunner(network, "cpu", name)
-        outputs[name] = runner(image)  # warm-up
-        times = []
-        for _ in range(3):
+    runners = {name: TorchRunner(network, "cpu", name) for name in ("fp32", "bf16")}
+    outputs = {name: runner(image) for name, runner in runners.items()}  # Warm-up, and the outputs compared.
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(5):  # Interleaved, so a neighbour's burst on a shared machine weighs on both alike.
+        for name, runner in runners.items():
             begun = time.perf_counter()
             runner(image)
-            times.append(time.perf_counter() - begun)
-        medians[name] = statistics.median(times)
+            times[name].append(time.perf_counter() - begun)
+    medians = {name: statistics.median(values) for name, values in times.items()}
     probe = {
         "fp32_ms": round(medians["fp32"] * 1e3, 1),
         "bf16_ms": round(medians["bf16"] * 1e3, 1),
