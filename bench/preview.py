@@ -41,6 +41,7 @@ from atelier_uploader.keys import ADMIN
 from bench.common import REPO, SHARED_CONTENT, machine, result_stem
 
 POLL_S = 0.02
+READING = "## Reading"
 STAGES = ("uploaded_at", "tagged_at", "routed_at", "stylized_at", "exported_at")
 
 
@@ -276,7 +277,9 @@ def write(info: dict[str, Any], label: str, rows: list[dict[str, Any]]) -> None:
                 f"| {row['row']} | {row['n']} | {row['p50_ms']} | {row['p95_ms']} | {row['p99_ms']} | "
                 f"{row['cache_hits']} | {row['median_inference_ms']} | {row['renditions']} | {stages} |"
             )
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    previous = stem.with_suffix(".md").read_text() if stem.with_suffix(".md").is_file() else ""
+    reading = previous[previous.index(READING) :] if READING in previous else ""  # Written by hand: kept.
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n" + (f"\n{reading}" if reading else ""))
 
 
 if __name__ == "__main__":

@@ -198,8 +198,10 @@ def decode(data: bytes, limits: ImageLimits, max_side: int | None = None, info: 
     return result
 
 
-def encode(image: Image.Image, content_type: str, quality: int = 85) -> bytes:
-    """Encode with the sRGB profile embedded; alpha is kept where the format has it."""
+def encode(image: Image.Image, content_type: str, quality: int = 85, fast: bool = False) -> bytes:
+    """Encode with the sRGB profile embedded; alpha is kept where the format has it. `fast` trades a
+    few percent of size for speed where the codec has an effort setting (WebP at 512 px: 8.5 ms
+    instead of 19 ms for a 3% larger file): for previews, which an artist is waiting on."""
     buffer = io.BytesIO()
     if content_type == "image/jpeg":
         image = image.convert("RGB") if image.mode != "RGB" else image
@@ -207,9 +209,9 @@ def encode(image: Image.Image, content_type: str, quality: int = 85) -> bytes:
     elif content_type == "image/png":
         image.save(buffer, "PNG", compress_level=1, icc_profile=SRGB_ICC)
     elif content_type == "image/webp":
-        image.save(buffer, "WEBP", quality=quality, method=4, icc_profile=SRGB_ICC)
+        image.save(buffer, "WEBP", quality=quality, method=2 if fast else 4, icc_profile=SRGB_ICC)
     elif content_type == "image/avif":
-        image.save(buffer, "AVIF", quality=quality, speed=8, icc_profile=SRGB_ICC)
+        image.save(buffer, "AVIF", quality=quality, speed=10 if fast else 8, icc_profile=SRGB_ICC)
     else:
         raise ValueError(f"cannot encode {content_type}")
     return buffer.getvalue()

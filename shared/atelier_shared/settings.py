@@ -48,8 +48,10 @@ class AtelierSettings(BaseSettings):
     kafka_fetch_wait_ms: int = Field(500, ge=1, le=60_000)
     # The same for consumers on an artist's preview path (topics.PREVIEW_PATH, and the status view).
     kafka_preview_fetch_wait_ms: int = Field(500, ge=1, le=60_000)
-    # How long the producer holds a record to batch it with others.
-    kafka_linger_ms: int = Field(5, ge=0, le=1_000)
+    # How long the producer holds a record to batch it with others. 0: records still batch while a
+    # request is in flight. Measured on the embedded cluster: a record acknowledged in 0.46 ms at 0
+    # against 5.7 ms at 5, and a burst of 2,000 at 30,400/s against 25,500/s.
+    kafka_linger_ms: int = Field(0, ge=0, le=1_000)
     topic_prefix: str = "atelier."
     # Partitions of every topic; the status view's changelog must match its source topics.
     topic_partitions: int = Field(6, ge=1, le=1024)

@@ -59,7 +59,7 @@ class Exporter:
     ) -> events.Rendition:
         with tracer().start_as_current_span("render", attributes={"atelier.profile": profile.name}):
             with STAGE_SECONDS.labels("exporter", "render").time():
-                data = await asyncio.to_thread(render, image, profile, full)
+                data = await asyncio.to_thread(render, image, profile, full, asset.tier == events.TIER_PREVIEW)
             key = rendition_key(asset.brand, asset.asset_id, profile)
             content_type = CONTENT_TYPES[profile.format]
             await self._store.put(

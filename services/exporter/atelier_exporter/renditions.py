@@ -35,12 +35,13 @@ def target_size(full: tuple[int, int], max_side: int) -> tuple[int, int]:
     return width, height
 
 
-def render(image: Image.Image, profile: events.ExportProfile, full: tuple[int, int]) -> bytes:
-    """Resize (Lanczos) to the profile's size and encode in its format with the sRGB profile."""
+def render(image: Image.Image, profile: events.ExportProfile, full: tuple[int, int], fast: bool = False) -> bytes:
+    """Resize (Lanczos) to the profile's size and encode in its format with the sRGB profile (`fast`:
+    the codec's quicker effort, for previews)."""
     size = target_size(full, profile.max_side)
     resized = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if image.size != size else image
     if profile.format == "jpeg" and resized.mode == "RGBA":
         background = Image.new("RGB", resized.size, (255, 255, 255))
         background.paste(resized, mask=resized.getchannel("A"))
         resized = background
-    return encode(resized, CONTENT_TYPES[profile.format], quality=profile.quality or 85)
+    return encode(resized, CONTENT_TYPES[profile.format], quality=profile.quality or 85, fast=fast)

@@ -6,7 +6,7 @@ from atelier_shared import STAGE_SECONDS, ObjectStore, Service, events, topics, 
 from atelier_shared.images import ImageLimits, decode
 from atelier_tagger.classifier import Classifier
 from atelier_tagger.settings import TaggerSettings
-from atelier_tagger.tags import WORKING_SIDE, span_attributes, tagged_event
+from atelier_tagger.tags import WORKING_SIDE, compute_tags, span_attributes, tagged_event
 
 
 class Tagger:
@@ -23,10 +23,13 @@ class Tagger:
         data = await self._store.get(original.bucket, original.key)
         with tracer().start_as_current_span("decode"), STAGE_SECONDS.labels("tagger", "decode").time():
             image = await asyncio.to_thread(decode, data, self._limits, WORKING_SIDE)
-        with tracer().start_as_current_span("classify"), STAGE_SECONDS.labels("tagger", "classify").time():
-            seen = await asyncio.to_thread(self._classifier.see, image)
-        with tracer().start_as_current_span("tag") as span, STAGE_SECONDS.labels("tagger", "tag").time():
-            tagged = await asyncio.to_thread(tagged_event, uploaded, image, seen)
+        # Classifying and measuring overlap (ONNX Runtime and NumPy release the GIL): an artist waits on both.
+        with tracer().start_as_current_span("classify and measure") as span:
+            with STAGE_SECONDS.labels("tagger", "tag").time():
+                seen, tags = await asyncio.gather(
+                    asyncio.to_thread(self._classifier.see, image), asyncio.to_thread(compute_tags, image)
+                )
+            tagged = tagged_event(uploaded, tags, seen)
             span.set_attributes(span_attributes(tagged.tags))
         return tagged
 

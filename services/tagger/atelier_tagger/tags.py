@@ -205,9 +205,8 @@ def compute_tags(image: Image.Image) -> events.Tags:
     return tags
 
 
-def tagged_event(uploaded: events.AssetUploaded, image: Image.Image, seen: Seen) -> events.AssetTagged:
-    """Tag the image (its measures, and what the classifier saw) and carry the asset header forward."""
-    tags = compute_tags(image)
+def tagged_event(uploaded: events.AssetUploaded, tags: events.Tags, seen: Seen) -> events.AssetTagged:
+    """The image's measures (compute_tags) and what the classifier saw, with the asset header carried forward."""
     tags.subjects.extend(seen.subjects)
     tags.category, tags.category_confidence = seen.category, seen.category_confidence
     tagged = events.AssetTagged(asset=uploaded.asset, tags=tags)

@@ -20,7 +20,7 @@ def _event_type(item: Outgoing) -> bytes:
 class EventProducer:
     """Produces events and waits until all in-sync replicas have them."""
 
-    def __init__(self, bootstrap: str, client_id: str, topics: Topics, linger_ms: int = 5) -> None:
+    def __init__(self, bootstrap: str, client_id: str, topics: Topics, linger_ms: int = 0) -> None:
         self._bootstrap = bootstrap
         self._linger_ms = linger_ms
         self._client_id = client_id

@@ -59,7 +59,7 @@ def test_tagged_event_carries_the_asset_forward() -> None:
     header = events.AssetHeader(asset_id="a1", brand="acme", tier=events.TIER_PREVIEW)
     header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
     seen = Seen([events.Subject(label="running shoe", confidence=0.7)], "footwear", 0.8)
-    tagged = tagged_event(events.AssetUploaded(asset=header), samples.product_shot(), seen)
+    tagged = tagged_event(events.AssetUploaded(asset=header), compute_tags(samples.product_shot()), seen)
     assert tagged.asset.asset_id == "a1" and tagged.asset.tier == events.TIER_PREVIEW
     assert (tagged.tags.category, tagged.tags.subjects[0].label) == ("footwear", "running shoe")
     assert tagged.asset.timeline.tagged_at.seconds >= tagged.asset.timeline.uploaded_at.seconds
