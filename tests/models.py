@@ -42,7 +42,9 @@ def publish_models(folders: list[Path], store: ObjectStore, bucket: str, cache: 
     asyncio.run(publish_all())
 
 
-def make_and_publish(root: Path, store: ObjectStore, bucket: str, styles: tuple[str, ...] = ("brush", "tiles")) -> None:
+def make_and_publish(
+    root: Path, store: ObjectStore, bucket: str, styles: tuple[str, ...] = ("brush", "tiles", "udnie")
+) -> None:
     """Tiny quality and fast models for each style, published."""
     folders = []
     for style in styles:

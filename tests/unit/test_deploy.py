@@ -62,9 +62,19 @@ def test_docker_compose_config_passes(tmp_path: Path) -> None:
     rendered = subprocess.run([*command[:-1]], cwd=REPO, env=env, capture_output=True, text=True, timeout=60).stdout
     services = yaml.safe_load(rendered)["services"]
     assert {"kafka", "minio", "otel-collector", "jaeger", "prometheus", *DEPLOYED} <= set(services)
+    gpus = []
     for pool in ("stylizer-quality", "stylizer-fast"):
         devices = services[pool]["deploy"]["resources"]["reservations"]["devices"]
         assert devices[0]["capabilities"] == ["gpu"]
+        gpus.append(devices[0]["device_ids"])
+    assert gpus == [["0"], ["1"]]  # Regression: `count: 1` in both pools gave both GPU 0.
+    # Regression: MinIO's images left Docker Hub (compose failed at pull); the tags live on quay.io.
+    assert services["minio"]["image"].startswith("quay.io/minio/minio:RELEASE.")
+    assert all(
+        service["image"].startswith("quay.io/minio/")
+        for name, service in services.items()
+        if "minio" in service.get("image", "")
+    )
     assert services["minio"]["environment"]["MINIO_NOTIFY_KAFKA_TOPIC_PRIMARY"] == topics.Topics().name(topics.INBOX)
 
 

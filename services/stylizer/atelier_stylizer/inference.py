@@ -114,6 +114,7 @@ def load_engine(
         torch.set_num_threads(threads)
     network = load_network(folder, manifest)
     probe: dict[str, float] = {}
+    chosen_precision: str
     if precision != "auto":
         chosen_precision = precision
     elif chosen_device == "cuda":

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 from atelier_shared import AtelierError, InvalidModel, get_logger
 from atelier_stylizer.inference import Engine, load_engine
@@ -21,6 +22,26 @@ class Models:
         self._checked_at: dict[str, float] = {}
         self._refused: set[str] = set()
         self._lock = asyncio.Lock()
+        # Styles whose model the registry was seen to have (readiness asks only about the others).
+        self._published: set[str] = set()
+        self._missing: list[str] = []
+
+    async def ready(self, styles: Iterable[str]) -> bool:
+        """Whether the registry has a model of this pool for every one of these styles (the ones the
+        brands route to): until then requests for the others would be dead-lettered as unknown styles."""
+        missing = []
+        for style in sorted(set(styles) - self._published):
+            try:
+                await self._registry.latest(model_name(style, self._settings.stylizer_pool))
+            except AtelierError:  # Not published yet, or the store cannot say: not ready either way.
+                missing.append(style)
+            else:
+                self._published.add(style)
+        if missing != self._missing:
+            self._missing = missing
+            if missing:
+                log.warning("not ready: no model for styles the brands route to", styles=missing)
+        return not missing
 
     async def engine(self, style: str) -> Engine:
         """The current engine for a style; UnknownStyle when the registry has no model for it."""

@@ -21,6 +21,7 @@ import copy
 import logging
 import math
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class TorchRunner:
         # A copy: Module.to converts in place, and the caller's network may serve at another precision.
         module = copy.deepcopy(network).to(self.device, self.dtype).to(memory_format=layout).eval()  # type: ignore[call-overload]
         self.network: torch.nn.Module = module
-        self._compiled = None
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
         if compiled:
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_SHAPES)
             self._compiled = torch.compile(module, dynamic=False)
@@ -125,14 +126,13 @@ class TorchRunner:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = tuple(x.shape)
-        if self._compiled is None:
-            return self.network(x)
-        if shape in self.ready:
-            return self._compiled(x)
-        if shape not in self._started:
+        forward: Callable[[torch.Tensor], torch.Tensor] = self.network
+        if self._compiled is not None and shape in self.ready:
+            forward = self._compiled
+        elif self._compiled is not None and shape not in self._started:
             self._started.add(shape)
             threading.Thread(target=self._compile, args=(shape,), name=f"compile {shape}", daemon=True).start()
-        return self.network(x)
+        return forward(x)
 
     def _compile(self, shape: tuple[int, ...]) -> None:
         """Compile one shape (dynamo serialises compilations behind its own lock)."""

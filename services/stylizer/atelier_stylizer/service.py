@@ -1,6 +1,6 @@
 """The stylizer: one process per pool (quality or fast), micro-batching style requests through its models."""
 
-from atelier_shared import BatchPolicy, ObjectStore, Options, Service, topics
+from atelier_shared import BatchPolicy, BrandBook, ObjectStore, Options, Service, topics
 from atelier_stylizer.batches import cost
 from atelier_stylizer.inference import resolve_device
 from atelier_stylizer.models import Models
@@ -25,11 +25,18 @@ def declare(settings: StylizerSettings) -> Service:
     pool = settings.stylizer_pool
     store = ObjectStore(settings)
     registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
-    stylizer = Stylizer(pool, store, Models(registry, settings), settings.bucket_stylized, settings.limits)
+    models = Models(registry, settings)
+    stylizer = Stylizer(pool, store, models, settings.bucket_stylized, settings.limits)
     cost_side = settings.stylizer_working_side or 1024
+    book = BrandBook.load(settings.brands_dir)
+    styles = {style for brand in book.names() for style in book.get(brand).allowed_styles()}
+
+    async def models_ready() -> bool:
+        return await models.ready(styles)
 
     service = Service("stylizer", settings, attributes={"atelier.pool": pool})
     service.check("store", store.ping)
+    service.check("models", models_ready)
     requests = service.consume_batches(
         topics.POOL_TOPICS[pool],
         stylizer.stylize,

@@ -33,17 +33,20 @@ def _working_copy(image: Image.Image) -> Image.Image:
 
 def _most(rgb: np.ndarray) -> np.ndarray:
     """The largest of the three channels per pixel (numpy's max over a last axis of three was 15x slower)."""
-    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    most: np.ndarray = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    return most
 
 
 def _least(rgb: np.ndarray) -> np.ndarray:
     """The smallest of the three channels per pixel."""
-    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    least: np.ndarray = np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    return least
 
 
 def _channel_mean(rgb: np.ndarray) -> np.ndarray:
     """The mean of the three channels per pixel, keeping a channel axis of one."""
-    return ((rgb[..., 0] + rgb[..., 1] + rgb[..., 2]) / 3.0)[..., None]
+    mean: np.ndarray = ((rgb[..., 0] + rgb[..., 1] + rgb[..., 2]) / 3.0)[..., None]
+    return mean
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
