@@ -7,7 +7,7 @@ scaling, precision and layout change on the device. Compiled, the network runs c
 memory viewed as NCHW already is); eager, NCHW, which measured 1.25x channels-last for the quality
 network at batch 8 on the H200 (bench/results/gpu-nvidia-h200-service.md).
 
-Compiled, the network runs through inductor, which fuses the instance normalisation and activations
+Inductor (torch.compile) fuses the instance normalisation and activations
 around cuDNN's convolutions (3-4x eager at 1 MP on an H200, bench/results/gpu-nvidia-h200.md), but
 only for static shapes: with dynamic shapes it measured no faster than eager and recompiled on a new
 size anyway. So compiled shapes come in buckets (sides mirror-padded up to multiples of BUCKET, batches
