@@ -1,6 +1,8 @@
-"""Object-store drop trigger: an object put into the inbox bucket plus MinIO's notification ends exported."""
+"""Object-store drop trigger: an object put into the inbox bucket plus its notification (MinIO's, or AWS
+S3's record) ends exported."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -10,6 +12,7 @@ from atelier_shared.assets import asset_id_for_object
 from tests.conftest import jpeg_bytes
 from tests.e2e.conftest import Pipeline
 from tests.kafka import produce
+from tests.notifications import aws_s3_record
 
 pytestmark = pytest.mark.e2e
 
@@ -46,3 +49,25 @@ def test_dropped_object_is_exported(pipeline: Pipeline) -> None:
     assert (second["brand"], second["tier"]) == ("lumen", "production")
     assert {r["profile"] for r in second["renditions"]} == {"web", "thumbnail", "print"}
     assert second["renditions"][0]["object"]["content_type"] == "image/avif"
+
+
+def test_an_aws_s3_record_without_metadata_takes_the_brand_from_the_object(pipeline: Pipeline) -> None:
+    """AWS S3's records name no user metadata and no `s3:` prefix: the object's own metadata (read
+    from the store) gives the brand, and the key arrives URL-encoded."""
+    settings = pipeline.deployment.settings()
+    bucket, key = settings.bucket_inbox, "incoming/aws drop+1.jpg"
+    asyncio.run(
+        pipeline.store.put(bucket, key, jpeg_bytes(300, 200, seed=3), "image/jpeg", metadata={"brand": "lumen"})
+    )
+    stored = asyncio.run(pipeline.store.stat(bucket, key))
+    assert stored is not None
+    record = aws_s3_record(key, bucket=bucket, etag=stored.etag)
+    value = json.dumps({"Records": [record]}).encode()
+    asyncio.run(
+        produce(settings.kafka_bootstrap, settings.topics.name(topics.INBOX), f"{bucket}/{key}".encode(), value)
+    )
+
+    asset_id = asset_id_for_object(bucket, key, stored.etag)
+    status = pipeline.wait_final([asset_id])[asset_id]
+    assert status["stage"] == "exported", status
+    assert (status["brand"], status["source_uri"]) == ("lumen", f"s3://{bucket}/{key}")

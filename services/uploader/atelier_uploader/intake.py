@@ -3,6 +3,7 @@
 Both are validated like an HTTP upload (atelier_uploader.ingest) and become AssetUploaded events.
 """
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,14 +32,16 @@ class Intake:
         self._ingestor = ingestor
 
     async def drop(self, notification: dict[str, Any]) -> list[events.AssetUploaded]:
-        """A MinIO bucket notification in; an AssetUploaded for each object it created."""
+        """A bucket notification in (MinIO, Ceph RGW or AWS S3); an AssetUploaded for each object it created."""
         return [await self._drop_one(item) for item in parse_notification(notification)]
 
     async def _drop_one(self, item: DroppedObject) -> events.AssetUploaded:
         asset_id = assets.asset_id_for_object(item.bucket, item.key, item.etag)
         with _about(asset_id, item.metadata.get("brand", "")):
-            request = drop_request(item)
             stored = await self._store.stat(item.bucket, item.key)
+            if stored is not None and not item.metadata:  # AWS S3's records carry no user metadata.
+                item = dataclasses.replace(item, metadata=stored.metadata)
+            request = drop_request(item)
             return await self._ingest(
                 stored, item.uri, asset_id, request.brand, request.tier, request.style, events.SOURCE_BUCKET_DROP
             )

@@ -1,4 +1,10 @@
-"""MinIO's bucket notifications (pure): the objects a notification announces, and their brand, tier and style."""
+"""Bucket notifications (pure): the objects a notification announces, and their brand, tier and style.
+
+The S3 event record format, as MinIO, Ceph RGW and AWS S3 send it: a `Records` list whose created
+objects have an `eventName` of `ObjectCreated:*` (MinIO and older RGW prefix it with `s3:`) and a
+URL-encoded key. User metadata comes as MinIO's `userMetadata` mapping or RGW's `metadata` list of
+key/val pairs; AWS S3 sends none (the intake then reads it from the object itself).
+"""
 
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +16,7 @@ from atelier_shared.events import TIER_PRODUCTION, TIERS, Tier, tier_from_name
 
 @dataclass(frozen=True)
 class DroppedObject:
-    """An object created in the inbox bucket, as MinIO's notification describes it."""
+    """An object created in the inbox bucket, as its notification describes it."""
 
     bucket: str
     key: str
@@ -24,19 +30,18 @@ class DroppedObject:
 
 
 def parse_notification(notification: Any) -> list[DroppedObject]:
-    """The created objects in a MinIO bucket notification (S3 event JSON); other events are ignored."""
+    """The created objects in a bucket notification (S3 event JSON); other events are ignored."""
     if not isinstance(notification, dict) or not isinstance(notification.get("Records"), list):
         raise InvalidEvent("bucket notification without a Records list")
     objects = []
     for record in notification["Records"]:
         try:
-            if not str(record["eventName"]).startswith("s3:ObjectCreated:"):
+            if not str(record["eventName"]).removeprefix("s3:").startswith("ObjectCreated:"):
                 continue
             s3 = record["s3"]
             item = s3["object"]
             metadata = {
-                str(name).lower().removeprefix("x-amz-meta-"): str(value)
-                for name, value in (item.get("userMetadata") or {}).items()
+                str(name).lower().removeprefix("x-amz-meta-"): str(value) for name, value in _user_metadata(item)
             }
             objects.append(
                 DroppedObject(
@@ -50,6 +55,13 @@ def parse_notification(notification: Any) -> list[DroppedObject]:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidEvent(f"malformed bucket notification record: {exc!r}") from exc
     return objects
+
+
+def _user_metadata(item: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """MinIO's `userMetadata` mapping or Ceph RGW's `metadata` list of {key, val}, as pairs."""
+    if isinstance(item.get("userMetadata"), dict):
+        return list(item["userMetadata"].items())
+    return [(pair["key"], pair["val"]) for pair in item.get("metadata") or []]
 
 
 @dataclass(frozen=True)

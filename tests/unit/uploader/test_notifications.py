@@ -7,6 +7,7 @@ import pytest
 from atelier_devtools.local.notifications import minio_notification
 from atelier_shared import InvalidEvent, events
 from atelier_uploader.notifications import drop_request, parse_notification
+from tests.notifications import aws_s3_record, ceph_rgw_record
 
 
 def notification(key: str, metadata: dict[str, str] | None = None) -> dict[str, object]:
@@ -39,3 +40,21 @@ def test_brand_and_tier_from_key_or_metadata() -> None:
     [nameless] = parse_notification(notification("loose.jpg"))
     with pytest.raises(InvalidEvent, match="no brand"):
         drop_request(nameless)
+
+
+def test_aws_s3_and_ceph_rgw_records_are_parsed_like_minios() -> None:
+    """Regression: only MinIO's `s3:ObjectCreated:*` names were taken, so AWS S3's and current Ceph
+    RGW's `ObjectCreated:*` records were ignored and their objects silently never ingested."""
+    [aws] = parse_notification({"Records": [aws_s3_record("acme/preview/summer shots/hero+1.jpg")]})
+    assert (aws.bucket, aws.key, aws.size, aws.metadata) == ("inbox", "acme/preview/summer shots/hero+1.jpg", 2048, {})
+    assert (drop_request(aws).brand, drop_request(aws).tier) == ("acme", events.TIER_PREVIEW)
+    metadata = [{"key": "x-amz-meta-brand", "val": "lumen"}, {"key": "x-amz-meta-style", "val": "tiles"}]
+    for name in ("ObjectCreated:Put", "s3:ObjectCreated:CompleteMultipartUpload"):
+        [ceph] = parse_notification({"Records": [ceph_rgw_record("incoming/banner.jpg", metadata, name)]})
+        assert (ceph.key, ceph.size, ceph.etag) == ("incoming/banner.jpg", 1024, "37b51d194a7513e45b56f6524f2d51f2")
+        assert (drop_request(ceph).brand, drop_request(ceph).style) == ("lumen", "tiles")
+    removed = [
+        aws_s3_record("acme/x.jpg", "ObjectRemoved:Delete"),
+        ceph_rgw_record("acme/y.jpg", [], "ObjectRemoved:Delete"),
+    ]
+    assert parse_notification({"Records": removed}) == []
