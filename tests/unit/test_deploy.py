@@ -117,3 +117,22 @@ def test_every_atelier_variable_named_in_deploy_files_is_a_setting(path: Path) -
     known = {f"ATELIER_{name.upper()}" for cls in SETTINGS for name in cls.model_fields}
     named = set(re.findall(r"\bATELIER_[A-Z0-9_]+", path.read_text()))
     assert named <= known, sorted(named - known)
+
+
+def test_the_build_context_leaves_out_local_state_and_keeps_what_images_copy() -> None:
+    """Without a .dockerignore the context sent every environment and build leftover, and an image's
+    `pip install ./services/x` reused a stale services/x/build/ folder from the checkout."""
+    ignored = {
+        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip()[:1] not in "#"
+    }
+    assert {".git", ".venv", ".atelier", "**/build", "**/*.egg-info", "**/__pycache__"} <= ignored
+    dockerfiles = [*REPO.glob("services/*/Dockerfile"), *REPO.glob("tools/*/Dockerfile")]
+    copied = {
+        line.split()[1].rstrip("/")
+        for path in dockerfiles
+        for line in path.read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+    }
+    for source in copied:
+        assert (REPO / source).exists(), source
+        assert not any(source == entry or source.startswith(entry + "/") for entry in ignored), source
