@@ -38,7 +38,7 @@ async def read_all(settings: AtelierSettings, timeout_s: float = 60.0) -> list[D
     topic = settings.topics.name(topics.DEAD_LETTER)
     # Without a group id, subscribing assigns every partition and commits nothing.
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        topic, **settings.kafka_options(), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
@@ -59,7 +59,7 @@ async def read_all(settings: AtelierSettings, timeout_s: float = 60.0) -> list[D
 
 async def replay(settings: AtelierSettings, letters: list[DeadLetter]) -> None:
     """Produce each dead letter's original record to its original topic (with its trace context)."""
-    producer = EventProducer(settings.kafka_bootstrap, "atelier-dead-letters", settings.topics)
+    producer = EventProducer(settings.kafka_options(), "atelier-dead-letters", settings.topics)
     await producer.start()
     try:
         for letter in letters:

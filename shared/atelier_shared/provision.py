@@ -33,7 +33,7 @@ def topic_configs(settings: AtelierSettings) -> dict[str, dict[str, str]]:
 async def create_topics(settings: AtelierSettings, replication: int) -> list[str]:
     """Create missing topics; the names created."""
     configs = topic_configs(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="atelier-provision")
+    admin = AIOKafkaAdminClient(**settings.kafka_options(), client_id="atelier-provision")
     await admin.start()
     created = []
     try:

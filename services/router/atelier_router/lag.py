@@ -213,7 +213,7 @@ class LagMonitor:
     async def start(self) -> None:
         """Connect (an admin client for the groups' offsets, a reader of end offsets, one of pool
         reports) and take a first sample."""
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.kafka_bootstrap, client_id="router-lag")
+        self._admin = AIOKafkaAdminClient(**self._settings.kafka_options(), client_id="router-lag")
         await self._admin.start()
         for spec in self._pools.values():
             described = await self._admin.describe_topics(list(spec.all_topics))
@@ -221,12 +221,12 @@ class LagMonitor:
                 TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]
             ]
         self._offsets = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False, client_id="router-lag"
+            **self._settings.kafka_options(), enable_auto_commit=False, client_id="router-lag"
         )
         await self._offsets.start()
         self._stats = AIOKafkaConsumer(
             self._settings.topics.name(topics.POOL_STATS),
-            bootstrap_servers=self._settings.kafka_bootstrap,
+            **self._settings.kafka_options(),
             enable_auto_commit=False,
             auto_offset_reset="latest",
             client_id="router-pool-stats",

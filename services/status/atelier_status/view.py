@@ -52,6 +52,22 @@ class Transport(faust_aiokafka.Transport):
 drivers.TRANSPORTS.aliases["atelier-kafka"] = f"{__name__}:Transport"
 
 
+def credentials(settings: AtelierSettings) -> Any:
+    """faust's form of the Kafka security settings (None: plaintext)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = settings.kafka_ssl_context() if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        mechanism=settings.kafka_sasl_mechanism,
+    )
+
+
 class StatusView:
     """Runs the faust app that keeps the table current."""
 
@@ -74,6 +90,7 @@ class StatusView:
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+            broker_credentials=credentials(settings),
         )
         _ConsumerThread.fetch_wait_ms = settings.kafka_preview_fetch_wait_ms
         self.table = self.app.Table("asset-status", default=None, partitions=settings.topic_partitions)

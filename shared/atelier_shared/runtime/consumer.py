@@ -89,7 +89,7 @@ class ConsumerLoop:
         async for attempt in retrying(kafka_retriable, self._shutdown.sleep, 0.5, 5.0, on_retry):
             with attempt:
                 consumer = AIOKafkaConsumer(
-                    bootstrap_servers=self._settings.kafka_bootstrap,
+                    **self._settings.kafka_options(),
                     group_id=self._group,
                     client_id=f"{self._service}-{self._group}",
                     enable_auto_commit=False,

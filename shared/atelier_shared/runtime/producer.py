@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -20,8 +21,9 @@ def _event_type(item: Outgoing) -> bytes:
 class EventProducer:
     """Produces events and waits until all in-sync replicas have them."""
 
-    def __init__(self, bootstrap: str, client_id: str, topics: Topics, linger_ms: int = 0) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, connection: str | dict[str, Any], client_id: str, topics: Topics, linger_ms: int = 0) -> None:
+        # Bootstrap servers, or every connection option (AtelierSettings.kafka_options()).
+        self._connection = {"bootstrap_servers": connection} if isinstance(connection, str) else connection
         self._linger_ms = linger_ms
         self._client_id = client_id
         self._topics = topics
@@ -32,7 +34,7 @@ class EventProducer:
         async for attempt in retrying(kafka_retriable, max_s=5.0, on_retry=warn("connecting the producer")):
             with attempt:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
+                    **self._connection,
                     client_id=self._client_id,
                     acks="all",
                     enable_idempotence=True,

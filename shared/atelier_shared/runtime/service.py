@@ -91,7 +91,7 @@ class Service:
         self.attributes = attributes or {}
         self.shutdown = Shutdown()
         self.crashed = asyncio.Event()
-        self.producer = EventProducer(settings.kafka_bootstrap, name, settings.topics, settings.kafka_linger_ms)
+        self.producer = EventProducer(settings.kafka_options(), name, settings.topics, settings.kafka_linger_ms)
         self.http = HttpServer(settings.ops_host, settings.ops_port)
         self.http.check("kafka", self._kafka_ready)
         self.subscriptions: dict[str, Subscription] = {}

@@ -139,7 +139,7 @@ class _SampleSender:
 
 async def _submit_samples(settings: AtelierSettings, endpoints: Endpoints, samples: list[Path]) -> list[Submission]:
     """Send each sample by its planned path, over HTTP with its brand's key; the submissions with their asset ids."""
-    producer = EventProducer(settings.kafka_bootstrap, "atelier-cli", settings.topics)
+    producer = EventProducer(settings.kafka_options(), "atelier-cli", settings.topics)
     await producer.start()
     clients = {brand: AtelierClient(endpoints.api, key) for brand, key in endpoints.keys.items()}
     try:
