@@ -186,3 +186,29 @@ def test_the_build_context_leaves_out_local_state_and_keeps_what_images_copy() -
     for source in copied:
         assert (REPO / source).exists(), source
         assert not any(source == entry or source.startswith(entry + "/") for entry in ignored), source
+
+
+def test_network_policies_admit_the_ports_their_pods_serve_and_the_ingress_reaches_the_api() -> None:
+    documents = [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
+    pods = {
+        doc["metadata"]["name"]: (doc["spec"]["template"]["metadata"]["labels"], doc["spec"]["template"]["spec"])
+        for doc in documents
+        if doc["kind"] == "Deployment"
+    }
+    policies = [doc for doc in documents if doc["kind"] == "NetworkPolicy"]
+    assert any(policy["spec"]["podSelector"] == {} and "ingress" not in policy["spec"] for policy in policies)
+    for policy in policies:
+        wanted = policy["spec"]["podSelector"].get("matchLabels", {})
+        selected = [spec for labels, spec in pods.values() if wanted.items() <= labels.items()]
+        assert selected, policy["metadata"]["name"]
+        for rule in policy["spec"].get("ingress", []):
+            for allowed in rule["ports"]:
+                admitted = range(allowed["port"], allowed.get("endPort", allowed["port"]) + 1)
+                for spec in selected:  # Every selected pod serves a port the rule admits.
+                    served = {port["containerPort"] for container in spec["containers"] for port in container["ports"]}
+                    assert served & set(admitted), (policy["metadata"]["name"], served)
+    [ingress] = [doc for doc in documents if doc["kind"] == "Ingress"]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    service = next(doc for doc in documents if doc["kind"] == "Service" and doc["metadata"]["name"] == backend["name"])
+    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    assert ingress["spec"]["tls"][0]["secretName"]
