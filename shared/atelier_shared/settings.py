@@ -109,9 +109,14 @@ class AtelierSettings(BaseSettings):
     def _kafka_security(self) -> "AtelierSettings":
         sasl = self.kafka_security_protocol.startswith("SASL")
         if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
-            raise ValueError("kafka_sasl_username and kafka_sasl_password are needed with SASL")
+            raise ValueError(
+                f"{ENV_PREFIX}KAFKA_SASL_USERNAME and {ENV_PREFIX}KAFKA_SASL_PASSWORD are needed with SASL"
+            )
         if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
-            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (a client certificate and its key)")
+            raise ValueError(
+                f"{ENV_PREFIX}KAFKA_SSL_CERTFILE and {ENV_PREFIX}KAFKA_SSL_KEYFILE go together "
+                "(a client certificate and its key)"
+            )
         return self
 
     def kafka_options(self) -> dict[str, Any]:
@@ -173,8 +178,11 @@ def load_settings(cls: type[S]) -> S:
         return cls()
     except ValidationError as exc:
         prefix = cls.model_config.get("env_prefix", "")
+        # A check across settings has no location: its message names the variables itself.
         lines = [
             f"  {prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            if error["loc"]
+            else f"  {error['msg']}"
             for error in exc.errors()
         ]
         raise SettingsError(f"invalid configuration for {cls.__name__}:\n" + "\n".join(lines)) from None

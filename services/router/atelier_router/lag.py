@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
+from aiokafka.errors import CoordinatorNotAvailableError, KafkaError, NoError
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import Gauge
 
 from atelier_shared import AtelierSettings, InvalidEvent, events, get_logger, kafka_retriable, topics
@@ -267,7 +267,7 @@ class LagMonitor:
         ends = await self._offsets.end_offsets([tp for partitions in self._partitions.values() for tp in partitions])
         for pool, spec in self._pools.items():
             partitions = self._partitions[pool]
-            offsets = await self._admin.list_consumer_group_offsets(spec.group, partitions=partitions)
+            offsets = await self._group_offsets(spec.group, partitions)
             lag = backlog = committed_total = 0
             for partition in partitions:
                 stored = offsets.get(partition)
@@ -283,6 +283,27 @@ class LagMonitor:
         self._sampled_at = self._clock()
         self.samples_taken += 1
         self.on_sample()
+
+    async def _group_offsets(
+        self, group: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """A group's committed offsets in one request; a retriable error unless every partition is in it.
+
+        aiokafka's admin client drops OffsetFetch's top-level error (a coordinator loading or moving,
+        as in a rolling restart): it answers with no partitions, which read as offset 0 would make the
+        whole log look like backlog and fail over for nothing, or it raises NoError (not retriable),
+        which would end the monitor."""
+        assert self._admin is not None
+        try:
+            offsets: dict[TopicPartition, OffsetAndMetadata] = await self._admin.list_consumer_group_offsets(
+                group, partitions=partitions
+            )
+        except NoError as exc:
+            raise CoordinatorNotAvailableError(f"offsets of group {group}: the coordinator answered an error") from exc
+        missing = [partition for partition in partitions if partition not in offsets]
+        if missing:
+            raise CoordinatorNotAvailableError(f"offsets of group {group} lack {len(missing)} partitions")
+        return offsets
 
     async def _read_reports(self) -> None:
         assert self._stats is not None

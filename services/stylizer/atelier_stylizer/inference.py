@@ -101,13 +101,15 @@ def load_engine(
     precision: Precision = "auto",
     threads: int | None = None,
     compile: Compile = "auto",
+    working_side: int = 0,
 ) -> Engine:
     """Load a verified artifact on the chosen backend, device and precision, and say what was chosen.
 
     "auto" precision means: FP16 on CUDA; on CPU, INT8 (ONNX Runtime) where the manifest records it
     adopted for this CPU, else BF16 where this CPU reports BF16 instructions and a probe measures it
-    faster and within the gate, else FP32. "auto" compile means compiled on CUDA, eager on CPU. An
-    artifact without model.onnx is exported once into its folder.
+    faster and within the gate, else FP32 (ONNX Runtime: FP32). "auto" compile means compiled on CUDA,
+    eager on CPU, warming up at `working_side` (0: the manifest's). An artifact without model.onnx is
+    exported once into its folder.
     """
     chosen_device = resolve_device(device)
     if threads and chosen_device == "cpu":
@@ -121,6 +123,8 @@ def load_engine(
         chosen_precision = "fp16"
     elif int8_adopted(manifest, hardware_id()):
         chosen_precision = "int8"
+    elif backend == "onnxruntime":
+        chosen_precision = "fp32"
     else:
         chosen_precision, probe = cpu_float_precision(network)
     chosen_backend = backend if backend != "auto" else ("onnxruntime" if chosen_precision == "int8" else "torch")
@@ -129,7 +133,7 @@ def load_engine(
         compiled = compile == "on" or (compile == "auto" and chosen_device == "cuda")
         engine = TorchEngine(network, manifest, chosen_device, chosen_precision, compiled)
         if compiled:
-            warm_up(engine.runner, manifest.working_side)
+            warm_up(engine.runner, working_side or manifest.working_side)
     else:
         engine = OnnxEngine(
             onnx_graph(folder, manifest, network, chosen_precision),
@@ -201,7 +205,8 @@ def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, 
 
 
 def warm_up(runner: TorchRunner, working_side: int) -> None:
-    """Compile the commonest shape before the first request (one square image at working size);
-    every other shape compiles in the background the first time it is seen, running eager meanwhile."""
+    """Start compiling the commonest shape (one square image at working size) in the background: the
+    model serves eager until it is ready (compiling took 31-42 s on the H200), and every other shape
+    compiles the first time it is seen."""
     side = max(32, working_side // 4 * 4)
-    runner.compile_now(1, side, side)
+    runner.compile_soon(1, side, side)

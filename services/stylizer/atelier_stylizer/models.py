@@ -75,6 +75,7 @@ class Models:
                 self._settings.stylizer_precision,
                 self._settings.stylizer_threads or None,
                 self._settings.stylizer_compile,
+                self._settings.stylizer_working_side,
             )
         except InvalidModel as exc:
             if current is None:

@@ -35,8 +35,10 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Compiled shapes: sides padded up to a multiple of this; a 1024 px working side gives at most 16
 # heights for each width.
 BUCKET = 64
-# Distinct compiled shapes kept (dynamo's default of 8 would silently fall back to eager after).
-COMPILED_SHAPES = 64
+# Compiled shapes kept per code object, in the whole process (every runner and model version shares
+# TransformerNet.forward): a pool can meet about 31 buckets at four batch sizes per working side, and
+# past the limit dynamo would silently run eager.
+COMPILED_SHAPES = 512
 
 
 class TorchRunner:
@@ -64,7 +66,9 @@ class TorchRunner:
         self.network: torch.nn.Module = module
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
         if compiled:
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_SHAPES)
+            config = torch._dynamo.config
+            config.recompile_limit = max(config.recompile_limit, COMPILED_SHAPES)
+            config.accumulated_recompile_limit = max(config.accumulated_recompile_limit, 2 * COMPILED_SHAPES)
             self._compiled = torch.compile(module, dynamic=False)
         # Shapes compiled and ready, and those being compiled (or that failed to: they stay eager).
         self.ready: set[tuple[int, ...]] = set()
@@ -93,11 +97,16 @@ class TorchRunner:
             return np.concatenate([self._run(batch[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)])
 
     def compile_now(self, count: int, height: int, width: int) -> None:
-        """Compile one bucket in the caller's thread (warming up before the first request)."""
+        """Compile one bucket in the caller's thread."""
         if self._compiled is not None:
             shape = (count, 3, *self._padded(height, width))
             self._started.add(shape)
             self._compile(shape)
+
+    def compile_soon(self, count: int, height: int, width: int) -> None:
+        """Compile one bucket in the background (a model load never waits for the compiler)."""
+        if self._compiled is not None:
+            self._compile_later((count, 3, *self._padded(height, width)))
 
     def _padded(self, height: int, width: int) -> tuple[int, int]:
         if self._compiled is None:
@@ -126,16 +135,21 @@ class TorchRunner:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = tuple(x.shape)
-        forward: Callable[[torch.Tensor], torch.Tensor] = self.network
         if self._compiled is not None and shape in self.ready:
-            forward = self._compiled
-        elif self._compiled is not None and shape not in self._started:
-            self._started.add(shape)
-            threading.Thread(target=self._compile, args=(shape,), name=f"compile {shape}", daemon=True).start()
+            return self._compiled(x)
+        if self._compiled is not None:
+            self._compile_later(shape)
+        forward: Callable[[torch.Tensor], torch.Tensor] = self.network
         return forward(x)
 
+    def _compile_later(self, shape: tuple[int, ...]) -> None:
+        """Compile a shape in the background, once (dynamo serialises compilations behind its own lock)."""
+        if shape not in self._started:
+            self._started.add(shape)
+            threading.Thread(target=self._compile, args=(shape,), name=f"compile {shape}", daemon=True).start()
+
     def _compile(self, shape: tuple[int, ...]) -> None:
-        """Compile one shape (dynamo serialises compilations behind its own lock)."""
+        """Compile one shape."""
         layout = torch.channels_last if self._channels_last else torch.contiguous_format
         sample = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(memory_format=layout)
         try:

@@ -1,0 +1,46 @@
+"""The lag monitor's reading of a group's committed offsets, with the admin client's answers stubbed."""
+
+from typing import Any
+
+import pytest
+from aiokafka.errors import NoError
+from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+from atelier_router.lag import LagMonitor, pool_specs
+from atelier_shared import AtelierSettings, kafka_retriable, topics
+
+PARTITIONS = [TopicPartition("atelier.stylize.quality", 0), TopicPartition("atelier.stylize.quality", 1)]
+
+
+class Admin:
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+
+    async def list_consumer_group_offsets(self, group: str, partitions: list[TopicPartition]) -> Any:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def monitor(admin: Admin) -> LagMonitor:
+    lag = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10)
+    lag._admin = admin  # type: ignore[assignment]
+    return lag
+
+
+async def test_a_complete_answer_is_the_groups_offsets() -> None:
+    answer = {partition: OffsetAndMetadata(7, "") for partition in PARTITIONS}
+    assert await monitor(Admin(answer))._group_offsets("g", PARTITIONS) == answer
+
+
+@pytest.mark.parametrize(
+    "answer", [{}, {PARTITIONS[0]: OffsetAndMetadata(7, "")}, NoError()], ids=["none", "some", "NoError"]
+)
+async def test_an_answer_without_every_partition_is_a_retriable_failure(answer: Any) -> None:
+    """Regression: aiokafka's admin client drops OffsetFetch's top-level error (a coordinator loading
+    or moving): it answered with no partitions, read as offset 0, so the whole log looked like backlog
+    and the router failed over for nothing; or it raised NoError, not retriable, which ended the
+    monitor. Now the sample fails retriably and the last estimate stands."""
+    with pytest.raises(Exception) as raised:
+        await monitor(Admin(answer))._group_offsets("g", PARTITIONS)
+    assert kafka_retriable(raised.value), raised.value
