@@ -85,11 +85,7 @@ class TorchRunner:
         if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
             raise ValueError(f"expected uint8 (N, H, W, 3), got {batch.dtype} {batch.shape}")
         most = largest_batch(self._architecture, *self._padded(batch.shape[1], batch.shape[2]))
-        if self._compiled is not None:
-            sizes = powers_of_two(len(batch), most)
-        else:
-            passes = math.ceil(len(batch) / most)
-            sizes = [len(piece) for piece in np.array_split(np.empty(len(batch)), passes)]
+        sizes = powers_of_two(len(batch), most) if self._compiled is not None else equal_passes(len(batch), most)
         with self._lock, torch.inference_mode():
             if len(sizes) == 1:
                 return self._run(batch)
@@ -178,6 +174,13 @@ def _bucket(side: int) -> int:
     """A side padded up to its bucket, where mirror padding can reach (a pad must be shorter than the side)."""
     padded = math.ceil(side / BUCKET) * BUCKET
     return padded if padded - side < side else side
+
+
+def equal_passes(count: int, most: int) -> list[int]:
+    """`count` in as few passes of at most `most` as possible, as equal as can be, larger first (5, 2 -> 2 2 1)."""
+    passes = math.ceil(count / most)
+    base, extra = divmod(count, passes)
+    return [base + 1] * extra + [base] * (passes - extra)
 
 
 def powers_of_two(count: int, most: int) -> list[int]:
