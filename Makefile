@@ -13,7 +13,7 @@ SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/ate
 	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config clean
+.PHONY: install browser run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config clean
 
 install: $(STAMP)
 
@@ -29,8 +29,14 @@ run: install
 demo: install
 	$(BIN)/atelier local --demo
 
-test: install lint
+test: install lint browser
 	$(BIN)/pytest -q
+
+# The studio's browser test drives Debian's Chromium through its ChromeDriver (no browser download).
+browser: /usr/bin/chromium /usr/bin/chromedriver
+
+/usr/bin/chromium /usr/bin/chromedriver:
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver'
 
 test-fast: install
 	$(BIN)/pytest -q -m "not e2e"

@@ -3,7 +3,8 @@
 Exporters follow the standard variables: OTEL_TRACES_EXPORTER (otlp, console or none; default
 otlp) and OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT for OTLP over HTTP.
 HTTP requests are traced by OpenTelemetry's aiohttp server instrumentation, which leaves out the
-URLs in OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS (default: health, readiness and metrics).
+URLs in OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS (default: health, readiness, metrics, the studio's
+page files, and event streams, which stay open for hours and would each be one endless span).
 """
 
 import os
@@ -38,7 +39,7 @@ def configure_tracing(service: str, **attributes: str) -> None:
         raise ValueError(f"OTEL_TRACES_EXPORTER={exporter!r}: use otlp, console or none")
     trace.set_tracer_provider(provider)
     _provider = provider
-    os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", "healthz,readyz,metrics")
+    os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", "healthz,readyz,metrics,/studio,/events")
     instrumentor = AioHttpServerInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(tracer_provider=provider)

@@ -62,14 +62,19 @@ def test_the_wheels_carry_what_they_serve(installed: Path) -> None:
     probe = (
         "import atelier_stylizer, atelier_workshop, atelier_tagger;"
         "from atelier_workshop.defaults import shipped_artifacts;"
-        "print(atelier_stylizer.__file__, atelier_workshop.__file__, len(shipped_artifacts()))"
+        "from atelier_uploader.studio import PAGE;"
+        "print(atelier_stylizer.__file__, atelier_workshop.__file__, len(shipped_artifacts()),"
+        " PAGE, sorted(file.name for file in PAGE.iterdir()))"
     )
     result = subprocess.run([str(installed / "python"), "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
-    stylizer, workshop, shipped = result.stdout.split()
+    stylizer, workshop, shipped, page, files = result.stdout.split(maxsplit=4)
     venv = str(installed.parent)
-    assert stylizer.startswith(venv) and workshop.startswith(venv), "imported from the checkout, not the wheel"
+    assert all(path.startswith(venv) for path in (stylizer, workshop, page)), (
+        "imported from the checkout, not the wheel"
+    )
     assert int(shipped) == 6  # Three styles, quality and fast.
+    assert files.strip() == "['favicon.svg', 'index.html', 'studio.css', 'studio.js']"  # The studio's page.
 
 
 def test_the_stylizer_from_its_wheel_publishes_the_shipped_models_and_serves(

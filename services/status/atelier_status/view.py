@@ -16,8 +16,11 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from atelier_shared import AtelierSettings, InvalidEvent, TopicSpec, get_logger, topics
 from atelier_shared.status import FINAL_STAGES, STATUS_TOPICS, merge_status
 from atelier_shared.tracing import trace_id_of
+from atelier_status.feed import Feed
 
 log = get_logger(__name__)
+# Recent assets kept per brand for readers (the studio's list).
+RECENT_KEPT = 200
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:
@@ -103,8 +106,12 @@ class StatusView:
         )
         self.app.agent(source, name="asset-status-updater")(self._update)
         self._started = False
-        # Each brand's assets not final yet (its in-flight quota), indexed from the table once recovered.
+        # Each brand's changes, for live listeners.
+        self.feed = Feed()
+        # Indexed from the table once recovered: each brand's assets not final yet (its in-flight
+        # quota), and when each of its recent assets was uploaded (ms).
         self._open: dict[str, set[str]] | None = None
+        self._recent: dict[str, dict[str, float]] = {}
 
     @property
     def sources(self) -> tuple[TopicSpec[Any], ...]:
@@ -122,21 +129,30 @@ class StatusView:
             key = (event.key or b"").decode(errors="replace")
             if not key:
                 continue
-            status = merge_status(self.table.get(key), spec, decoded)
+            held = self.table.get(key)
+            status = merge_status(held, spec, decoded)
             trace_id = trace_id_of(_headers(event.headers))
             if spec is topics.UPLOADED and trace_id:
                 status["trace_id"] = trace_id
+            if status == held:
+                continue  # A redelivery, or an event that changes nothing: no write, no news.
             self.table[key] = status
             self._index(key, status)
+            self.feed.publish(str(status.get("brand", "")), status)
 
     def _index(self, asset_id: str, status: dict[str, Any]) -> None:
         if self._open is None:
             return
-        brand_open = self._open.setdefault(str(status.get("brand", "")), set())
+        brand = str(status.get("brand", ""))
+        brand_open = self._open.setdefault(brand, set())
         if status.get("stage") in FINAL_STAGES:
             brand_open.discard(asset_id)
         else:
             brand_open.add(asset_id)
+        recent = self._recent.setdefault(brand, {})
+        recent[asset_id] = float(status.get("versions", {}).get("timeline.uploaded_at", 0.0))
+        if len(recent) > 2 * RECENT_KEPT:  # Trimmed now and then, not on every change.
+            self._recent[brand] = dict(sorted(recent.items(), key=lambda item: item[1])[-RECENT_KEPT:])
 
     def open_assets(self, brand: str) -> set[str] | None:
         """A brand's assets that are not final yet (exported or failed); None while the table recovers
@@ -144,11 +160,24 @@ class StatusView:
         if not self.ready:
             self._open = None
             return None
+        self._indexed()
+        return self._open.get(brand, set()) if self._open is not None else None
+
+    def recent(self, brand: str, limit: int) -> list[dict[str, Any]] | None:
+        """A brand's most recently uploaded assets (up to RECENT_KEPT), newest first; None while the table recovers."""
+        if not self.ready:
+            self._open = None
+            return None
+        self._indexed()
+        uploaded = self._recent.get(brand, {})
+        newest = sorted(uploaded, key=uploaded.__getitem__, reverse=True)[: min(limit, RECENT_KEPT)]
+        return [status for asset_id in newest if (status := self.get(asset_id)) is not None]
+
+    def _indexed(self) -> None:
         if self._open is None:
-            self._open = {}
+            self._open, self._recent = {}, {}
             for asset_id, status in self.table.items():
                 self._index(asset_id, status)
-        return self._open.get(brand, set())
 
     async def start(self) -> None:
         """Start the faust app in the running loop."""

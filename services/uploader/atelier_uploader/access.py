@@ -24,8 +24,9 @@ from opentelemetry import trace
 from atelier_shared import BrandBook
 from atelier_uploader.keys import KeyRing, Principal
 
-# Routes anyone may call: health and readiness for load balancers, and the API's contract and docs.
-PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+# Routes anyone may call: health and readiness for load balancers, the API's contract and docs, and
+# the studio's page (which holds no data: it signs in with a key like any client).
+PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/studio")
 PRINCIPAL = web.RequestKey("principal", Principal)
 # How long an asset accepted here counts toward its brand's in-flight quota without the status service.
 RECENT_S = 10.0
@@ -46,7 +47,7 @@ def key_check(ring: KeyRing) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(PUBLIC_PATHS):
+        if request.path == "/" or request.path.startswith(PUBLIC_PATHS):
             return await handler(request)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="atelier"'}

@@ -36,6 +36,7 @@ from atelier_shared.status import merge_status, with_urls
 from atelier_uploader import contract
 from atelier_uploader.access import InFlight, Quotas, Refused, error, principal
 from atelier_uploader.ingest import Ingestor
+from atelier_uploader.keys import Principal
 
 log = get_logger(__name__)
 
@@ -56,7 +57,9 @@ def _status_for(error: AtelierError) -> int:
     return 422
 
 
-class _BadRequest(Exception):
+class BadRequest(Exception):
+    """A request answered with a 4xx and its error code."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -94,8 +97,19 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
     except (HttpProcessingError, ValueError, LookupError) as exc:
         # aiohttp's multipart reader raises these on a malformed body (bad part headers, boundary, charset).
         message = f"the multipart body cannot be read ({exc.__class__.__name__})"
-        raise _BadRequest(400, "malformed_body", message) from exc
+        raise BadRequest(400, "malformed_body", message) from exc
     return data, fields
+
+
+def acting_brand(request: web.Request, fields: dict[str, str]) -> str:
+    """The brand a request acts for: its `brand` field, else the key's; an admin key must name one."""
+    caller = principal(request)
+    brand = fields.get("brand", "").strip() or caller.brand or ""
+    if not brand:
+        raise BadRequest(400, "missing_brand", "an admin key must name the `brand` (query or form field)")
+    if not caller.may_see(brand):
+        raise BadRequest(403, "brand_forbidden", "this API key may act only for its own brand")
+    return brand
 
 
 class Api:
@@ -171,7 +185,7 @@ class Api:
         """POST /v1/assets: validate, store, publish; 202 with the asset id."""
         try:
             response = await self._submit(request)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             response = error(exc.status, exc.code, str(exc))
         except Refused as exc:
             response = error(429, exc.code, str(exc), **{"Retry-After": str(exc.retry_after_s)})
@@ -183,25 +197,20 @@ class Api:
             log.info("upload rejected", status=response.status, reason=response.text)
         return response
 
-    def _brand(self, request: web.Request, fields: dict[str, str]) -> str:
-        caller = principal(request)
-        brand = fields.get("brand", "").strip() or caller.brand or ""
-        if not brand:
-            raise _BadRequest(400, "missing_brand", "an admin key must name the `brand` (query or form field)")
-        if not caller.may_see(brand):
-            raise _BadRequest(403, "brand_forbidden", "this API key may submit only for its own brand")
-        return brand
-
     async def _submit(self, request: web.Request) -> web.Response:
         data, fields = await _read_upload(request, self._ingestor.limits.max_bytes)
-        brand = self._brand(request, fields)
+        brand = acting_brand(request, fields)
         if not data:
-            raise _BadRequest(400, "empty_body", "the request carries no image bytes")
+            raise BadRequest(400, "empty_body", "the request carries no image bytes")
         try:
             tier = tier_from_name(fields.get("tier", "production").strip() or "production")
         except ValueError as exc:
-            raise _BadRequest(422, "invalid_tier", str(exc)) from exc
+            raise BadRequest(422, "invalid_tier", str(exc)) from exc
         style = fields.get("style", "").strip()
+        # The caller's own reference (the studio's: its upload and file name), kept as the source.
+        reference = fields.get("reference", "").strip()
+        if not reference.isprintable():
+            raise BadRequest(422, "invalid_reference", "`reference` must be printable text")
         self._ingestor.check(brand, tier, style)
         key = request.headers.get("Idempotency-Key", "").strip()
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
@@ -214,9 +223,9 @@ class Api:
                     same = await self._ingestor.same_body(brand, asset_id, data)
                 if not same:
                     message = "this Idempotency-Key was used with a different body: use a new key for a new image"
-                    raise _BadRequest(409, "idempotency_conflict", message)
+                    raise BadRequest(409, "idempotency_conflict", message)
             await self.quotas.admit(brand, asset_id)
-            uploaded = await self._ingest(original, data, asset_id, brand, tier, style)
+            uploaded = await self._ingest(original, data, asset_id, brand, tier, style, reference or "http")
         trace_id = trace.format_trace_id(span.get_span_context().trace_id)
         accepted = {**merge_status(None, topics.UPLOADED, uploaded), "trace_id": trace_id}
         self._accepted[asset_id] = accepted
@@ -248,7 +257,14 @@ class Api:
             ) from exc
 
     async def _ingest(
-        self, original: events.ObjectRef, data: bytes, asset_id: str, brand: str, tier: events.Tier, style: str
+        self,
+        original: events.ObjectRef,
+        data: bytes,
+        asset_id: str,
+        brand: str,
+        tier: events.Tier,
+        style: str,
+        source_uri: str,
     ) -> events.AssetUploaded:
         """Store the validated original and publish its upload event, within the deadline."""
         try:
@@ -261,7 +277,7 @@ class Api:
                     tier=tier,
                     style=style,
                     source=events.SOURCE_HTTP,
-                    source_uri="http",
+                    source_uri=source_uri,
                 )
                 await self._uploads.publish(uploaded)
         except BaseException:
@@ -271,8 +287,11 @@ class Api:
 
     async def get_status(self, request: web.Request) -> web.Response:
         """GET /v1/assets/{id}: the status service's answer, or this uploader's own for an upload it just accepted."""
-        asset_id = request.match_info["asset_id"]
-        caller = principal(request)
+        found = await self.lookup(principal(request), request.match_info["asset_id"])
+        return found if isinstance(found, web.Response) else web.json_response(found)
+
+    async def lookup(self, caller: Principal, asset_id: str) -> dict[str, Any] | web.Response:
+        """An asset's status for a caller, or the error answer: 404 for another brand's asset, as for an unknown one."""
         status, answer = self._accepted.get(asset_id), None
         try:
             answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}")
@@ -287,9 +306,8 @@ class Api:
         if status is None or not caller.may_see(str(status.get("brand", ""))):
             return error(404, "not_found", f"no asset {asset_id!r} (yet): check the id, or retry shortly")
         if answer is not None:
-            return web.json_response(status)
-        sign = lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry)  # noqa: E731
-        return web.json_response(with_urls(status, sign))
+            return status
+        return with_urls(status, lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry))
 
     async def _status(self, path: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
         """The status service's JSON answer, or None when it answers 404."""

@@ -75,6 +75,54 @@ class UploadForm(BaseModel):
     brand: str | None = Field(default=None, description="defaults to the key's brand; required with an admin key")
     tier: str = Field(default="production", description="preview or production")
     style: str = Field(default="", description="a style the brand allows; empty lets its rules choose")
+    reference: str = Field(default="", description="the caller's own reference, kept as the asset's source_uri")
+
+
+class BrandProfile(BaseModel):
+    """What a submitter may ask of a brand: its styles, tiers and the latency it promises per tier."""
+
+    brand: str
+    display_name: str
+    default_style: str
+    styles: list[str] = Field(description="every style a submitter may request by name")
+    tiers: list[str]
+    latency_targets_ms: dict[str, int]
+
+
+class AssetList(BaseModel):
+    """A brand's most recent assets, newest first."""
+
+    assets: list[AssetStatus]
+
+
+class StatusEvent(BaseModel):
+    """The event stream (text/event-stream): first `snapshot` (data: an AssetList of the brand's recent
+    assets), then `status` (data: an AssetStatus) each time one of the brand's assets changes, in order,
+    with an increasing id; `: keepalive` comments in between. The stream ends when the server stops or
+    the client falls too far behind: reconnect and start again from the snapshot."""
+
+    event: str = Field(description="snapshot or status")
+    data: dict[str, Any]
+
+
+class TraceSpan(BaseModel):
+    """One span of an asset's trace."""
+
+    span_id: str
+    parent_id: str
+    service: str
+    name: str
+    start_ms: float = Field(description="since the trace's first span started")
+    duration_ms: float
+    error: bool
+
+
+class AssetTrace(BaseModel):
+    """An asset's trace across the services, for a waterfall."""
+
+    trace_id: str
+    spans: list[TraceSpan]
+    ui_url: str | None = Field(default=None, description="the trace in Jaeger's UI, where one is configured")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -104,19 +152,22 @@ class Operation:
     errors: tuple[int, ...]
     parameters: list[dict[str, Any]] = field(default_factory=list)
     body: dict[str, Any] | None = None
+    media_type: str = "application/json"
 
 
-def _parameter(name: str, where: str, description: str, required: bool = False) -> dict[str, Any]:
+def parameter(name: str, where: str, description: str, required: bool = False) -> dict[str, Any]:
+    """An operation's parameter (a string)."""
     return {"name": name, "in": where, "required": required, "description": description, "schema": {"type": "string"}}
 
 
 def upload_parameters() -> list[dict[str, Any]]:
     """POST /v1/assets's parameters: the form fields may also come as query parameters with a raw body."""
     return [
-        _parameter("brand", "query", "with a raw image body: the brand (defaults to the key's)"),
-        _parameter("tier", "query", "with a raw image body: preview or production"),
-        _parameter("style", "query", "with a raw image body: a style the brand allows"),
-        _parameter("Idempotency-Key", "header", "retries with the same key and body get the same asset"),
+        parameter("brand", "query", "with a raw image body: the brand (defaults to the key's)"),
+        parameter("tier", "query", "with a raw image body: preview or production"),
+        parameter("style", "query", "with a raw image body: a style the brand allows"),
+        parameter("reference", "query", "with a raw image body: your own reference, kept as the source"),
+        parameter("Idempotency-Key", "header", "retries with the same key and body get the same asset"),
     ]
 
 
@@ -149,7 +200,7 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
     for operation in operations:
         code, model = operation.success
         responses: dict[str, Any] = {
-            str(code): {"description": model.__doc__ or "", "content": _json(model)},
+            str(code): {"description": model.__doc__ or "", "content": _content(model, operation.media_type)},
             **{str(status): {"description": ERRORS[status], "content": _json(Error)} for status in operation.errors},
         }
         document: dict[str, Any] = {
@@ -173,8 +224,12 @@ def openapi(operations: list[Operation]) -> dict[str, Any]:
     }
 
 
+def _content(model: type[BaseModel], media_type: str) -> dict[str, Any]:
+    return {media_type: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+
 def _json(model: type[BaseModel]) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+    return _content(model, "application/json")
 
 
 def register(routes: web.RouteTableDef, operations: list[Operation]) -> None:

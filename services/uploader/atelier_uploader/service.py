@@ -1,4 +1,5 @@
-"""The uploader: the HTTP API, the bucket-drop trigger and intake events, each validated into AssetUploaded.
+"""The uploader: the HTTP API (and the studio's page), the bucket-drop trigger and intake events, each
+validated into AssetUploaded.
 
 Accepting uploads depends on Kafka and the object store only: reads are the status service's,
 which the API forwards to. The API listens on its own public port behind the key check; health,
@@ -15,6 +16,7 @@ from atelier_uploader.ingest import Ingestor
 from atelier_uploader.intake import Intake
 from atelier_uploader.keys import KeyRing, KeyStore
 from atelier_uploader.settings import UploaderSettings
+from atelier_uploader.studio import Studio
 
 
 def declare(settings: UploaderSettings) -> Service:
@@ -37,7 +39,11 @@ def declare(settings: UploaderSettings) -> Service:
     expiry = timedelta(seconds=settings.presign_expiry_s)
     api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry, settings.ingest_deadline_s)
     service.add(api)
-    contract.register(service.http.routes, api.operations())
+    studio = Studio(api, brands, settings.status_url, settings.trace_query_url, settings.trace_ui_url)
+    service.add(studio)
+    service.http.on_stop(studio.end_streams)
+    contract.register(service.http.routes, [*api.operations(), *studio.operations()])
+    studio.page(service.http.routes)
     body_limit = settings.max_upload_bytes + 1024**2
     service.http.expose(Listener(settings.api_host, settings.api_port, body_limit, (key_check(keys),)))
     return service

@@ -23,8 +23,12 @@ class UploaderSettings(AtelierSettings):
     intake_concurrency: int = Field(4, ge=1)
     # How often the API keys are reloaded: a new key works, and a revoked one stops, within this delay.
     key_refresh_s: float = Field(2.0, gt=0)
-    # The status service, to which GET /v1/assets/{id} is forwarded.
+    # The status service, to which GET /v1/assets/{id} and the studio's event streams are forwarded.
     status_url: HttpEndpoint = "http://127.0.0.1:9105"
+    # Jaeger's query service (its HTTP API), read for the studio's trace waterfall; empty: none.
+    trace_query_url: HttpEndpoint = ""
+    # Where people open a trace (Jaeger's UI, linked as <url>/trace/<id>); empty: no link.
+    trace_ui_url: HttpEndpoint = ""
 
     @property
     def limits(self) -> ImageLimits:

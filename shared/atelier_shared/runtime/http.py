@@ -39,12 +39,19 @@ class HttpServer:
         self._checks: dict[str, ReadinessCheck] = {}
         self.routes = web.RouteTableDef()
         self._runners: list[web.AppRunner] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.port = 0
         self.public_port = 0
 
     def check(self, name: str, check: ReadinessCheck) -> None:
         """Add a readiness check; /readyz answers 503 while any fails."""
         self._checks[name] = check
+
+    def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Call `callback` as the server stops, before it waits for requests in flight: it ends
+        long-lived responses (event streams), which would otherwise hold the stop for a minute, and
+        refuses new ones."""
+        self._on_stop.append(callback)
 
     def expose(self, listener: Listener) -> None:
         """Serve the routes on a public listener of their own (declared before start)."""
@@ -65,6 +72,8 @@ class HttpServer:
 
     async def stop(self) -> None:
         """Stop serving."""
+        for callback in self._on_stop:
+            await callback()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

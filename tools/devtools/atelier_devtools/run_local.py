@@ -74,6 +74,7 @@ class Endpoints:
     def panel(self, settings: AtelierSettings) -> Panel:
         """What a developer needs to know, on the console."""
         return Panel.fit(
+            f"studio        {self.api}/studio/  (sign in with a brand's key below; drop images, watch them)\n"
             f"API           {self.api}  (POST /v1/assets, GET /v1/assets/<id>; contract at {self.api}/docs)\n"
             f"API keys      {', '.join(sorted(self.key_variables()))} (below, and in the endpoints file)\n"
             f"Kafka         {self.kafka}  (topics {settings.topic_prefix}*)\n"

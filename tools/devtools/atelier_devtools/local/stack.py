@@ -107,6 +107,8 @@ class LocalInfra:
             "OTEL_TRACES_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{self.traces.endpoint}/v1/traces",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
+            # The studio's trace waterfall reads the sink as it reads Jaeger's query service.
+            "ATELIER_TRACE_QUERY_URL": self.traces.endpoint,
             # The embedded cluster holds every fetch for its whole wait (a Kafka broker answers when a
             # record arrives): short on the preview path, the default elsewhere (settings.py).
             "ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS": str(EMBEDDED_PREVIEW_FETCH_WAIT_MS),

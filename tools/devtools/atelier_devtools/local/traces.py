@@ -1,7 +1,9 @@
 """A minimal OTLP/HTTP trace receiver: collects the spans the services export.
 
 The local stack points OTEL_EXPORTER_OTLP_ENDPOINT at it, keeps the spans in memory for tests and
-the run summary, and appends them as JSON lines to a file. Production uses a real collector.
+the run summary, and appends them as JSON lines to a file. It answers `GET /api/traces/{id}` in the
+form Jaeger's query service does, so the studio's trace waterfall reads it locally as it reads
+Jaeger in production. Production uses a real collector.
 """
 
 import gzip
@@ -17,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class CollectedSpan:
     start_ns: int
     end_ns: int
     attributes: dict[str, Any]
+    # OpenTelemetry's status: "", "OK" or "ERROR".
+    status: str = ""
 
     @property
     def duration_ms(self) -> float:
@@ -42,6 +47,9 @@ def _value(value: AnyValue) -> Any:
     if kind == "array_value":
         return [_value(item) for item in value.array_value.values]
     return getattr(value, kind) if kind else None
+
+
+_STATUS = {Status.STATUS_CODE_OK: "OK", Status.STATUS_CODE_ERROR: "ERROR"}
 
 
 def _flatten(request: ExportTraceServiceRequest) -> list[CollectedSpan]:
@@ -61,9 +69,41 @@ def _flatten(request: ExportTraceServiceRequest) -> list[CollectedSpan]:
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
                         attributes={attr.key: _value(attr.value) for attr in span.attributes},
+                        status=_STATUS.get(span.status.code, ""),
                     )
                 )
     return spans
+
+
+def jaeger_trace(spans: list[CollectedSpan]) -> dict[str, Any]:
+    """Spans of one trace as Jaeger's query service answers `GET /api/traces/{id}` (times in microseconds)."""
+    processes = {service: f"p{number}" for number, service in enumerate(sorted({s.service for s in spans}), 1)}
+    return {
+        "data": [
+            {
+                "traceID": spans[0].trace_id,
+                "spans": [
+                    {
+                        "traceID": span.trace_id,
+                        "spanID": span.span_id,
+                        "operationName": span.name,
+                        "references": [{"refType": "CHILD_OF", "traceID": span.trace_id, "spanID": span.parent_span_id}]
+                        if span.parent_span_id
+                        else [],
+                        "startTime": span.start_ns // 1000,
+                        "duration": (span.end_ns - span.start_ns) // 1000,
+                        "tags": [{"key": "otel.status_code", "type": "string", "value": span.status}]
+                        if span.status
+                        else [],
+                        "processID": processes[span.service],
+                    }
+                    for span in spans
+                ],
+                "processes": {pid: {"serviceName": service, "tags": []} for service, pid in processes.items()},
+            }
+        ],
+        "errors": None,
+    }
 
 
 class TraceSink:
@@ -91,6 +131,22 @@ class TraceSink:
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
+
+            def do_GET(self) -> None:  # noqa: N802
+                prefix = "/api/traces/"
+                spans = sink.spans(self.path.removeprefix(prefix)) if self.path.startswith(prefix) else []
+                if spans:
+                    self._reply(200, jaeger_trace(spans))
+                else:
+                    self._reply(404, {"data": None, "errors": [{"code": 404, "msg": "trace not found"}]})
+
+            def _reply(self, status: int, document: dict[str, Any]) -> None:
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

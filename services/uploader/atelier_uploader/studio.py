@@ -1,0 +1,284 @@
+"""The studio: the web page artists use (served from this package), and the reads it needs.
+
+The page (`/studio/`, files in `atelier_uploader/studio/`) signs in with a brand key, uploads, and
+follows the brand's assets live. Its routes, each behind the key check and for the caller's brand
+only: the brand's profile (styles, tiers, latency targets), its recent assets, a server-sent event
+stream of their changes (forwarded from the status service, which folds them), and an asset's trace
+(read from Jaeger's query service, or the local trace sink, which answers the same way).
+"""
+
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from atelier_shared import BrandBook, UnknownBrand, get_logger
+from atelier_uploader import contract
+from atelier_uploader.access import error, principal
+from atelier_uploader.api import Api, BadRequest, acting_brand
+
+log = get_logger(__name__)
+
+PAGE = resources.files("atelier_uploader") / "studio"
+# A stream carries a keepalive every 15 s: silence this long means the status service is gone.
+STREAM_SILENCE_S = 45.0
+# Served with the page: scripts and styles from this origin only, images from the object store too.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' blob: data: http: https:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _limit(request: web.Request) -> int:
+    try:
+        return min(200, max(1, int(request.query.get("limit", "50"))))
+    except ValueError:
+        return 50
+
+
+class Studio:
+    """The studio's routes."""
+
+    def __init__(
+        self, api: Api, brands: BrandBook, status_url: str, trace_query_url: str = "", trace_ui_url: str = ""
+    ) -> None:
+        self._api = api
+        self._brands = brands
+        self._status_url = status_url
+        self._trace_query_url = trace_query_url
+        self._trace_ui_url = trace_ui_url
+        self._session: aiohttp.ClientSession | None = None
+        self._streams: set[aiohttp.ClientResponse] = set()
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Open the session for streams and trace queries."""
+        self._session = aiohttp.ClientSession()
+
+    async def end_streams(self) -> None:
+        """End every forwarded stream, and refuse new ones (the server is stopping)."""
+        self._stopping = True
+        for upstream in list(self._streams):
+            upstream.close()
+
+    async def stop(self) -> None:
+        """Close the session."""
+        await self.end_streams()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def operations(self) -> list[contract.Operation]:
+        """The studio's API routes, as the contract describes them."""
+        brand_parameter = contract.parameter("brand", "query", "with an admin key: the brand")
+        limit = contract.parameter("limit", "query", "how many recent assets (default 50, at most 200)")
+        asset_id = contract.parameter("asset_id", "path", "the asset", required=True)
+        return [
+            contract.Operation(
+                "GET",
+                "/v1/brands/{brand}",
+                self.brand_profile,
+                "A brand's styles, tiers and latency targets",
+                (200, contract.BrandProfile),
+                (401, 404),
+                [contract.parameter("brand", "path", "the brand", required=True)],
+            ),
+            contract.Operation(
+                "GET",
+                "/v1/assets",
+                self.recent_assets,
+                "The brand's most recent assets, newest first, with their outcome",
+                (200, contract.AssetList),
+                (400, 401, 403, 503),
+                [brand_parameter, limit],
+            ),
+            contract.Operation(
+                "GET",
+                "/v1/events",
+                self.events,
+                "A live stream of the brand's assets: a snapshot, then every change (server-sent events)",
+                (200, contract.StatusEvent),
+                (400, 401, 403, 503),
+                [brand_parameter, limit],
+                media_type="text/event-stream",
+            ),
+            contract.Operation(
+                "GET",
+                "/v1/assets/{asset_id}/trace",
+                self.trace,
+                "An asset's trace across the services, as spans for a waterfall",
+                (200, contract.AssetTrace),
+                (401, 404, 503),
+                [asset_id],
+            ),
+        ]
+
+    def page(self, routes: web.RouteTableDef) -> None:
+        """Serve the page at /studio/ (and send / there)."""
+
+        async def index(_request: web.Request) -> web.StreamResponse:
+            return web.Response(
+                body=(PAGE / "index.html").read_bytes(),
+                content_type="text/html",
+                headers={**PAGE_HEADERS, "Cache-Control": "no-cache"},
+            )
+
+        async def asset(request: web.Request) -> web.StreamResponse:
+            name = request.match_info["name"]
+            types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+            kind = next((types[suffix] for suffix in types if name.endswith(suffix)), None)
+            file = PAGE / name
+            if kind is None or "/" in name or not file.is_file():
+                raise web.HTTPNotFound()
+            return web.Response(body=file.read_bytes(), headers={**PAGE_HEADERS, "Content-Type": kind})
+
+        async def home(_request: web.Request) -> web.StreamResponse:
+            raise web.HTTPFound("/studio/")
+
+        routes.get("/")(home)
+        routes.get("/studio")(home)
+        routes.get("/studio/")(index)
+        routes.get("/studio/{name}")(asset)
+
+    async def brand_profile(self, request: web.Request) -> web.Response:
+        """GET /v1/brands/{brand}: what the studio offers for a brand."""
+        brand = request.match_info["brand"]
+        try:
+            guidelines = self._brands.get(brand) if principal(request).may_see(brand) else None
+        except UnknownBrand:
+            guidelines = None
+        if guidelines is None:
+            return error(404, "not_found", f"no brand {brand!r} for this key")
+        profile = contract.BrandProfile(
+            brand=brand,
+            display_name=guidelines.display_name or brand,
+            default_style=guidelines.default_style,
+            styles=sorted(guidelines.allowed_styles()),
+            tiers=list(guidelines.tiers),
+            latency_targets_ms={str(tier): ms for tier, ms in guidelines.latency_targets_ms.items()},
+        )
+        return web.json_response(profile.model_dump())
+
+    async def recent_assets(self, request: web.Request) -> web.Response:
+        """GET /v1/assets: the status service's list of the brand's recent assets."""
+        try:
+            brand = acting_brand(request, dict(request.query))
+        except BadRequest as exc:
+            return error(exc.status, exc.code, str(exc))
+        try:
+            async with self._get(f"/v1/brands/{quote(brand, safe='')}/assets?limit={_limit(request)}") as answer:
+                if answer.status != 200:
+                    return _unavailable(f"the status service answered {answer.status}")
+                return web.json_response(await answer.json())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _unavailable(repr(exc))
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/events: the status service's event stream of the brand, forwarded as it comes."""
+        try:
+            brand = acting_brand(request, dict(request.query))
+        except BadRequest as exc:
+            return error(exc.status, exc.code, str(exc))
+        if self._stopping:
+            return _unavailable("the server is stopping")
+        path = f"/v1/brands/{quote(brand, safe='')}/events?limit={_limit(request)}"
+        try:
+            upstream = await self._open(path)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _unavailable(repr(exc))
+        self._streams.add(upstream)
+        try:
+            if upstream.status != 200:
+                return _unavailable(f"the status service answered {upstream.status}")
+            response = web.StreamResponse(headers=_STREAM_HEADERS)
+            await response.prepare(request)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+            except (aiohttp.ClientError, ConnectionResetError, TimeoutError) as exc:
+                log.info("event stream ended", brand=brand, reason=repr(exc))
+            return response
+        finally:
+            self._streams.discard(upstream)
+            upstream.close()
+
+    async def trace(self, request: web.Request) -> web.Response:
+        """GET /v1/assets/{id}/trace: the asset's spans, from the trace store."""
+        found = await self._api.lookup(principal(request), request.match_info["asset_id"])
+        if isinstance(found, web.Response):
+            return found
+        trace_id = str(found.get("trace_id", ""))
+        if not trace_id:
+            return error(404, "no_trace", "this asset has no trace (it came in without one)")
+        ui_url = f"{self._trace_ui_url}/trace/{trace_id}" if self._trace_ui_url else None
+        if not self._trace_query_url:
+            return web.json_response(contract.AssetTrace(trace_id=trace_id, spans=[], ui_url=ui_url).model_dump())
+        try:
+            async with self._get(f"/api/traces/{trace_id}", base=self._trace_query_url) as answer:
+                if answer.status == 404:
+                    return error(404, "trace_not_found", "the trace store has no spans of it yet; retry shortly")
+                if answer.status != 200:
+                    return _unavailable(f"the trace store answered {answer.status}")
+                document = await answer.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            return _unavailable(f"the trace store does not answer ({exc!r})")
+        spans = waterfall(document, trace_id)
+        return web.json_response(contract.AssetTrace(trace_id=trace_id, spans=spans, ui_url=ui_url).model_dump())
+
+    def _get(self, path: str, base: str = "") -> Any:
+        if self._session is None:
+            raise RuntimeError("Studio used before start()")
+        return self._session.get(f"{base or self._status_url}{path}", timeout=aiohttp.ClientTimeout(total=10))
+
+    async def _open(self, path: str) -> aiohttp.ClientResponse:
+        if self._session is None:
+            raise RuntimeError("Studio used before start()")
+        timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=STREAM_SILENCE_S)
+        return await self._session.get(f"{self._status_url}{path}", timeout=timeout)
+
+
+_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def _unavailable(reason: str) -> web.Response:
+    return error(503, "status_unavailable", f"not available now ({reason}); retry shortly", **{"Retry-After": "2"})
+
+
+def waterfall(document: dict[str, Any], trace_id: str) -> list[contract.TraceSpan]:
+    """Jaeger's answer as waterfall rows: services named, times from the trace's start, in start order."""
+    traces = [trace for trace in document.get("data") or [] if trace.get("traceID") == trace_id]
+    if not traces:
+        return []
+    services = {pid: process.get("serviceName", "") for pid, process in traces[0].get("processes", {}).items()}
+    spans = traces[0].get("spans", [])
+    start = min((int(span["startTime"]) for span in spans), default=0)
+    rows = [
+        contract.TraceSpan(
+            span_id=span["spanID"],
+            parent_id=_parent(span),
+            service=services.get(span.get("processID", ""), ""),
+            name=span.get("operationName", ""),
+            start_ms=(int(span["startTime"]) - start) / 1000,
+            duration_ms=int(span.get("duration", 0)) / 1000,
+            error=_failed(span),
+        )
+        for span in spans
+    ]
+    return sorted(rows, key=lambda row: row.start_ms)
+
+
+def _parent(span: dict[str, Any]) -> str:
+    references = span.get("references") or []
+    return next((ref["spanID"] for ref in references if ref.get("refType") == "CHILD_OF"), "")
+
+
+def _failed(span: dict[str, Any]) -> bool:
+    """Jaeger marks a failed span with the tag error=true; OpenTelemetry's status is kept as otel.status_code."""
+    tags = {tag.get("key"): tag.get("value") for tag in span.get("tags") or []}
+    return tags.get("error") in (True, "true") or tags.get("otel.status_code") == "ERROR"

@@ -1,0 +1,150 @@
+"""The studio page in a real headless Chromium (Debian's chromium and chromium-driver) against the
+whole pipeline: sign in, upload, watch the preview and then the final arrive, read a bad file's error,
+open a trace's waterfall, reload and find the uploads again. Screenshots land in test-artifacts/."""
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import REPO, jpeg_bytes
+from tests.e2e.conftest import Pipeline
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("ATELIER_TEST_ARTIFACTS", REPO / "test-artifacts"))
+SERVICES = {"uploader", "tagger", "router", "stylizer", "exporter"}
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    """Headless Chromium at a laptop's size (`make test` installs Debian's chromium and chromium-driver)."""
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "install Debian's chromium and chromium-driver (make browser)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",  # Tests run as root in CI.
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",  # This machine's network is closed: no calls home.
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1440,1000",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver: webdriver.Chrome, check: Callable[[webdriver.Chrome], Any], timeout_s: float = 60.0) -> Any:
+    """Poll `check` until it returns something truthy (stale elements are retried), within the timeout."""
+
+    def attempt(current: webdriver.Chrome) -> Any:
+        try:
+            return check(current)
+        except StaleElementReferenceException:
+            return False
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.1).until(attempt)
+
+
+def card(driver: webdriver.Chrome, name: str) -> WebElement | None:
+    """The card of an uploaded file, by its name."""
+    for element in driver.find_elements(By.CSS_SELECTOR, ".card"):
+        if element.find_element(By.CSS_SELECTOR, ".name").text == name:
+            return element
+    return None
+
+
+def finished(driver: webdriver.Chrome, name: str) -> WebElement | None:
+    """The card once both its renders are done (every row's wait stopped)."""
+    found = card(driver, name)
+    if found is None:
+        return None
+    rows = found.find_elements(By.CSS_SELECTOR, ".run")
+    return found if len(rows) == 2 and all(row.get_attribute("data-done") == "true" for row in rows) else None
+
+
+def test_an_artist_uploads_watches_and_finds_the_work_again(
+    pipeline: Pipeline, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    files = {"harbour.jpg": jpeg_bytes(640, 480, seed=1), "dunes.jpg": jpeg_bytes(480, 640, seed=2)}
+    files["notes.jpg"] = b"meeting notes, not a picture\n" * 20
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    browser.get(pipeline.api)
+    assert browser.current_url.endswith("/studio/")
+    browser.find_element(By.ID, "key").send_keys("atelier_0000_wrong")
+    browser.find_element(By.ID, "signin-button").click()
+    assert "unknown or revoked" in wait_for(browser, lambda d: d.find_element(By.ID, "signin-error").text)
+    browser.get_log("browser")  # Its 401, on purpose; the log is read (and emptied) again at the end.
+    browser.find_element(By.ID, "key").clear()
+    browser.find_element(By.ID, "key").send_keys(pipeline.keys["acme"])
+    browser.find_element(By.ID, "signin-button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "live").text == "live")
+    assert browser.find_element(By.ID, "brand-name").text == "Acme Outdoor"
+    styles = [option.text for option in browser.find_elements(By.CSS_SELECTOR, "#style option")]
+    assert styles == ["Let the brand rules decide", "brush", "tiles", "udnie"]
+
+    # Several files at once, in "preview, then final" (the default).
+    browser.find_element(By.ID, "files").send_keys("\n".join(str(tmp_path / name) for name in files))
+
+    refused = wait_for(browser, lambda d: card(d, "notes.jpg"))
+    error = wait_for(browser, lambda d: refused.find_element(By.CSS_SELECTOR, ".error").text)
+    assert "not a recognised image" in error
+    for name in ("harbour.jpg", "dunes.jpg"):
+        done = wait_for(browser, lambda d, name=name: finished(d, name), timeout_s=120)
+        assert done.get_attribute("data-shown") == "preview,final", "the preview came first, then the final"
+        waits = [row.find_element(By.CSS_SELECTOR, ".wait").text for row in done.find_elements(By.CSS_SELECTOR, ".run")]
+        assert all(re.fullmatch(r"\d+(\.\d)? s / \d+(\.\d)? s", text) for text in waits), waits
+        assert done.find_element(By.CSS_SELECTOR, "img.after").get_attribute("src").startswith("http")
+        assert done.find_element(By.CSS_SELECTOR, ".route").text  # The style and the reason, in words.
+        assert done.find_elements(By.CSS_SELECTOR, ".tags li")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "studio.png"))
+
+    # The trace: a waterfall of the asset's spans across the five services.
+    harbour = card(browser, "harbour.jpg")
+    assert harbour is not None
+    harbour.find_element(By.CSS_SELECTOR, ".trace-link").click()
+
+    def traced(driver: webdriver.Chrome) -> set[str]:
+        services = {element.text for element in driver.find_elements(By.CSS_SELECTOR, "#waterfall .svc")}
+        return services if services >= SERVICES else set()
+
+    wait_for(browser, traced, timeout_s=30)
+    assert "spans across" in browser.find_element(By.ID, "trace-note").text
+    browser.save_screenshot(str(ARTIFACTS / "studio-trace.png"))
+    browser.find_element(By.ID, "trace-close").click()
+
+    # A reload keeps the key for the tab and finds the brand's uploads again, with their outcome.
+    browser.refresh()
+    for name in ("harbour.jpg", "dunes.jpg"):
+        again = wait_for(browser, lambda d, name=name: finished(d, name))
+        assert again.find_element(By.CSS_SELECTOR, "img.after").get_attribute("src").startswith("http")
+    assert card(browser, "notes.jpg") is None  # Refused at the door: it never became an asset.
+
+    problems = [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" and "status of 415" not in entry["message"]  # notes.jpg, on purpose.
+    ]
+    assert not problems, problems
