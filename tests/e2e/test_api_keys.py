@@ -67,7 +67,7 @@ def test_the_api_honours_its_contract(api_only: Pipeline) -> None:
         schema = schemathesis.openapi.from_dict(json.loads(response.read()))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 7
-    # The event stream never ends, so a fuzzed call would wait for ever: tests/service/test_studio_stream.py.
+    # The event stream never ends, so a fuzzed call would wait for ever: tests/service/test_studio_api.py.
     for operation in (operation for operation in operations if operation.path != "/v1/events"):
         for brand in ("acme", ADMIN):
             _fuzz(operation.as_strategy(), api_only.api, api_only.authorization(brand))()

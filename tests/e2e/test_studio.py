@@ -14,10 +14,12 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import REPO, jpeg_bytes
-from tests.e2e.conftest import Pipeline
+from atelier_devtools.local.stack import SERVICES as PROCESSES
+from atelier_uploader.keys import ADMIN
+from tests.conftest import REPO, Deployment, jpeg_bytes
+from tests.e2e.conftest import Pipeline, start_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +27,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = Path(os.environ.get("ATELIER_TEST_ARTIFACTS", REPO / "test-artifacts"))
 SERVICES = {"uploader", "tagger", "router", "stylizer", "exporter"}
+
+
+@pytest.fixture
+def held_back(deployment: Deployment) -> Iterator[Pipeline]:
+    """Every service but the quality stylizer pool, which the test starts when it has seen the previews:
+    so the final always comes after its preview, however loaded the machine."""
+    running = start_pipeline(deployment, names=[spec.name for spec in PROCESSES if spec.name != "stylizer-quality"])
+    yield running
+    running.services.stop_all()
 
 
 @pytest.fixture
@@ -73,18 +84,25 @@ def card(driver: webdriver.Chrome, name: str) -> WebElement | None:
     return None
 
 
-def finished(driver: webdriver.Chrome, name: str) -> WebElement | None:
-    """The card once both its renders are done (every row's wait stopped)."""
+def finished(driver: webdriver.Chrome, name: str, renders: int = 2) -> WebElement | None:
+    """The card once its renders are done (every row's wait stopped)."""
     found = card(driver, name)
     if found is None:
         return None
     rows = found.find_elements(By.CSS_SELECTOR, ".run")
-    return found if len(rows) == 2 and all(row.get_attribute("data-done") == "true" for row in rows) else None
+    return found if len(rows) == renders and all(row.get_attribute("data-done") == "true" for row in rows) else None
+
+
+def previewed(driver: webdriver.Chrome, name: str) -> WebElement | None:
+    """The card once it shows its preview."""
+    found = card(driver, name)
+    return found if found is not None and found.get_attribute("data-shown") == "preview" else None
 
 
 def test_an_artist_uploads_watches_and_finds_the_work_again(
-    pipeline: Pipeline, browser: webdriver.Chrome, tmp_path: Path
+    held_back: Pipeline, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
+    pipeline = held_back
     files = {"harbour.jpg": jpeg_bytes(640, 480, seed=1), "dunes.jpg": jpeg_bytes(480, 640, seed=2)}
     files["notes.jpg"] = b"meeting notes, not a picture\n" * 20
     for name, data in files.items():
@@ -111,6 +129,15 @@ def test_an_artist_uploads_watches_and_finds_the_work_again(
     error = wait_for(browser, lambda d: refused.find_element(By.CSS_SELECTOR, ".error").text)
     assert "not a recognised image" in error
     for name in ("harbour.jpg", "dunes.jpg"):
+        preview = wait_for(browser, lambda d, name=name: previewed(d, name))
+        assert preview.find_element(By.CSS_SELECTOR, "img.before").get_attribute("src").startswith("http")
+        row = preview.find_element(By.CSS_SELECTOR, '.run[data-tier="preview"]')
+        wait = row.find_element(By.CSS_SELECTOR, ".wait").text
+        assert row.get_attribute("data-done") == "true" and re.fullmatch(r"\d+(\.\d)? s / 4\.0 s", wait), wait
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "studio-previews.png"))
+    pipeline.services.start("stylizer-quality")  # Now the finals.
+    for name in ("harbour.jpg", "dunes.jpg"):
         done = wait_for(browser, lambda d, name=name: finished(d, name), timeout_s=120)
         assert done.get_attribute("data-shown") == "preview,final", "the preview came first, then the final"
         waits = [row.find_element(By.CSS_SELECTOR, ".wait").text for row in done.find_elements(By.CSS_SELECTOR, ".run")]
@@ -118,7 +145,6 @@ def test_an_artist_uploads_watches_and_finds_the_work_again(
         assert done.find_element(By.CSS_SELECTOR, "img.after").get_attribute("src").startswith("http")
         assert done.find_element(By.CSS_SELECTOR, ".route").text  # The style and the reason, in words.
         assert done.find_elements(By.CSS_SELECTOR, ".tags li")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "studio.png"))
 
     # The trace: a waterfall of the asset's spans across the five services.
@@ -142,9 +168,25 @@ def test_an_artist_uploads_watches_and_finds_the_work_again(
         assert again.find_element(By.CSS_SELECTOR, "img.after").get_attribute("src").startswith("http")
     assert card(browser, "notes.jpg") is None  # Refused at the door: it never became an asset.
 
+    # An admin key acts for any brand: it picks one, and its uploads name it.
+    browser.find_element(By.ID, "signout").click()
+    browser.find_element(By.ID, "key").send_keys(pipeline.keys[ADMIN])
+    browser.find_element(By.ID, "signin-button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "live").text == "live")
+    Select(browser.find_element(By.ID, "brand-switch")).select_by_value("lumen")
+    wait_for(
+        browser, lambda d: d.find_element(By.ID, "brand-name").text == "Lumen Cosmetics" and not card(d, "harbour.jpg")
+    )
+    browser.find_element(By.CSS_SELECTOR, '#modes input[value="preview"]').find_element(By.XPATH, "..").click()
+    browser.find_element(By.ID, "files").send_keys(str(tmp_path / "dunes.jpg"))
+    wait_for(browser, lambda d: finished(d, "dunes.jpg", renders=1))
+
     problems = [
         entry["message"]
         for entry in browser.get_log("browser")
-        if entry["level"] == "SEVERE" and "status of 415" not in entry["message"]  # notes.jpg, on purpose.
+        # On purpose: notes.jpg's 415; a trace asked before its spans were exported answers 404 and is asked again.
+        if entry["level"] == "SEVERE"
+        and "status of 415" not in entry["message"]
+        and "/trace - " not in entry["message"]
     ]
     assert not problems, problems

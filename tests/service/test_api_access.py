@@ -144,7 +144,15 @@ async def test_the_contract_is_a_valid_openapi_document_of_every_route(api: Runn
     assert status == 200
     validate(document)
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {"/v1/assets", "/v1/assets/{asset_id}", "/v1/brands"}
+    assert set(document["paths"]) == {
+        "/v1/assets",
+        "/v1/assets/{asset_id}",
+        "/v1/brands",
+        "/v1/brands/{brand}",
+        "/v1/events",
+        "/v1/assets/{asset_id}/trace",
+    }
+    assert "text/event-stream" in document["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]
     assert set(document["paths"]["/v1/assets"]["post"]["responses"]) >= {"202", "401", "403", "409", "413", "429"}
     async with api.session(None) as session:
         async with session.get(f"{api.url}/docs") as response:

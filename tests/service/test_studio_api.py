@@ -56,6 +56,16 @@ class Listener:
     def brands(self) -> set[str]:
         return {data["brand"] for _, event, data in self.events if event == "status"}
 
+    async def snapshot(self, timeout_s: float = 30.0) -> None:
+        """Wait for the stream's first event; a refused or broken stream fails here, with its cause."""
+        connected = asyncio.create_task(self.connected.wait())
+        await asyncio.wait([connected, self._task], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        connected.cancel()
+        if self._task.done():
+            self._task.result()  # Raises what ended it.
+            raise AssertionError("the stream ended before its snapshot")
+        assert self.connected.is_set(), f"no snapshot within {timeout_s} s"
+
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
@@ -73,10 +83,10 @@ async def api(deployment: Deployment) -> AsyncIterator[RunningApi]:
         yield running
 
 
-async def submit(running: RunningApi, brand: str) -> dict[str, Any]:
+async def submit(running: RunningApi, brand: str, reference: str = "") -> dict[str, Any]:
     form = aiohttp.FormData()
     form.add_field("tier", "preview")
-    form.add_field("reference", f"studio/test/{brand}.jpg")
+    form.add_field("reference", reference or f"studio/test/{brand}.jpg")
     form.add_field("file", jpeg_bytes(64, 48), filename=f"{brand}.jpg")
     async with running.session(brand) as session, session.post(f"{running.url}/v1/assets", data=form) as response:
         assert response.status == 202, await response.text()
@@ -111,7 +121,7 @@ async def test_each_stage_change_reaches_every_listener_of_the_brand_once_in_ord
         lumen = Listener(sessions["lumen"], f"{api.url}/v1/events")
         listeners = [*acme, lumen]
         for listener in listeners:
-            await asyncio.wait_for(listener.connected.wait(), 30)  # The snapshot came.
+            await listener.snapshot()
 
         uploaded = await submit(api, "acme")
         asset_id = uploaded["asset_id"]
@@ -121,12 +131,19 @@ async def test_each_stage_change_reaches_every_listener_of_the_brand_once_in_ord
             await producer.send([outgoing])
             await until(lambda step=step: all(len(listener.statuses(asset_id)) >= step for listener in acme))
         await producer.send([published[-1]])  # Redelivered: it changes nothing, so it is no news.
+        # Then a change on the same topic and partition, so folded after the redelivery: a re-render.
+        rerender = events.AssetExported()
+        rerender.CopyFrom(published[-1].event)
+        rerender.route.rerender = True
+        rerender.asset.timeline.exported_at.CopyFrom(events.now_timestamp())
+        await producer.send([Outgoing(topics.EXPORTED, rerender)])
+        await until(lambda: all(len(listener.statuses(asset_id)) >= len(STAGES) + 1 for listener in acme))
         other = await submit(api, "lumen")
         await until(lambda: bool(lumen.statuses(other["asset_id"])))
-        await asyncio.sleep(0.5)  # Anything late would be here by now.
 
         first, second = (listener.statuses(asset_id) for listener in acme)
-        assert [stage for _, stage in first] == STAGES
+        assert [stage for _, stage in first] == [*STAGES, "exported"]  # The redelivery made no event.
+        assert [data.get("upgraded") for _, event, data in acme[0].events if event == "status"][-2:] == [False, True]
         assert first == second  # The same events, with the same ids, to both.
         ids = [int(id_) for id_, _ in first]
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
@@ -150,7 +167,8 @@ async def test_a_reconnecting_listener_starts_from_the_brands_recent_assets(api:
         async with session.post(f"{api.url}/v1/assets", data=bad) as response:
             assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_reference"
     first = await submit(api, "acme")
-    second = await submit(api, "acme")
+    # A file name as macOS writes a screenshot's (a narrow no-break space): text, not a control character.
+    second = await submit(api, "acme", reference="studio/test/Screenshot 9.41.22\u202fAM.png")
     await submit(api, "lumen")
     async with api.session("acme") as session:
         recent: list[str] = []
@@ -164,10 +182,10 @@ async def test_a_reconnecting_listener_starts_from_the_brands_recent_assets(api:
         assert recent == [second["asset_id"], first["asset_id"]]  # Newest first, acme's only.
         listener = Listener(session, f"{api.url}/v1/events?limit=1")
         try:
-            await asyncio.wait_for(listener.connected.wait(), 30)
+            await listener.snapshot()
             _, event, data = listener.events[0]
             assert event == "snapshot" and [asset["asset_id"] for asset in data["assets"]] == [second["asset_id"]]
-            assert data["assets"][0]["source_uri"] == "studio/test/acme.jpg"
+            assert data["assets"][0]["source_uri"] == "studio/test/Screenshot 9.41.22\u202fAM.png"
         finally:
             await listener.close()
 
@@ -189,7 +207,7 @@ async def test_the_page_ships_with_the_uploader_and_the_data_stays_behind_the_ke
             assert "//" not in reference, reference
             async with session.get(f"{api.url}/studio/{reference}") as response:
                 assert response.status == 200, reference
-        for missing in ("nothing.js", "..%2Fapi.py", "index.html.bak"):
+        for missing in ("nothing.js", "..%2Fstudio.js", "%2E%2E%2Fapi.css", "..%2F..%2Fstudio.py", "index.html.bak"):
             async with session.get(f"{api.url}/studio/{missing}") as response:
                 assert response.status == 404, missing
         async with session.get(f"{api.url}/v1/assets") as response:

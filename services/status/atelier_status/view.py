@@ -105,6 +105,8 @@ class StatusView:
             value_serializer="raw",
         )
         self.app.agent(source, name="asset-status-updater")(self._update)
+        # Recovery writes the table without the agent: the indexes are rebuilt after each assignment.
+        self.app.on_partitions_assigned.connect(self._forget_indexes)
         self._started = False
         # Each brand's changes, for live listeners.
         self.feed = Feed()
@@ -140,6 +142,9 @@ class StatusView:
             self._index(key, status)
             self.feed.publish(str(status.get("brand", "")), status)
 
+    def _forget_indexes(self, *_args: Any, **_kwargs: Any) -> None:
+        self._open = None
+
     def _index(self, asset_id: str, status: dict[str, Any]) -> None:
         if self._open is None:
             return
@@ -171,7 +176,9 @@ class StatusView:
         self._indexed()
         uploaded = self._recent.get(brand, {})
         newest = sorted(uploaded, key=uploaded.__getitem__, reverse=True)[: min(limit, RECENT_KEPT)]
-        return [status for asset_id in newest if (status := self.get(asset_id)) is not None]
+        statuses = (self.get(asset_id) for asset_id in newest)
+        # An id is the brand's only while its document says so (an intake event may name any id).
+        return [status for status in statuses if status is not None and status.get("brand") == brand]
 
     def _indexed(self) -> None:
         if self._open is None:

@@ -26,7 +26,8 @@ from atelier_uploader.keys import KeyRing, Principal
 
 # Routes anyone may call: health and readiness for load balancers, the API's contract and docs, and
 # the studio's page (which holds no data: it signs in with a key like any client).
-PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/studio")
+PUBLIC_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+PAGE_PATHS = ("/", "/studio")
 PRINCIPAL = web.RequestKey("principal", Principal)
 # How long an asset accepted here counts toward its brand's in-flight quota without the status service.
 RECENT_S = 10.0
@@ -47,7 +48,7 @@ def key_check(ring: KeyRing) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == "/" or request.path.startswith(PUBLIC_PATHS):
+        if request.path.startswith(PUBLIC_PATHS) or request.path in PAGE_PATHS or request.path.startswith("/studio/"):
             return await handler(request)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="atelier"'}

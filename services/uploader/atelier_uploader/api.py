@@ -6,6 +6,7 @@ does, so ids reveal nothing) and lists only its own brand. An admin key acts for
 """
 
 import asyncio
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -209,8 +210,8 @@ class Api:
         style = fields.get("style", "").strip()
         # The caller's own reference (the studio's: its upload and file name), kept as the source.
         reference = fields.get("reference", "").strip()
-        if not reference.isprintable():
-            raise BadRequest(422, "invalid_reference", "`reference` must be printable text")
+        if any(unicodedata.category(char) == "Cc" for char in reference):
+            raise BadRequest(422, "invalid_reference", "`reference` must be text without control characters")
         self._ingestor.check(brand, tier, style)
         key = request.headers.get("Idempotency-Key", "").strip()
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
@@ -297,7 +298,8 @@ class Api:
             answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             if status is None:
-                message = f"the status service does not answer ({exc!r}); retry shortly"
+                log.warning("status service unavailable", error=repr(exc))  # Its host stays out of answers.
+                message = "the status service does not answer; retry shortly"
                 return error(503, "status_unavailable", message, **{"Retry-After": "2"})
         else:
             if answer is not None:

@@ -98,8 +98,8 @@ class AssetList(BaseModel):
 class StatusEvent(BaseModel):
     """The event stream (text/event-stream): first `snapshot` (data: an AssetList of the brand's recent
     assets), then `status` (data: an AssetStatus) each time one of the brand's assets changes, in order,
-    with an increasing id; `: keepalive` comments in between. The stream ends when the server stops or
-    the client falls too far behind: reconnect and start again from the snapshot."""
+    with ids increasing along the connection; `: keepalive` comments in between. The stream ends when
+    the server stops or the client falls too far behind: reconnect and start again from the snapshot."""
 
     event: str = Field(description="snapshot or status")
     data: dict[str, Any]

@@ -7,6 +7,8 @@ stream of their changes (forwarded from the status service, which folds them), a
 (read from Jaeger's query service, or the local trace sink, which answers the same way).
 """
 
+import asyncio
+from collections import defaultdict
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +26,10 @@ log = get_logger(__name__)
 PAGE = resources.files("atelier_uploader") / "studio"
 # A stream carries a keepalive every 15 s: silence this long means the status service is gone.
 STREAM_SILENCE_S = 45.0
+# A client that has not taken an event within this long is gone (or stalled): its stream ends.
+STREAM_WRITE_S = 30.0
+# Open streams per brand on one replica (each holds a connection here and at the status service).
+STREAMS_PER_BRAND = 64
 # Served with the page: scripts and styles from this origin only, images from the object store too.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -53,26 +59,32 @@ class Studio:
         self._status_url = status_url
         self._trace_query_url = trace_query_url
         self._trace_ui_url = trace_ui_url
+        # Short reads (recent assets, traces) and long-lived streams use their own connection pools,
+        # so open streams never hold up a read.
         self._session: aiohttp.ClientSession | None = None
-        self._streams: set[aiohttp.ClientResponse] = set()
+        self._stream_session: aiohttp.ClientSession | None = None
+        self._streams: dict[str, set[aiohttp.ClientResponse]] = defaultdict(set)
         self._stopping = False
 
     async def start(self) -> None:
-        """Open the session for streams and trace queries."""
+        """Open the sessions for reads and for streams."""
         self._session = aiohttp.ClientSession()
+        self._stream_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
 
     async def end_streams(self) -> None:
         """End every forwarded stream, and refuse new ones (the server is stopping)."""
         self._stopping = True
-        for upstream in list(self._streams):
-            upstream.close()
+        for upstreams in self._streams.values():
+            for upstream in list(upstreams):
+                upstream.close()
 
     async def stop(self) -> None:
-        """Close the session."""
+        """Close the sessions."""
         await self.end_streams()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._stream_session):
+            if session is not None:
+                await session.close()
+        self._session = self._stream_session = None
 
     def operations(self) -> list[contract.Operation]:
         """The studio's API routes, as the contract describes them."""
@@ -174,10 +186,10 @@ class Studio:
         try:
             async with self._get(f"/v1/brands/{quote(brand, safe='')}/assets?limit={_limit(request)}") as answer:
                 if answer.status != 200:
-                    return _unavailable(f"the status service answered {answer.status}")
+                    return _unavailable("recent assets", f"the status service answered {answer.status}")
                 return web.json_response(await answer.json())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return _unavailable(repr(exc))
+            return _unavailable("recent assets", exc)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/events: the status service's event stream of the brand, forwarded as it comes."""
@@ -185,27 +197,32 @@ class Studio:
             brand = acting_brand(request, dict(request.query))
         except BadRequest as exc:
             return error(exc.status, exc.code, str(exc))
-        if self._stopping:
-            return _unavailable("the server is stopping")
+        streams = self._streams[brand]
+        if len(streams) >= STREAMS_PER_BRAND:
+            message = f"this brand has {len(streams)} live streams open here; close some (other tabs) first"
+            return error(429, "too_many_streams", message, **{"Retry-After": "10"})
         path = f"/v1/brands/{quote(brand, safe='')}/events?limit={_limit(request)}"
         try:
             upstream = await self._open(path)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return _unavailable(repr(exc))
-        self._streams.add(upstream)
+            return _unavailable("event stream", exc)
+        streams.add(upstream)
         try:
+            if self._stopping:  # end_streams ran while this one opened.
+                return _unavailable("event stream", "the server is stopping")
             if upstream.status != 200:
-                return _unavailable(f"the status service answered {upstream.status}")
+                return _unavailable("event stream", f"the status service answered {upstream.status}")
             response = web.StreamResponse(headers=_STREAM_HEADERS)
             await response.prepare(request)
             try:
                 async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
+                    async with asyncio.timeout(STREAM_WRITE_S):
+                        await response.write(chunk)
             except (aiohttp.ClientError, ConnectionResetError, TimeoutError) as exc:
-                log.info("event stream ended", brand=brand, reason=repr(exc))
+                log.info("event stream ended", brand=brand, reason=exc.__class__.__name__)
             return response
         finally:
-            self._streams.discard(upstream)
+            streams.discard(upstream)
             upstream.close()
 
     async def trace(self, request: web.Request) -> web.Response:
@@ -224,10 +241,10 @@ class Studio:
                 if answer.status == 404:
                     return error(404, "trace_not_found", "the trace store has no spans of it yet; retry shortly")
                 if answer.status != 200:
-                    return _unavailable(f"the trace store answered {answer.status}")
+                    return _unavailable("the trace", f"the trace store answered {answer.status}")
                 document = await answer.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            return _unavailable(f"the trace store does not answer ({exc!r})")
+            return _unavailable("the trace", exc)
         spans = waterfall(document, trace_id)
         return web.json_response(contract.AssetTrace(trace_id=trace_id, spans=spans, ui_url=ui_url).model_dump())
 
@@ -237,22 +254,25 @@ class Studio:
         return self._session.get(f"{base or self._status_url}{path}", timeout=aiohttp.ClientTimeout(total=10))
 
     async def _open(self, path: str) -> aiohttp.ClientResponse:
-        if self._session is None:
+        if self._stream_session is None:
             raise RuntimeError("Studio used before start()")
         timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=STREAM_SILENCE_S)
-        return await self._session.get(f"{self._status_url}{path}", timeout=timeout)
+        return await self._stream_session.get(f"{self._status_url}{path}", timeout=timeout)
 
 
 _STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
-def _unavailable(reason: str) -> web.Response:
-    return error(503, "status_unavailable", f"not available now ({reason}); retry shortly", **{"Retry-After": "2"})
+def _unavailable(what: str, reason: object) -> web.Response:
+    """503 for a read whose source does not answer; the details (hosts, ports) stay in the log."""
+    log.warning("studio read unavailable", read=what, reason=repr(reason))
+    return error(503, "unavailable", f"{what}: not available now; retry shortly", **{"Retry-After": "2"})
 
 
 def waterfall(document: dict[str, Any], trace_id: str) -> list[contract.TraceSpan]:
     """Jaeger's answer as waterfall rows: services named, times from the trace's start, in start order."""
-    traces = [trace for trace in document.get("data") or [] if trace.get("traceID") == trace_id]
+    # Asked by id, Jaeger answers that trace (some versions write its id without leading zeros).
+    traces = [t for t in document.get("data") or [] if str(t.get("traceID", "")).lstrip("0") == trace_id.lstrip("0")]
     if not traces:
         return []
     services = {pid: process.get("serviceName", "") for pid, process in traces[0].get("processes", {}).items()}

@@ -32,7 +32,7 @@ const state = {
   groups: new Map(),      // upload id -> group
   assetGroup: new Map(),  // asset id -> upload id
   stream: null,           // the AbortController of the open stream
-  retryMs: 1000,
+  session: 0,             // bumped whenever the brand's cards are cleared: late answers of before are dropped
 };
 
 // ---- API -----------------------------------------------------------------------------------
@@ -68,39 +68,45 @@ async function signIn(key) {
   await openBrand(brand);
 }
 
+// Show a brand: its profile first; the page changes only once it came (a later switch wins).
 async function openBrand(brand) {
+  const session = ++state.session;
+  if (state.stream) state.stream.abort();
+  const profile = await api(`/v1/brands/${encodeURIComponent(brand)}`);
+  if (session !== state.session) return;
   state.brand = brand;
+  state.profile = profile;
   sessionStorage.setItem(BRAND_SLOT, brand);
-  state.profile = await api(`/v1/brands/${encodeURIComponent(brand)}`);
   state.groups.clear();
   state.assetGroup.clear();
   $("#cards").replaceChildren();
   $("#brand-switch").value = brand;
-  $("#brand-name").textContent = state.profile.display_name;
+  $("#brand-name").textContent = profile.display_name;
   $("#style").replaceChildren(
     new Option("Let the brand rules decide", ""),
-    ...state.profile.styles.map((style) => new Option(style, style)),
+    ...profile.styles.map((style) => new Option(style, style)),
   );
-  for (const input of document.querySelectorAll('#modes input')) {
+  for (const input of document.querySelectorAll("#modes input")) {
     const tiers = input.value === "both" ? ["preview", "production"] : [input.value];
-    input.disabled = !tiers.every((tier) => state.profile.tiers.includes(tier));
+    input.disabled = !tiers.every((tier) => profile.tiers.includes(tier));
     input.closest("label").hidden = input.disabled;
   }
-  const checked = $('#modes input:checked');
-  if (checked.disabled) $('#modes input:not(:disabled)').checked = true;
-  const targets = state.profile.latency_targets_ms;
+  const checked = $("#modes input:checked");
+  if (checked.disabled) $("#modes input:not(:disabled)").checked = true;
+  const targets = profile.latency_targets_ms;
   $("#targets").textContent = [
     ...Object.entries(targets).map(([tier, ms]) => `${tier === "preview" ? "Preview" : "Final"} target ${seconds(ms)}`),
-    `a preview's wait turns amber past ${ATTENTION_MS[0] / 1000} s and red past ${ATTENTION_MS[1] / 1000} s (the attention span) or the target`,
+    `a preview's wait turns amber past ${ATTENTION_MS[0] / 1000} s and red past ${ATTENTION_MS[1] / 1000} s (the attention span) or its target`,
   ].join(" · ");
   $("#signin-panel").hidden = true;
   $("#studio").hidden = false;
   $("#who").hidden = false;
   render();
-  follow();
+  follow(session);
 }
 
 function signOut() {
+  state.session++;
   if (state.stream) state.stream.abort();
   state.stream = null;
   sessionStorage.removeItem(KEY_SLOT);
@@ -117,12 +123,13 @@ function signOut() {
 
 // ---- The live stream -----------------------------------------------------------------------
 
-async function follow() {
+async function follow(session) {
   if (state.stream) state.stream.abort();
   const controller = new AbortController();
   state.stream = controller;
   const live = $("#live");
-  while (!controller.signal.aborted) {
+  let retryMs = 1000;
+  while (!controller.signal.aborted && session === state.session) {
     try {
       const response = await fetch(`/v1/events?brand=${encodeURIComponent(state.brand)}&limit=60`, {
         headers: { ...headers(), Accept: "text/event-stream" },
@@ -133,15 +140,16 @@ async function follow() {
       if (!response.ok) throw new Error(`${response.status}`);
       live.textContent = "live";
       live.classList.add("on");
-      state.retryMs = 1000;
+      retryMs = 1000;
       await readEvents(response.body, onEvent);
     } catch (failure) {
       if (controller.signal.aborted) return;
     }
     live.textContent = "reconnecting";
     live.classList.remove("on");
-    await new Promise((resolve) => setTimeout(resolve, state.retryMs));
-    state.retryMs = Math.min(state.retryMs * 2, 10000);
+    // Backing off, with jitter: after a restart of the service, every page does not come back at once.
+    await new Promise((resolve) => setTimeout(resolve, retryMs * (0.5 + Math.random())));
+    retryMs = Math.min(retryMs * 2, 10000);
   }
 }
 
@@ -149,34 +157,41 @@ async function follow() {
 async function readEvents(body, handle) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value.replace(/\r\n?/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith(":")) continue;
-        const colon = line.indexOf(":");
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
-        if (field === "event") event = text;
-        else if (field === "data") data.push(text);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+          if (field === "event") event = text;
+          else if (field === "data") data.push(text);
+        }
+        if (data.length) handle(event, JSON.parse(data.join("\n")));
       }
-      if (data.length) handle(event, JSON.parse(data.join("\n")));
     }
+  } finally {
+    reader.cancel().catch(() => {});  // Whatever ended the read, the connection is let go.
   }
 }
 
 function onEvent(event, data) {
-  if (event === "snapshot") {
-    for (const asset of data.assets.slice().reverse()) absorb(asset);
-  } else if (event === "status") {
-    absorb(data);
+  const assets = event === "snapshot" ? data.assets.slice().reverse() : event === "status" ? [data] : [];
+  for (const asset of assets) {
+    try {
+      absorb(asset);
+    } catch (failure) {
+      console.warn("an asset could not be shown", asset.asset_id, failure);  // One bad asset stops no others.
+    }
   }
   render();
 }
@@ -189,8 +204,8 @@ function parseReference(sourceUri) {
 }
 
 function groupFor(asset) {
-  const known = state.assetGroup.get(asset.asset_id);
-  if (known) return state.groups.get(known);
+  const known = state.groups.get(state.assetGroup.get(asset.asset_id));
+  if (known) return known;
   const reference = parseReference(asset.source_uri);
   const id = reference ? reference.id : asset.asset_id;
   let group = state.groups.get(id);
@@ -224,8 +239,8 @@ function absorb(asset) {
   if (!group.localUrl && uploaded) group.order = uploaded;
   if (isFinal(asset) && !run.doneAt) {
     // Seen live: the artist's wait ends now; from history: by the pipeline's own clock.
-    const exported = Date.parse((asset.timeline || {}).exported_at || "");
-    run.doneAt = run.liveStart ? Date.now() : exported || uploaded;
+    const ended = Date.parse((asset.timeline || {}).exported_at || (asset.failure || {}).failed_at || "");
+    run.doneAt = run.liveStart ? Date.now() : ended || uploaded;
   }
 }
 
@@ -241,27 +256,29 @@ function uploadId() {
 }
 
 async function upload(files) {
-  const mode = $('#modes input:checked').value;
+  const mode = $("#modes input:checked").value;
   const tiers = mode === "both" ? ["preview", "production"] : [mode];
   const style = $("#style").value;
   await Promise.all(Array.from(files).map((file) => uploadOne(file, tiers, style)));
 }
 
 async function uploadOne(file, tiers, style) {
+  const { session, brand } = { session: state.session, brand: state.brand };
   const group = newGroup(uploadId(), file.name);
   group.localUrl = URL.createObjectURL(file);
-  group.order = Date.now();
   render();
   await Promise.all(tiers.map(async (tier) => {
     const run = (group.runs[tier] = { tier, liveStart: Date.now() });
     run.startedAt = run.liveStart;
     const form = new FormData();
+    form.append("brand", brand);  // An admin key acts for the brand shown.
     form.append("tier", tier);
     form.append("style", style);
     form.append("reference", `studio/${group.id}/${file.name}`);
     form.append("file", file);
     try {
       const accepted = await api("/v1/assets", { method: "POST", body: form });
+      if (session !== state.session) return;  // Signed out or switched brand meanwhile.
       run.assetId = accepted.asset_id;
       state.assetGroup.set(accepted.asset_id, group.id);
       if (!run.asset) run.asset = { asset_id: accepted.asset_id, stage: "uploaded", reached: ["uploaded"], tier, trace_id: accepted.trace_id };
@@ -269,7 +286,7 @@ async function uploadOne(file, tiers, style) {
       run.error = failure.message;
       run.doneAt = Date.now();
     }
-    render();
+    if (session === state.session) render();
   }));
 }
 
@@ -315,9 +332,9 @@ function makeCard(group) {
   const card = $("#card-template").content.firstElementChild.cloneNode(true);
   card.dataset.group = group.id;
   const before = $(".before", card);
-  // An original a browser cannot show (HEIC, TIFF, or not an image at all) leaves the frame plain.
-  before.addEventListener("error", () => { before.hidden = true; });
-  before.addEventListener("load", () => { before.hidden = false; });
+  // An original a browser cannot show (HEIC, TIFF, or not an image at all) leaves the frame to the final.
+  before.addEventListener("error", () => { before.hidden = true; fillCard(group); });
+  before.addEventListener("load", () => { if (before.hidden) { before.hidden = false; fillCard(group); } });
   const compare = $(".compare", card);
   compare.addEventListener("input", () => $(".frame", card).style.setProperty("--cut", `${compare.value}%`));
   return card;
@@ -339,21 +356,22 @@ function fillCard(group) {
   const before = $(".before", card);
   const after = $(".after", card);
   const label = $(".frame-label", card);
-  setSrc(before, original);
-  before.className = "before";
   const frame = $(".frame", card);
+  const previewOnTop = !finalShown && previewShown;
+  setSrc(before, previewOnTop ? previewShown.object.url : original);
+  before.className = previewOnTop ? "before rendition preview" : "before";
   if (finalShown) {
     setSrc(after, finalShown.object.url);
     after.hidden = false;
     after.className = "after rendition final";
-    $(".compare", card).hidden = !original;
-    frame.classList.toggle("comparing", Boolean(original));
-    if (!original) after.style.clipPath = "none";
-    label.textContent = original ? "before | after" : "final";
+    // Before and after side by side, where the browser can show the original (not HEIC or TIFF).
+    const comparing = Boolean(original) && !before.hidden;
+    $(".compare", card).hidden = !comparing;
+    frame.classList.toggle("comparing", comparing);
+    after.style.clipPath = comparing ? "" : "none";
+    label.textContent = comparing ? "before | after" : "final";
     shown(card, "final");
   } else if (previewShown) {
-    setSrc(before, previewShown.object.url);
-    before.className = "before rendition preview";
     label.textContent = final ? "preview · final on its way" : "preview";
     shown(card, "preview");
   } else if (runs.length && runs.every((run) => run.error)) {
@@ -520,9 +538,17 @@ function dedupe(items) {
   });
 }
 
+// An image's source, changed only when it is another object: presigned URLs differ at every signing.
 function setSrc(image, url) {
-  if (url && image.getAttribute("src") !== url) image.src = url;
-  if (!url) image.removeAttribute("src");
+  const identity = url.split("?")[0];
+  if (url && image.dataset.identity !== identity) {
+    image.dataset.identity = identity;
+    image.src = url;
+  }
+  if (!url) {
+    delete image.dataset.identity;
+    image.removeAttribute("src");
+  }
 }
 
 // The waits count while renders run: only those numbers change, nothing is fetched.
@@ -536,24 +562,41 @@ setInterval(() => {
 
 // ---- Trace waterfall -----------------------------------------------------------------------
 
+// The trace dialog: fetched until its spans stop growing (each service exports its spans in batches).
+let traceShown = 0;
+
 async function showTrace(assetId) {
+  const token = ++traceShown;
   const dialog = $("#trace");
-  const waterfall = $("#waterfall");
   const note = $("#trace-note");
-  waterfall.replaceChildren();
+  $("#waterfall").replaceChildren();
   note.textContent = "Loading…";
   $("#trace-id").textContent = "";
   $("#trace-ui").hidden = true;
   dialog.showModal();
-  let trace = null;
-  for (let attempt = 0; attempt < 5 && !trace; attempt++) {
+  let drawn = -1;
+  for (let attempt = 0; attempt < 12; attempt++) {
+    if (token !== traceShown || !dialog.open) return;
+    let trace = null;
     try {
       trace = await api(`/v1/assets/${encodeURIComponent(assetId)}/trace`);
     } catch (failure) {
-      if (failure.status !== 404 || attempt === 4) { note.textContent = failure.message; return; }
-      await new Promise((resolve) => setTimeout(resolve, 600));  // Spans are exported in batches.
+      if (failure.status !== 404) { note.textContent = failure.message; return; }
+      if (drawn < 0) note.textContent = "Waiting for the first spans…";
     }
+    if (token !== traceShown) return;
+    if (trace) {
+      if (trace.spans.length === drawn) return;  // Complete: nothing came since the last look.
+      drawn = trace.spans.length;
+      drawTrace(trace);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 700));
   }
+}
+
+function drawTrace(trace) {
+  const note = $("#trace-note");
+  const waterfall = $("#waterfall");
   $("#trace-id").textContent = trace.trace_id;
   if (trace.ui_url) {
     $("#trace-ui").href = trace.ui_url;
@@ -564,7 +607,7 @@ async function showTrace(assetId) {
   const services = new Set(spans.map((span) => span.service));
   note.textContent = spans.length
     ? `${spans.length} spans across ${services.size} services, ${seconds(total)} from upload to the last span`
-    : "No trace store is configured: follow the link to the trace.";
+    : trace.ui_url ? "Follow the link to the trace." : "No trace store is configured (ATELIER_TRACE_QUERY_URL).";
   waterfall.replaceChildren(...spans.map((span) => {
     const row = document.createElement("div");
     row.className = `span-row${span.error ? " error" : ""}`;
@@ -616,7 +659,12 @@ function wire() {
     }
   });
   $("#signout").addEventListener("click", signOut);
-  $("#brand-switch").addEventListener("change", (event) => openBrand(event.target.value));
+  $("#brand-switch").addEventListener("change", (event) => {
+    openBrand(event.target.value).catch((failure) => {
+      $("#brand-switch").value = state.brand;
+      window.alert(`That brand could not be opened: ${failure.message}`);
+    });
+  });
   $("#files").addEventListener("change", (event) => {
     upload(event.target.files);
     event.target.value = "";
@@ -635,7 +683,14 @@ function wire() {
   });
   $("#trace-close").addEventListener("click", () => $("#trace").close());
   if (state.key) {
-    signIn(state.key).catch(() => signOut());
+    // Back after a reload: a revoked key signs out; any other failure keeps the key for a retry.
+    signIn(state.key).catch((failure) => {
+      if (failure.status === 401) { signOut(); return; }
+      const error = $("#signin-error");
+      error.textContent = `Could not reach Atelier (${failure.message}); sign in again to retry.`;
+      error.hidden = false;
+      $("#key").value = state.key;
+    });
   }
 }
 
