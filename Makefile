@@ -13,7 +13,7 @@ SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/ate
 	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config clean
+.PHONY: install test-tools run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config clean
 
 install: $(STAMP)
 
@@ -29,14 +29,16 @@ run: install
 demo: install
 	$(BIN)/atelier local --demo
 
-test: install lint browser
+test: install lint test-tools
 	$(BIN)/pytest -q
 
-# The studio's browser test drives Debian's Chromium through its ChromeDriver (no browser download).
-browser: /usr/bin/chromium /usr/bin/chromedriver
+# Programs the tests drive, from Debian's packages (no downloads): Chromium and its ChromeDriver for
+# the studio's browser test, Prometheus and promtool for the dashboards' and alerts' expressions.
+TEST_TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/prometheus /usr/bin/promtool
+test-tools: $(TEST_TOOLS)
 
-/usr/bin/chromium /usr/bin/chromedriver:
-	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver'
+$(TEST_TOOLS):
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver prometheus'
 
 test-fast: install
 	$(BIN)/pytest -q -m "not e2e"

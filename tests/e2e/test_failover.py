@@ -1,4 +1,5 @@
-"""Lag-aware fail-over, re-render, preview priority and brand fairness, with all services running."""
+"""Lag-aware fail-over, re-render, preview priority and brand fairness, with all services running; and
+the dashboards' and alerts' expressions against a real Prometheus scraping the fail-over as it happens."""
 
 import asyncio
 import time
@@ -12,6 +13,7 @@ from atelier_shared import events, topics
 from tests.conftest import Deployment, jpeg_bytes
 from tests.e2e.conftest import Pipeline, start_pipeline
 from tests.kafka import read_topic
+from tests.prometheus import Prometheus, dashboard_targets, rule_groups, scraping
 
 pytestmark = pytest.mark.e2e
 
@@ -87,81 +89,103 @@ def test_failover_when_the_quality_pool_stalls_back_after_it_drains_and_degraded
 ) -> None:
     pipeline = start(deployment, everything_but("stylizer-quality"))  # The quality pool is paused.
     try:
-        first = [submit(pipeline, "rush", seed=index) for index in range(4)]
-        assert all(routed(pipeline, asset_id)["model_tier"] == "quality" for asset_id in first[:2])
-
-        # Requests pile up on the stalled quality pool; once the predicted latency crosses the
-        # target, new production requests go to the fast pool within a bounded time.
-        deadline = time.monotonic() + 20
-        degraded: list[str] = []
-        while time.monotonic() < deadline and not degraded:
-            asset_id = submit(pipeline, "rush", seed=len(first))
-            first.append(asset_id)
-            route = routed(pipeline, asset_id)
-            if route["degraded"]:
-                degraded.append(asset_id)
-                assert route["model_tier"] == "fast" and "fail-over" in route["reason"] and route["target_ms"] == 4000
-        assert degraded, "the router never failed over"
-        degraded += [submit(pipeline, "rush", seed=100 + index) for index in range(3)]
-        assert all(routed(pipeline, asset_id)["degraded"] for asset_id in degraded)
-        served = pipeline.wait_final(degraded, timeout_s=60)
-        assert all(
-            status["stage"] == "exported" and status["route"]["model_tier"] == "fast" for status in served.values()
-        )
-        first_keys = {a: sorted(r["object"]["key"] for r in served[a]["renditions"]) for a in degraded}
-
-        # The quality pool comes back and drains; after the dwell, production returns to it.
-        pipeline.services.start("stylizer-quality")
-        pipeline.services.wait_ready(["stylizer-quality"])
-        later: list[str] = []
-        deadline = time.monotonic() + 90
-        back = False
-        while time.monotonic() < deadline and not back:
-            later.append(submit(pipeline, "rush", seed=1000 + len(later)))
-            back = not routed(pipeline, later[-1])["degraded"]
-            time.sleep(0.5)
-        assert back, "the router never moved production back to the quality pool"
-        assert pipeline.metric("router", 'atelier_failover_switches_total{brand="rush",to="fast"}') == 1
-        assert pipeline.metric("router", 'atelier_failover_switches_total{brand="rush",to="quality"}') == 1
-
-        # Every asset served degraded (before or while the pool drained) is re-rendered at full
-        # fidelity, at the same keys, exactly once.
-        everything = first + degraded + later
-        settings = deployment.settings()
-        exported_topic = settings.topics.name(topics.EXPORTED)
-
-        def exports() -> list[events.AssetExported]:
-            records = asyncio.run(
-                read_topic(settings.kafka_bootstrap, exported_topic, until=lambda f: False, timeout_s=2)
-            )
-            return [events.AssetExported.FromString(record.value) for record in records]
-
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            seen = exports()
-            served_degraded = {e.asset.asset_id for e in seen if e.route.degraded and not e.route.rerender}
-            rerendered = [e.asset.asset_id for e in seen if e.route.rerender]
-            done = {e.asset.asset_id for e in seen if not e.route.degraded}
-            if set(everything) <= done and served_degraded <= set(rerendered):
-                break
-            time.sleep(1)
-        assert set(degraded) <= served_degraded
-        assert sorted(rerendered) == sorted(served_degraded), "each degraded asset is re-rendered exactly once"
-        # The status view folds topics independently: it converges shortly after Kafka has it all.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not all(
-            (pipeline.status(a) or {}).get("upgraded") for a in served_degraded
-        ):
-            time.sleep(0.5)
-        for asset_id in served_degraded:
-            status = pipeline.status(asset_id) or {}
-            assert status.get("upgraded") and status["stage"] == "exported", (asset_id, status.get("stage"))
-            assert status["route"]["model_tier"] == "quality" and status["route"]["rerender"]
-            assert status["stylized"]["model"].startswith("tiles-quality@")
-            if asset_id in first_keys:
-                assert sorted(r["object"]["key"] for r in status["renditions"]) == first_keys[asset_id]
+        with scraping(pipeline.services, deployment.workdir / "prometheus") as prometheus:
+            failover_and_back(pipeline, deployment)
+            every_expression_returns_data(prometheus)
     finally:
         pipeline.services.stop_all()
+
+
+def every_expression_returns_data(prometheus: Prometheus) -> None:
+    """Each dashboard query and recorded series has data; each alert evaluates (firing or not); the
+    artist's wait carries exemplars with the trace id."""
+    queries = [target["expr"] for _, target in dashboard_targets()]
+    queries += [rule["record"] for group in rule_groups() for rule in group["rules"] if "record" in rule]
+    deadline = time.monotonic() + 30  # Recorded each second from scrapes each second.
+    empty = queries
+    while empty and time.monotonic() < deadline:
+        empty = [query for query in queries if not prometheus.query(query)]
+        time.sleep(1)
+    assert not empty, f"no data: {empty}"
+    for group in rule_groups():
+        for rule in group["rules"]:
+            if "alert" in rule:
+                prometheus.query(rule["expr"])  # Evaluates; whether it fires depends on the run.
+    exemplars = prometheus.exemplars("atelier_artist_wait_seconds_bucket")
+    trace_ids = {item["labels"]["trace_id"] for series in exemplars for item in series["exemplars"]}
+    assert trace_ids and all(len(trace_id) == 32 for trace_id in trace_ids), exemplars
+
+
+def failover_and_back(pipeline: Pipeline, deployment: Deployment) -> None:
+    """The scenario: fail over while the quality pool stalls, back once it drains, and every degraded
+    asset re-rendered exactly once."""
+    first = [submit(pipeline, "rush", seed=index) for index in range(4)]
+    assert all(routed(pipeline, asset_id)["model_tier"] == "quality" for asset_id in first[:2])
+
+    # Requests pile up on the stalled quality pool; once the predicted latency crosses the
+    # target, new production requests go to the fast pool within a bounded time.
+    deadline = time.monotonic() + 20
+    degraded: list[str] = []
+    while time.monotonic() < deadline and not degraded:
+        asset_id = submit(pipeline, "rush", seed=len(first))
+        first.append(asset_id)
+        route = routed(pipeline, asset_id)
+        if route["degraded"]:
+            degraded.append(asset_id)
+            assert route["model_tier"] == "fast" and "fail-over" in route["reason"] and route["target_ms"] == 4000
+    assert degraded, "the router never failed over"
+    degraded += [submit(pipeline, "rush", seed=100 + index) for index in range(3)]
+    assert all(routed(pipeline, asset_id)["degraded"] for asset_id in degraded)
+    served = pipeline.wait_final(degraded, timeout_s=60)
+    assert all(status["stage"] == "exported" and status["route"]["model_tier"] == "fast" for status in served.values())
+    first_keys = {a: sorted(r["object"]["key"] for r in served[a]["renditions"]) for a in degraded}
+
+    # The quality pool comes back and drains; after the dwell, production returns to it.
+    pipeline.services.start("stylizer-quality")
+    pipeline.services.wait_ready(["stylizer-quality"])
+    later: list[str] = []
+    deadline = time.monotonic() + 90
+    back = False
+    while time.monotonic() < deadline and not back:
+        later.append(submit(pipeline, "rush", seed=1000 + len(later)))
+        back = not routed(pipeline, later[-1])["degraded"]
+        time.sleep(0.5)
+    assert back, "the router never moved production back to the quality pool"
+    assert pipeline.metric("router", 'atelier_failover_switches_total{brand="rush",to="fast"}') == 1
+    assert pipeline.metric("router", 'atelier_failover_switches_total{brand="rush",to="quality"}') == 1
+
+    # Every asset served degraded (before or while the pool drained) is re-rendered at full
+    # fidelity, at the same keys, exactly once.
+    everything = first + degraded + later
+    settings = deployment.settings()
+    exported_topic = settings.topics.name(topics.EXPORTED)
+
+    def exports() -> list[events.AssetExported]:
+        records = asyncio.run(read_topic(settings.kafka_bootstrap, exported_topic, until=lambda f: False, timeout_s=2))
+        return [events.AssetExported.FromString(record.value) for record in records]
+
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        seen = exports()
+        served_degraded = {e.asset.asset_id for e in seen if e.route.degraded and not e.route.rerender}
+        rerendered = [e.asset.asset_id for e in seen if e.route.rerender]
+        done = {e.asset.asset_id for e in seen if not e.route.degraded}
+        if set(everything) <= done and served_degraded <= set(rerendered):
+            break
+        time.sleep(1)
+    assert set(degraded) <= served_degraded
+    assert sorted(rerendered) == sorted(served_degraded), "each degraded asset is re-rendered exactly once"
+    # The status view folds topics independently: it converges shortly after Kafka has it all.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all((pipeline.status(a) or {}).get("upgraded") for a in served_degraded):
+        time.sleep(0.5)
+    for asset_id in served_degraded:
+        status = pipeline.status(asset_id) or {}
+        assert status.get("upgraded") and status["stage"] == "exported", (asset_id, status.get("stage"))
+        assert status["route"]["model_tier"] == "quality" and status["route"]["rerender"]
+        assert status["stylized"]["model"].startswith("tiles-quality@")
+        if asset_id in first_keys:
+            assert sorted(r["object"]["key"] for r in status["renditions"]) == first_keys[asset_id]
 
 
 def test_a_preview_behind_a_production_backlog_finishes_first(deployment: Deployment) -> None:

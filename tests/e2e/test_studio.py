@@ -41,7 +41,9 @@ def held_back(deployment: Deployment) -> Iterator[Pipeline]:
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
     """Headless Chromium at a laptop's size (`make test` installs Debian's chromium and chromium-driver)."""
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "install Debian's chromium and chromium-driver (make browser)"
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+        "install Debian's chromium and chromium-driver (make test-tools)"
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (

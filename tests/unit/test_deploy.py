@@ -32,6 +32,8 @@ SETTINGS = (
 # Every process of a deployment: the pipeline's five services (two stylizer pools) and the status service.
 DEPLOYED = {"uploader", "tagger", "router", "stylizer-quality", "stylizer-fast", "exporter", "status"}
 MANIFESTS = sorted((REPO / "deploy" / "k8s").glob("*.yaml"))
+# Applied apart, where the Prometheus operator runs (its kinds have no schema here: checked by kind).
+MONITORING = sorted(path for path in (REPO / "deploy" / "monitoring").glob("*.yaml") if path.stem != "kustomization")
 
 
 def compose_plugin(tmp_path: Path) -> dict[str, str]:
@@ -82,8 +84,11 @@ def test_docker_compose_config_passes(tmp_path: Path) -> None:
 def test_kubernetes_manifests_parse_and_cover_every_service() -> None:
     documents = [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc]
     kustomization = yaml.safe_load((REPO / "deploy" / "kustomization.yaml").read_text())
-    for resource in kustomization["resources"] + kustomization["configMapGenerator"][0]["files"]:
+    generated = [file for generator in kustomization["configMapGenerator"] for file in generator["files"]]
+    for resource in kustomization["resources"] + generated:
         assert (REPO / "deploy" / resource).is_file(), resource
+    monitoring = yaml.safe_load((REPO / "deploy" / "monitoring" / "kustomization.yaml").read_text())
+    assert sorted(REPO / "deploy" / "monitoring" / name for name in monitoring["resources"]) == MONITORING
     deployments = {doc["metadata"]["name"]: doc for doc in documents if doc["kind"] == "Deployment"}
     assert set(deployments) == DEPLOYED
     for pool in ("stylizer-quality", "stylizer-fast"):
@@ -103,13 +108,25 @@ def test_every_kubernetes_manifest_validates_against_the_schemas() -> None:
         "metadata": {"name": "atelier-brands"},
         "data": {path.name: path.read_text() for path in sorted((REPO / "deploy" / "brands").glob("*.yaml"))},
     }
-    documents = [doc for path in MANIFESTS for doc in yaml.safe_load_all(path.read_text()) if doc] + [brands]
+    dashboards = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "atelier-dashboards", "labels": {"grafana_dashboard": "1"}},
+        "data": {
+            path.name: path.read_text() for path in (REPO / "deploy/observability/grafana/dashboards").glob("*.json")
+        },
+    }
+    manifests = [*MANIFESTS, *MONITORING]
+    documents = [doc for path in manifests for doc in yaml.safe_load_all(path.read_text()) if doc] + [
+        brands,
+        dashboards,
+    ]
     checked = 0
     for document in documents:
         try:
             validate(document, KUBERNETES, strict=True)
         except SchemaNotFoundError:
-            assert document["apiVersion"].startswith("keda.sh/"), document["kind"]
+            assert document["apiVersion"].startswith(("keda.sh/", "monitoring.coreos.com/")), document["kind"]
             continue
         checked += 1
     assert checked >= 20

@@ -8,6 +8,7 @@ from prometheus_client import Histogram
 from atelier_exporter.renditions import CONTENT_TYPES, profiles_for, render, rendition_key, target_size
 from atelier_shared import STAGE_SECONDS, ObjectStore, events, sha256_hex, tracer
 from atelier_shared.images import ImageLimits, decode
+from atelier_shared.tracing import exemplar
 
 ARTIST_WAIT_SECONDS = Histogram(
     "atelier_artist_wait_seconds",
@@ -89,4 +90,5 @@ def observe(exported: events.AssetExported) -> None:
         route = exported.route
         kind = "rerender" if route.rerender else ("degraded" if route.degraded else "normal")
         tier = events.tier_name(exported.asset.tier)
-        ARTIST_WAIT_SECONDS.labels(exported.asset.brand, tier, kind).observe(durations["total"] / 1000)
+        # The trace as an exemplar: a slow bucket on a dashboard links to an asset's trace.
+        ARTIST_WAIT_SECONDS.labels(exported.asset.brand, tier, kind).observe(durations["total"] / 1000, exemplar())

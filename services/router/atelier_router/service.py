@@ -7,11 +7,11 @@ background loop; each sample re-assesses fail-over and opens or closes the re-re
 """
 
 from opentelemetry import trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
-from atelier_router.failover import FailoverPolicy
+from atelier_router.failover import DEGRADED, SWITCHES, FailoverPolicy
 from atelier_router.lag import LagMonitor, pool_specs
-from atelier_router.rerender import Rerenderer
+from atelier_router.rerender import RERENDERS, Rerenderer
 from atelier_router.routing import REQUEST_TOPICS, request_topic, style_request
 from atelier_router.rules import choose_style
 from atelier_router.settings import RouterSettings
@@ -22,6 +22,22 @@ ROUTE_DECISIONS = Counter(
     "Routing decisions by brand, tier, pool, how the style was chosen, and whether degraded.",
     ["brand", "tier", "model_tier", "style_source", "degraded"],
 )
+LATENCY_TARGET = Gauge(
+    "atelier_latency_target_seconds", "Each brand's latency target per tier, from its guidelines.", ["brand", "tier"]
+)
+
+
+def brand_series(brands: BrandBook) -> None:
+    """Every brand's targets, and its fail-over and re-render series at zero before anything happens
+    (so dashboards and alerts see no fail-over as 0, not as no data)."""
+    for name in brands.names():
+        guidelines = brands.get(name)
+        for tier, target_ms in guidelines.latency_targets_ms.items():
+            LATENCY_TARGET.labels(name, tier).set(target_ms / 1000)
+        DEGRADED.labels(name).set(0)
+        for pool in ("fast", "quality"):
+            SWITCHES.labels(name, pool)
+        RERENDERS.labels(name)
 
 
 class Router:
@@ -85,6 +101,7 @@ def declare(settings: RouterSettings) -> Service:
         monitor.note_routed,
     )
     router = Router(brands, policy, monitor)
+    brand_series(brands)
 
     service = Service("router", settings)
     service.add(monitor)

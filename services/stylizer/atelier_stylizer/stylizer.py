@@ -119,6 +119,7 @@ class Stylizer:
         self._limits = limits
         self.meter = PoolMeter()
         self._failures_in_a_row = 0
+        CACHE_HITS.labels(pool)  # At zero from the start: no hits yet reads as 0, not as no data.
 
     async def stylize(self, batch: Sequence[Delivery]) -> list[Produced | BaseException]:
         """StyleRequested in, AssetStylized out, for every request of a batch (each may fail alone)."""

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -99,7 +100,7 @@ class HttpServer:
         status = 200 if all(results.values()) else 503
         return web.json_response({"ready": status == 200, "checks": results}, status=status)
 
-    async def _metrics(self, _request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest())
-        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-        return response
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """Prometheus's text format, or OpenMetrics (with exemplars) where the scraper asks for it."""
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encode(REGISTRY), headers={"Content-Type": content_type})
