@@ -30,7 +30,7 @@ demo: install
 	$(BIN)/atelier local --demo
 
 test: install lint test-tools
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 # Programs the tests drive, from Debian's packages (no downloads): Chromium and its ChromeDriver for
 # the studio's browser test, Prometheus and promtool for the dashboards' and alerts' expressions.
