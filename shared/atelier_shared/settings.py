@@ -73,6 +73,13 @@ class AtelierSettings(BaseSettings):
     s3_access_key: str = "atelier"
     s3_secret_key: SecretStr = SecretStr("atelier-secret")
     s3_region: str = "us-east-1"
+    # Where S3 credentials come from: "keys" (the two settings above), or "iam": the environment's
+    # identity provider, no keys kept anywhere: a web identity token (IRSA, workload identity
+    # federation: AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN) exchanged at STS, else container
+    # credentials (ECS, EKS Pod Identity), else the instance's metadata service; renewed as they expire.
+    s3_credentials: Literal["keys", "iam"] = "keys"
+    # STS for the web identity exchange; empty: AWS's (regional where AWS_REGION is set).
+    s3_sts_endpoint: HttpEndpoint = ""
 
     bucket_inbox: str = "atelier-inbox"
     bucket_originals: str = "atelier-originals"

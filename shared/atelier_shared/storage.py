@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import urllib3
 from minio import Minio
+from minio.credentials.providers import IamAwsProvider, Provider, StaticProvider
 from minio.error import S3Error, ServerError
 from opentelemetry import trace
 
@@ -40,7 +41,14 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _client(endpoint: str, settings: AtelierSettings) -> Minio:
+def credentials(settings: AtelierSettings) -> Provider:
+    """The S3 credentials' provider: the configured keys, or the environment's identity (s3_credentials)."""
+    if settings.s3_credentials == "iam":
+        return IamAwsProvider(custom_endpoint=settings.s3_sts_endpoint or None)
+    return StaticProvider(settings.s3_access_key, settings.s3_secret_key.get_secret_value())
+
+
+def _client(endpoint: str, settings: AtelierSettings, provider: Provider) -> Minio:
     url = urlparse(endpoint)
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=5, read=60),
@@ -49,8 +57,7 @@ def _client(endpoint: str, settings: AtelierSettings) -> Minio:
     )
     return Minio(
         url.netloc,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
+        credentials=provider,
         secure=url.scheme == "https",
         region=settings.s3_region,
         http_client=http,
@@ -61,8 +68,9 @@ class ObjectStore:
     """Async facade over the MinIO client; blocking calls run in worker threads."""
 
     def __init__(self, settings: AtelierSettings) -> None:
-        self._client = _client(settings.s3_endpoint, settings)
-        self._public = _client(settings.s3_public_endpoint or settings.s3_endpoint, settings)
+        provider = credentials(settings)  # One for both clients: temporary credentials are fetched once.
+        self._client = _client(settings.s3_endpoint, settings, provider)
+        self._public = _client(settings.s3_public_endpoint or settings.s3_endpoint, settings, provider)
 
     async def _call(self, operation: str, bucket: str, key: str, call: Callable[[], T]) -> T:
         with tracer().start_as_current_span(

@@ -1,7 +1,9 @@
 """The studio page in a real headless Chromium (Debian's chromium and chromium-driver) against the
 whole pipeline: sign in, upload, watch the preview and then the final arrive, read a bad file's error,
-open a trace's waterfall, reload and find the uploads again. Screenshots land in test-artifacts/."""
+open a trace's waterfall, reload and find the uploads again, drop a file as an admin for another
+brand. Screenshots land in test-artifacts/."""
 
+import base64
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -64,6 +66,19 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+# Drops a file (name, base64 bytes) on the upload zone.
+DROP = """
+const [name, data] = arguments;
+const bytes = Uint8Array.from(atob(data), (char) => char.charCodeAt(0));
+const transfer = new DataTransfer();
+transfer.items.add(new File([bytes], name, {type: "image/jpeg"}));
+const zone = document.getElementById("zone");
+for (const type of ["dragenter", "dragover", "drop"]) {
+  zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+}
+"""
 
 
 def wait_for(driver: webdriver.Chrome, check: Callable[[webdriver.Chrome], Any], timeout_s: float = 60.0) -> Any:
@@ -180,8 +195,9 @@ def test_an_artist_uploads_watches_and_finds_the_work_again(
         browser, lambda d: d.find_element(By.ID, "brand-name").text == "Lumen Cosmetics" and not card(d, "harbour.jpg")
     )
     browser.find_element(By.CSS_SELECTOR, '#modes input[value="preview"]').find_element(By.XPATH, "..").click()
-    browser.find_element(By.ID, "files").send_keys(str(tmp_path / "dunes.jpg"))
-    wait_for(browser, lambda d: finished(d, "dunes.jpg", renders=1))
+    # Dropped on the zone this time: a drop event carrying the file, as a drag from the desktop makes.
+    browser.execute_script(DROP, "dropped.jpg", base64.b64encode(files["dunes.jpg"]).decode())
+    wait_for(browser, lambda d: finished(d, "dropped.jpg", renders=1))
 
     problems = [
         entry["message"]

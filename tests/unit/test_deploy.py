@@ -162,8 +162,13 @@ def test_keda_scales_each_pool_on_its_own_topics_and_group() -> None:
     scaled = {
         doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((REPO / "deploy/k8s/keda.yaml").read_text()) if doc
     }
+    # KEDA reads the lag with the Kafka credentials of a TriggerAuthentication (KEDA's Kafka parameters).
+    auth = scaled["atelier-kafka"]
+    assert auth["kind"] == "TriggerAuthentication"
+    assert {ref["parameter"] for ref in auth["spec"]["secretTargetRef"]} == {"sasl", "tls", "username", "password"}
     for pool in ("quality", "fast"):
         triggers = scaled[f"stylizer-{pool}"]["spec"]["triggers"]
+        assert all(t["authenticationRef"] == {"name": "atelier-kafka"} for t in triggers)
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {names.group(f"stylizer-{pool}")}
         scaled_topics = {t["metadata"]["topic"] for t in triggers}
         pool_topics = {names.name(spec) for spec in topics.POOL_TOPICS[pool]}
