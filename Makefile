@@ -34,13 +34,14 @@ test: install lint test-tools
 
 # Programs the tests drive, from Debian's packages (no downloads): Chromium and its ChromeDriver for
 # the studio's browser test, Prometheus and promtool for the dashboards' and alerts' expressions.
+# Without recommends: no node exporter; the tests start their own Prometheus on a free port.
 TEST_TOOLS := /usr/bin/chromium /usr/bin/chromedriver /usr/bin/prometheus /usr/bin/promtool
 test-tools: $(TEST_TOOLS)
 
-$(TEST_TOOLS):
-	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver prometheus'
+$(TEST_TOOLS) &:
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver prometheus'
 
-test-fast: install
+test-fast: install test-tools
 	$(BIN)/pytest -q -m "not e2e"
 
 lint: install

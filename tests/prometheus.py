@@ -16,27 +16,9 @@ import yaml
 
 from atelier_devtools.local.s3 import free_port
 from atelier_devtools.local.stack import LocalServices
-from tests.conftest import REPO
+from tests.observability import rule_groups
 
 PROMETHEUS = Path("/usr/bin/prometheus")
-OBSERVABILITY = REPO / "deploy" / "observability"
-RULES = OBSERVABILITY / "rules.yml"
-DASHBOARDS = sorted((OBSERVABILITY / "grafana" / "dashboards").glob("*.json"))
-
-
-def rule_groups() -> list[dict[str, Any]]:
-    """The groups of the project's Prometheus rules."""
-    return yaml.safe_load(RULES.read_text())["groups"]  # type: ignore[no-any-return]
-
-
-def dashboard_targets() -> list[tuple[str, dict[str, Any]]]:
-    """Every (panel title, target) of the project's Grafana dashboards."""
-    return [
-        (panel["title"], target)
-        for path in DASHBOARDS
-        for panel in json.loads(path.read_text())["panels"]
-        for target in panel.get("targets", [])
-    ]
 
 
 @dataclass
@@ -64,16 +46,16 @@ class Prometheus:
 
 @contextmanager
 def scraping(services: LocalServices, workdir: Path) -> Iterator[Prometheus]:
-    """Prometheus scraping every service's operations port each second, evaluating the project's rules
-    each second (their intervals shortened, their expressions as shipped), with exemplar storage on."""
+    """Prometheus scraping every service's operations port every 2 s, evaluating the project's rules as
+    often (their intervals shortened, their expressions as shipped), with exemplar storage on."""
     assert PROMETHEUS.exists(), "install Debian's prometheus (make test-tools)"
     workdir.mkdir(parents=True, exist_ok=True)
     rules = {"groups": rule_groups()}
     for group in rules["groups"]:
-        group["interval"] = "1s"
+        group["interval"] = "2s"
     (workdir / "rules.yml").write_text(yaml.safe_dump(rules))
     config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(workdir / "rules.yml")],
         "scrape_configs": [
             {"job_name": name, "static_configs": [{"targets": [services.url(name).removeprefix("http://")]}]}

@@ -97,9 +97,10 @@ def traceparent_of(headers: Iterable[tuple[str, bytes]] | None) -> str:
 
 
 def exemplar() -> dict[str, str] | None:
-    """The current trace as a Prometheus exemplar ({"trace_id": ...}), or None outside a trace.
+    """The current trace as a Prometheus exemplar ({"trace_id": ...}), or None outside a sampled trace.
 
     Exemplars are served in the OpenMetrics exposition (/metrics with `Accept:
     application/openmetrics-text`, as Prometheus asks when its exemplar storage is on)."""
     context = trace.get_current_span().get_span_context()
-    return {"trace_id": trace.format_trace_id(context.trace_id)} if context.is_valid else None
+    recorded = context.is_valid and context.trace_flags.sampled  # A trace Jaeger would have.
+    return {"trace_id": trace.format_trace_id(context.trace_id)} if recorded else None

@@ -1,12 +1,13 @@
-"""The dashboards and Prometheus rules against the code: every metric and label they name exists, the
-rules pass promtool, and the Kubernetes PrometheusRule carries the same rules. (That every expression
+"""The dashboards and Prometheus rules against the code: every metric they name exists, and every label
+in their selectors and in the legends of recorded series; the rules pass promtool's check and its
+tests of each alert (deploy/observability/rules.test.yml); every brand's targets are boundaries of the
+artist-wait histogram; the Kubernetes PrometheusRule carries the same rules. (That every expression
 returns data from a real Prometheus scraping a working pipeline: tests/e2e/test_failover.py.)"""
 
 import importlib
 import json
 import pkgutil
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,8 +21,10 @@ import atelier_status
 import atelier_stylizer
 import atelier_tagger
 import atelier_uploader
+from atelier_exporter.exporter import ARTIST_WAIT_SECONDS
+from atelier_shared.brands import load_guidelines
 from tests.conftest import REPO
-from tests.prometheus import DASHBOARDS, OBSERVABILITY, RULES, dashboard_targets, rule_groups
+from tests.observability import DASHBOARDS, OBSERVABILITY, RULES, dashboard_targets, rule_groups
 
 PROMTOOL = Path("/usr/bin/promtool")
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
@@ -97,16 +100,31 @@ def test_every_metric_and_label_that_dashboards_and_rules_name_exists_in_the_cod
             assert named <= kept_labels(records[shown.group(1)]), (title, named)
 
 
-def test_the_rules_pass_promtool() -> None:
-    assert PROMTOOL.exists() or shutil.which("promtool"), "install Debian's prometheus (make test-tools)"
-    result = subprocess.run(
-        [str(PROMTOOL if PROMTOOL.exists() else shutil.which("promtool")), "check", "rules", str(RULES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def promtool(*arguments: str) -> str:
+    assert PROMTOOL.exists(), "install Debian's prometheus (make test-tools)"
+    result = subprocess.run([str(PROMTOOL), *arguments], capture_output=True, text=True, timeout=120, cwd=OBSERVABILITY)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 12 rules found" in result.stdout, result.stdout
+    return result.stdout
+
+
+def test_the_rules_pass_promtool_and_each_alert_fires_when_it_should() -> None:
+    assert f"SUCCESS: {len(rule_expressions())} rules found" in promtool("check", "rules", str(RULES))
+    tested = promtool("test", "rules", "rules.test.yml")
+    assert "SUCCESS" in tested
+    cases = (OBSERVABILITY / "rules.test.yml").read_text()
+    for group in rule_groups():
+        for rule in group["rules"]:
+            if "alert" in rule:
+                assert f'alertname="{rule["alert"]}",alertstate="firing"' in cases, f"{rule['alert']} has no test"
+
+
+def test_every_brands_targets_are_boundaries_of_the_artist_wait_histogram() -> None:
+    """Regression: acme's 4 s preview target fell between the 3 s and 5 s buckets, so the p95 was
+    interpolated across them and the wait alert fired for waits all within target."""
+    buckets = set(ARTIST_WAIT_SECONDS._upper_bounds)  # noqa: SLF001
+    for path in sorted((REPO / "deploy" / "brands").glob("*.yaml")):
+        for tier, target_ms in load_guidelines(path).latency_targets_ms.items():
+            assert target_ms / 1000 in buckets, f"{path.name}: {tier} target {target_ms} ms is no bucket boundary"
 
 
 def test_the_kubernetes_prometheus_rule_carries_the_same_rules() -> None:

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from atelier_shared import topics
+from atelier_shared import metrics, topics
 from atelier_shared.logging import configure_logging, get_logger
 from atelier_shared.runtime.consumer import ConsumerLoop
 from atelier_shared.runtime.delivery import Outgoing
@@ -204,6 +204,8 @@ class Service:
         for subscription in self.subscriptions.values():
             group = self.settings.topics.group(subscription.name)
             layers = default_layers(subscription.name, group, self.producer, self.shutdown, subscription.options)
+            for spec in subscription.topics:  # At zero from the start, so the first dead letter is a rise.
+                metrics.MESSAGES.labels(subscription.name, self.settings.topics.name(spec), "dead_lettered")
             handle = stack(layers, subscription.handle)
             loop = ConsumerLoop(self.settings, subscription, handle, self.shutdown, self.fail)
             self._loops.append(loop)
