@@ -135,7 +135,7 @@ ERRORS = {
     413: "the image exceeds the upload limit",
     415: "not a JPEG, PNG, WebP, GIF, TIFF, HEIC/HEIF or AVIF image",
     422: "the image or a field is invalid (undecodable, over the pixel limit, unknown tier or style)",
-    429: "over the brand's rate limit or in-flight quota (see Retry-After)",
+    429: "over the brand's rate limit, in-flight quota or live streams (see Retry-After)",
     503: "a dependency (Kafka, the object store, the status service) does not answer (see Retry-After)",
 }
 

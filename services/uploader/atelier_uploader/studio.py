@@ -9,6 +9,7 @@ stream of their changes (forwarded from the status service, which folds them), a
 
 import asyncio
 from collections import defaultdict
+from functools import cache
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +40,15 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+
+_PAGE_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+@cache
+def _page_file(name: str) -> bytes:
+    """A file of the page, read once (it ships inside the package)."""
+    return (PAGE / name).read_bytes()
 
 
 def _limit(request: web.Request) -> int:
@@ -116,7 +126,7 @@ class Studio:
                 self.events,
                 "A live stream of the brand's assets: a snapshot, then every change (server-sent events)",
                 (200, contract.StatusEvent),
-                (400, 401, 403, 503),
+                (400, 401, 403, 429, 503),
                 [brand_parameter, limit],
                 media_type="text/event-stream",
             ),
@@ -135,20 +145,15 @@ class Studio:
         """Serve the page at /studio/ (and send / there)."""
 
         async def index(_request: web.Request) -> web.StreamResponse:
-            return web.Response(
-                body=(PAGE / "index.html").read_bytes(),
-                content_type="text/html",
-                headers={**PAGE_HEADERS, "Cache-Control": "no-cache"},
-            )
+            headers = {**PAGE_HEADERS, "Cache-Control": "no-cache"}
+            return web.Response(body=_page_file("index.html"), content_type="text/html", headers=headers)
 
         async def asset(request: web.Request) -> web.StreamResponse:
             name = request.match_info["name"]
-            types = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-            kind = next((types[suffix] for suffix in types if name.endswith(suffix)), None)
-            file = PAGE / name
-            if kind is None or "/" in name or not file.is_file():
+            kind = next((kind for suffix, kind in _PAGE_TYPES.items() if name.endswith(suffix)), None)
+            if kind is None or "/" in name or not (PAGE / name).is_file():
                 raise web.HTTPNotFound()
-            return web.Response(body=file.read_bytes(), headers={**PAGE_HEADERS, "Content-Type": kind})
+            return web.Response(body=_page_file(name), headers={**PAGE_HEADERS, "Content-Type": kind})
 
         async def home(_request: web.Request) -> web.StreamResponse:
             raise web.HTTPFound("/studio/")
