@@ -216,3 +216,13 @@ async def test_the_page_ships_with_the_uploader_and_the_data_stays_behind_the_ke
         assert response.status == 403
     async with api.session() as session, session.get(f"{api.url}/v1/events") as response:
         assert response.status == 400  # An admin key names the brand.
+    # Regression (the contract test): a path parameter holding a "/" matched no route, and aiohttp's
+    # plain-text 404 was not the JSON error body the contract declares for every error.
+    async with api.session("acme") as session:
+        for path in ("/v1/assets/a%2Fb/trace", "/v1/brands/a%2Fb", "/v1/nothing"):
+            async with session.get(f"{api.url}{path}") as response:
+                assert response.status == 404 and response.content_type == "application/json", path
+                assert (await response.json())["error"]["code"] == "not_found"
+        async with session.delete(f"{api.url}/v1/brands") as response:
+            assert response.status == 405 and "GET" in response.headers["Allow"]
+            assert (await response.json())["error"]["code"] == "method_not_allowed"

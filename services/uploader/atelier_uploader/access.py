@@ -43,6 +43,20 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own errors (no such route, method not allowed) in the API's error body, as the contract
+    says every error is: a path parameter holding a "/" matches no route, and was answered in plain text."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        kept = {name: value for name, value in exc.headers.items() if name in ("Allow", "Retry-After")}
+        return error(exc.status, code, f"{exc.reason}: {request.method} {request.path}", **kept)
+
+
 def key_check(ring: KeyRing) -> Middleware:
     """Middleware: every route but PUBLIC_PATHS needs `Authorization: Bearer <key>`."""
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from atelier_shared import BrandBook, Listener, ObjectStore, Service, topics
 from atelier_uploader import contract
-from atelier_uploader.access import key_check
+from atelier_uploader.access import json_errors, key_check
 from atelier_uploader.api import Api
 from atelier_uploader.ingest import Ingestor
 from atelier_uploader.intake import Intake
@@ -45,5 +45,5 @@ def declare(settings: UploaderSettings) -> Service:
     contract.register(service.http.routes, [*api.operations(), *studio.operations()])
     studio.page(service.http.routes)
     body_limit = settings.max_upload_bytes + 1024**2
-    service.http.expose(Listener(settings.api_host, settings.api_port, body_limit, (key_check(keys),)))
+    service.http.expose(Listener(settings.api_host, settings.api_port, body_limit, (json_errors, key_check(keys))))
     return service
