@@ -214,8 +214,12 @@ async def test_the_page_ships_with_the_uploader_and_the_data_stays_behind_the_ke
             assert response.status == 401  # The data stays behind the key.
     async with api.session("acme") as session, session.get(f"{api.url}/v1/events?brand=lumen") as response:
         assert response.status == 403
-    async with api.session() as session, session.get(f"{api.url}/v1/events") as response:
-        assert response.status == 400  # An admin key names the brand.
+    async with api.session() as session:
+        async with session.get(f"{api.url}/v1/events") as response:
+            assert response.status == 400  # An admin key names the brand,
+        for path in ("/v1/events", "/v1/assets"):  # one that exists (regression: a 503 from the contract test).
+            async with session.get(f"{api.url}{path}?brand=%01nobody") as response:
+                assert response.status == 404 and (await response.json())["error"]["code"] == "not_found"
     # Regression (the contract test): a path parameter holding a "/" matched no route, and aiohttp's
     # plain-text 404 was not the JSON error body the contract declares for every error.
     async with api.session("acme") as session:

@@ -117,7 +117,7 @@ class Studio:
                 self.recent_assets,
                 "The brand's most recent assets, newest first, with their outcome",
                 (200, contract.AssetList),
-                (400, 401, 403, 503),
+                (400, 401, 403, 404, 503),
                 [brand_parameter, limit],
             ),
             contract.Operation(
@@ -126,7 +126,7 @@ class Studio:
                 self.events,
                 "A live stream of the brand's assets: a snapshot, then every change (server-sent events)",
                 (200, contract.StatusEvent),
-                (400, 401, 403, 429, 503),
+                (400, 401, 403, 404, 429, 503),
                 [brand_parameter, limit],
                 media_type="text/event-stream",
             ),
@@ -182,10 +182,19 @@ class Studio:
         )
         return web.json_response(profile.model_dump())
 
+    def _brand(self, request: web.Request) -> str:
+        """The brand a read acts for, which must exist (an admin key may name any)."""
+        brand = acting_brand(request, dict(request.query))
+        try:
+            self._brands.get(brand)
+        except UnknownBrand as exc:
+            raise BadRequest(404, "not_found", str(exc)) from exc
+        return brand
+
     async def recent_assets(self, request: web.Request) -> web.Response:
         """GET /v1/assets: the status service's list of the brand's recent assets."""
         try:
-            brand = acting_brand(request, dict(request.query))
+            brand = self._brand(request)
         except BadRequest as exc:
             return error(exc.status, exc.code, str(exc))
         try:
@@ -199,7 +208,7 @@ class Studio:
     async def events(self, request: web.Request) -> web.StreamResponse:
         """GET /v1/events: the status service's event stream of the brand, forwarded as it comes."""
         try:
-            brand = acting_brand(request, dict(request.query))
+            brand = self._brand(request)
         except BadRequest as exc:
             return error(exc.status, exc.code, str(exc))
         streams = self._streams[brand]
