@@ -36,7 +36,7 @@ from atelier_shared.events import tier_from_name
 from atelier_shared.status import merge_status, with_urls
 from atelier_uploader import contract
 from atelier_uploader.access import InFlight, Quotas, Refused, error, principal
-from atelier_uploader.ingest import Ingestor
+from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.keys import Principal
 
 log = get_logger(__name__)
@@ -217,7 +217,8 @@ class Api:
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
         span = trace.get_current_span()
         span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
-        original = await self._ingestor.validate(data, asset_id=asset_id, brand=brand, tier=tier, style=style)
+        submission = Submission(asset_id, brand, tier, style, events.SOURCE_HTTP, reference or "http")
+        original = await self._ingestor.validate(data, submission)
         async with self._submitting.setdefault(asset_id, asyncio.Lock()):
             if key:
                 async with self._deadline():
@@ -226,7 +227,7 @@ class Api:
                     message = "this Idempotency-Key was used with a different body: use a new key for a new image"
                     raise BadRequest(409, "idempotency_conflict", message)
             await self.quotas.admit(brand, asset_id)
-            uploaded = await self._ingest(original, data, asset_id, brand, tier, style, reference or "http")
+            uploaded = await self._ingest(original, data, submission)
         trace_id = trace.format_trace_id(span.get_span_context().trace_id)
         accepted = {**merge_status(None, topics.UPLOADED, uploaded), "trace_id": trace_id}
         self._accepted[asset_id] = accepted
@@ -257,32 +258,14 @@ class Api:
                 "(with an Idempotency-Key a retry is the same asset, never a second one)"
             ) from exc
 
-    async def _ingest(
-        self,
-        original: events.ObjectRef,
-        data: bytes,
-        asset_id: str,
-        brand: str,
-        tier: events.Tier,
-        style: str,
-        source_uri: str,
-    ) -> events.AssetUploaded:
+    async def _ingest(self, original: events.ObjectRef, data: bytes, submission: Submission) -> events.AssetUploaded:
         """Store the validated original and publish its upload event, within the deadline."""
         try:
             async with self._deadline():
-                uploaded = await self._ingestor.store(
-                    original,
-                    data,
-                    asset_id=asset_id,
-                    brand=brand,
-                    tier=tier,
-                    style=style,
-                    source=events.SOURCE_HTTP,
-                    source_uri=source_uri,
-                )
+                uploaded = await self._ingestor.store(original, data, submission)
                 await self._uploads.publish(uploaded)
         except BaseException:
-            self.quotas.release(brand, asset_id)
+            self.quotas.release(submission.brand, submission.asset_id)
             raise
         return uploaded
 

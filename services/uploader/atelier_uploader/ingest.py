@@ -5,6 +5,7 @@ bucket, or as an intake event published by another system.
 """
 
 import asyncio
+from dataclasses import dataclass
 
 from atelier_shared import STAGE_SECONDS, BrandBook, ImageTooLarge, ObjectStore, events, sha256_hex, tracer
 from atelier_shared.images import ImageLimits, decode, extension_for, probe
@@ -28,24 +29,27 @@ def original_key(brand: str, asset_id: str, content_type: str) -> str:
     return f"{brand}/{asset_id}/original.{extension_for(content_type)}"
 
 
-def uploaded_event(
-    *,
-    asset_id: str,
-    brand: str,
-    tier: events.Tier,
-    style: str,
-    source: events.Source,
-    source_uri: str,
-    original: events.ObjectRef,
-) -> events.AssetUploaded:
+@dataclass(frozen=True)
+class Submission:
+    """What an upload asks for and where it came from: its AssetUploaded event but the original."""
+
+    asset_id: str
+    brand: str
+    tier: events.Tier
+    style: str
+    source: events.Source
+    source_uri: str
+
+
+def uploaded_event(submission: Submission, original: events.ObjectRef) -> events.AssetUploaded:
     """The event that starts an asset's way through the pipeline."""
     header = events.AssetHeader(
-        asset_id=asset_id,
-        brand=brand,
-        tier=tier,
-        requested_style=style,
-        source=source,
-        source_uri=source_uri,
+        asset_id=submission.asset_id,
+        brand=submission.brand,
+        tier=submission.tier,
+        requested_style=submission.style,
+        source=submission.source,
+        source_uri=submission.source_uri,
         original=original,
     )
     header.timeline.uploaded_at.CopyFrom(events.now_timestamp())
@@ -81,29 +85,16 @@ class Ingestor:
         if size > self.limits.max_bytes:
             raise ImageTooLarge(f"{size} bytes exceeds the limit of {self.limits.max_bytes} bytes")
 
-    async def ingest(
-        self,
-        data: bytes,
-        *,
-        asset_id: str,
-        brand: str,
-        tier: events.Tier,
-        style: str,
-        source: events.Source,
-        source_uri: str,
-    ) -> events.AssetUploaded:
+    async def ingest(self, data: bytes, submission: Submission) -> events.AssetUploaded:
         """Validate, store the original at its deterministic key, and return the upload event."""
-        original = await self.validate(data, asset_id=asset_id, brand=brand, tier=tier, style=style)
-        return await self.store(
-            original, data, asset_id=asset_id, brand=brand, tier=tier, style=style, source=source, source_uri=source_uri
-        )
+        original = await self.validate(data, submission)
+        return await self.store(original, data, submission)
 
-    async def validate(
-        self, data: bytes, *, asset_id: str, brand: str, tier: events.Tier, style: str
-    ) -> events.ObjectRef:
+    async def validate(self, data: bytes, submission: Submission) -> events.ObjectRef:
         """The image's reference (size, type, hash) once it is checked against the brand and the limits."""
-        with tracer().start_as_current_span("validate", attributes={"atelier.asset_id": asset_id}) as span:
-            self.check(brand, tier, style)
+        attributes = {"atelier.asset_id": submission.asset_id}
+        with tracer().start_as_current_span("validate", attributes=attributes) as span:
+            self.check(submission.brand, submission.tier, submission.style)
             with STAGE_SECONDS.labels("uploader", "validate").time():
                 original = await asyncio.to_thread(validate_image, data, self.limits)
             span.set_attributes(
@@ -111,34 +102,10 @@ class Ingestor:
             )
         return original
 
-    async def store(
-        self,
-        original: events.ObjectRef,
-        data: bytes,
-        *,
-        asset_id: str,
-        brand: str,
-        tier: events.Tier,
-        style: str,
-        source: events.Source,
-        source_uri: str,
-    ) -> events.AssetUploaded:
+    async def store(self, original: events.ObjectRef, data: bytes, submission: Submission) -> events.AssetUploaded:
         """Store a validated original at its deterministic key; the upload event."""
         original.bucket = self._bucket
-        original.key = original_key(brand, asset_id, original.content_type)
-        await self._store.put(
-            original.bucket,
-            original.key,
-            data,
-            original.content_type,
-            metadata={"asset-id": asset_id, "brand": brand, "sha256": original.sha256},
-        )
-        return uploaded_event(
-            asset_id=asset_id,
-            brand=brand,
-            tier=tier,
-            style=style,
-            source=source,
-            source_uri=source_uri,
-            original=original,
-        )
+        original.key = original_key(submission.brand, submission.asset_id, original.content_type)
+        metadata = {"asset-id": submission.asset_id, "brand": submission.brand, "sha256": original.sha256}
+        await self._store.put(original.bucket, original.key, data, original.content_type, metadata=metadata)
+        return uploaded_event(submission, original)

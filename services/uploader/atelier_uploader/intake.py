@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from atelier_shared import AtelierError, ObjectMissing, ObjectStore, StoredObject, assets, events
-from atelier_uploader.ingest import Ingestor
+from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.notifications import DroppedObject, drop_request, parse_notification
 
 
@@ -42,9 +42,10 @@ class Intake:
             if stored is not None and not item.metadata:  # AWS S3's records carry no user metadata.
                 item = dataclasses.replace(item, metadata=stored.metadata)
             request = drop_request(item)
-            return await self._ingest(
-                stored, item.uri, asset_id, request.brand, request.tier, request.style, events.SOURCE_BUCKET_DROP
+            submission = Submission(
+                asset_id, request.brand, request.tier, request.style, events.SOURCE_BUCKET_DROP, item.uri
             )
+            return await self._ingest(stored, submission)
 
     async def submitted(self, submitted: events.AssetSubmitted) -> events.AssetUploaded:
         """An AssetSubmitted from another system in, its AssetUploaded out."""
@@ -54,31 +55,15 @@ class Intake:
             submitted.bucket, submitted.key, stored.etag if stored else ""
         )
         with _about(asset_id, submitted.brand):
-            return await self._ingest(
-                stored,
-                submitted.reference or uri,
-                asset_id,
-                submitted.brand,
-                submitted.tier or events.TIER_PRODUCTION,
-                submitted.style,
-                events.SOURCE_EVENT,
-            )
+            tier = submitted.tier or events.TIER_PRODUCTION
+            source_uri = submitted.reference or uri
+            submission = Submission(asset_id, submitted.brand, tier, submitted.style, events.SOURCE_EVENT, source_uri)
+            return await self._ingest(stored, submission)
 
-    async def _ingest(
-        self,
-        stored: StoredObject | None,
-        source_uri: str,
-        asset_id: str,
-        brand: str,
-        tier: events.Tier,
-        style: str,
-        source: events.Source,
-    ) -> events.AssetUploaded:
+    async def _ingest(self, stored: StoredObject | None, submission: Submission) -> events.AssetUploaded:
         if stored is None:
-            raise ObjectMissing(f"{source_uri}: the object does not exist; store it before announcing it")
-        self._ingestor.check(brand, tier, style)
+            raise ObjectMissing(f"{submission.source_uri}: the object does not exist; store it before announcing it")
+        self._ingestor.check(submission.brand, submission.tier, submission.style)
         self._ingestor.check_size(stored.size)
         data = await self._store.get(stored.bucket, stored.key)
-        return await self._ingestor.ingest(
-            data, asset_id=asset_id, brand=brand, tier=tier, style=style, source=source, source_uri=source_uri
-        )
+        return await self._ingestor.ingest(data, submission)
