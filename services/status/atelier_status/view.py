@@ -160,31 +160,31 @@ class StatusView:
             self._recent[brand] = dict(sorted(recent.items(), key=lambda item: item[1])[-RECENT_KEPT:])
 
     def open_assets(self, brand: str) -> set[str] | None:
-        """A brand's assets that are not final yet (exported or failed); None while the table recovers
-        (recovery writes the table without the agent, so the index is rebuilt once it is done)."""
-        if not self.ready:
-            self._open = None
-            return None
-        self._indexed()
-        return self._open.get(brand, set()) if self._open is not None else None
+        """A brand's assets that are not final yet (exported or failed); None while the table recovers."""
+        index = self._open_index()
+        return None if index is None else index.get(brand, set())
 
     def recent(self, brand: str, limit: int) -> list[dict[str, Any]] | None:
         """A brand's most recently uploaded assets (up to RECENT_KEPT), newest first; None while the table recovers."""
-        if not self.ready:
-            self._open = None
+        if self._open_index() is None:
             return None
-        self._indexed()
         uploaded = self._recent.get(brand, {})
         newest = sorted(uploaded, key=uploaded.__getitem__, reverse=True)[: min(limit, RECENT_KEPT)]
         statuses = (self.get(asset_id) for asset_id in newest)
         # An id is the brand's only while its document says so (an intake event may name any id).
         return [status for status in statuses if status is not None and status.get("brand") == brand]
 
-    def _indexed(self) -> None:
+    def _open_index(self) -> dict[str, set[str]] | None:
+        """The indexes (the open one returned), built from the table when missing; None, and forgotten,
+        while the table recovers: recovery writes the table without the agent, so they are rebuilt after."""
+        if not self.ready:
+            self._open = None
+            return None
         if self._open is None:
             self._open, self._recent = {}, {}
             for asset_id, status in self.table.items():
                 self._index(asset_id, status)
+        return self._open
 
     async def start(self) -> None:
         """Start the faust app in the running loop."""
