@@ -13,7 +13,7 @@ SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/ate
 	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test-tools run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config clean
+.PHONY: install test-tools run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config images clean
 
 install: $(STAMP)
 
@@ -87,6 +87,14 @@ bench-gpu:
 
 compose-config:
 	docker compose config --quiet
+
+# The images Kubernetes runs (deploy/), built from the repository root; push them, then pin each by
+# digest in your overlay. `make images TAG=dev` makes the ones deploy/overlays/dev names.
+REGISTRY ?= registry.example.com/atelier
+TAG ?= 0.1.0
+images:
+	set -e; for name in $(SERVICES); do docker build -t $(REGISTRY)/$$name:$(TAG) -f services/$$name/Dockerfile .; done
+	docker build -t $(REGISTRY)/workshop:$(TAG) -f tools/workshop/Dockerfile .
 
 clean:
 	rm -rf $(VENV) .atelier out .pytest_cache .mypy_cache .ruff_cache
