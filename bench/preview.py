@@ -33,7 +33,7 @@ import aiohttp
 from PIL import Image, ImageOps
 
 from atelier_devtools.local.samples import write_samples
-from atelier_devtools.local.stack import LocalInfra, LocalServices
+from atelier_devtools.local.stack import EMBEDDED_BROKERS, LocalInfra, LocalServices
 from atelier_shared import AtelierSettings
 from atelier_shared.settings import settings_from
 from atelier_shared.storage import ObjectStore
@@ -217,13 +217,14 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=60.0)
     parser.add_argument("--idle-only", action="store_true", help="only the idle row (a quick check)")
     parser.add_argument("--preview-fetch-wait-ms", type=int, help="instead of what `atelier local` sets")
+    parser.add_argument("--brokers", type=int, default=EMBEDDED_BROKERS, help="brokers of the embedded cluster")
     args = parser.parse_args()
     info = machine()
     workdir = REPO / ".atelier" / "bench-preview"
     shutil.rmtree(workdir, ignore_errors=True)
     sources = write_samples(workdir / "images") + (sorted(SHARED_CONTENT.iterdir()) if SHARED_CONTENT.is_dir() else [])
     images = jpegs(sources, 1 + 3 * args.new + args.backlog)
-    infra = LocalInfra(workdir)
+    infra = LocalInfra(workdir, brokers=args.brokers)
     infra.start()
     services = None
     try:

@@ -23,7 +23,7 @@ from atelier_client.report import print_summary
 from atelier_devtools.local.notifications import minio_notification
 from atelier_devtools.local.s3 import free_port, port_is_free
 from atelier_devtools.local.samples import write_samples
-from atelier_devtools.local.stack import LocalInfra, LocalServices
+from atelier_devtools.local.stack import EMBEDDED_BROKERS, LocalInfra, LocalServices
 from atelier_devtools.local.supervisor import Exit, Supervisor
 from atelier_shared import AtelierSettings, EventProducer, ObjectStore, Outgoing, assets, events, topics
 from atelier_shared.settings import ENDPOINTS_FILE, settings_from
@@ -218,7 +218,7 @@ def run_local(args: argparse.Namespace) -> int:
     WORKDIR.mkdir(exist_ok=True)
     for log in (WORKDIR / "logs").glob("*.log"):
         log.unlink()
-    infra = LocalInfra(WORKDIR, s3_port=args.s3_port if port_is_free(args.s3_port) else 0)
+    infra = LocalInfra(WORKDIR, s3_port=args.s3_port if port_is_free(args.s3_port) else 0, brokers=EMBEDDED_BROKERS)
     services: LocalServices | None = None
     supervisor: Supervisor | None = None
     try:

@@ -56,8 +56,10 @@ LIGHT_STYLIZERS = {
 
 
 # Chosen by `make bench` (bench/results/preview-cpu-2core.md): the preview's latency against the
-# idle stack's CPU.
+# idle stack's CPU. One broker for `atelier local`: each consumer then fetches from one broker instead
+# of three (idle 18.9% of a core against 25.5%, previews no slower); the tests keep three, for outages.
 EMBEDDED_PREVIEW_FETCH_WAIT_MS = 25
+EMBEDDED_BROKERS = 1
 
 
 class LocalInfra:
