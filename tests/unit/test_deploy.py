@@ -112,6 +112,12 @@ def pod(workload: dict[str, Any]) -> dict[str, Any]:
     return workload["spec"]["template"]["spec"]
 
 
+def settings_of(documents: tuple[dict[str, Any], ...]) -> dict[str, str]:
+    """The generated ConfigMap every service reads (its name carries a hash of its values)."""
+    [configmap] = [doc for name, doc in of_kind(documents, "ConfigMap").items() if name.startswith("atelier-env-")]
+    return configmap["data"]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_overlay_renders_every_service_in_one_namespace(overlay: str) -> None:
     documents = render(f"overlays/{overlay}")
@@ -145,21 +151,30 @@ def test_prod_runs_the_pools_on_gpus_and_dev_on_cpu() -> None:
     assert pod(provision)["containers"][0]["command"][-2:] == ["--replication", "1"]  # One broker.
     provision = of_kind(render("overlays/prod"), "Job")["atelier-provision"]
     assert pod(provision)["containers"][0]["command"][-2:] == ["--replication", "3"]
+    # Regression: the pools named `replicas: 1`, so each apply scaled a pool KEDA had grown back to one.
+    scaled = {
+        doc["spec"]["scaleTargetRef"]["name"] for doc in of_kind(render("overlays/prod"), "ScaledObject").values()
+    }
+    assert all("replicas" not in of_kind(render("overlays/prod"), "Deployment")[name]["spec"] for name in scaled)
 
 
 @pytest.mark.parametrize("folder", ["overlays/dev", "overlays/prod", "monitoring"])
 def test_every_rendered_manifest_validates_against_the_kubernetes_schemas(folder: str) -> None:
     """Offline and strict (unknown fields refused), on what kustomize renders: generated ConfigMaps and
     Secrets, patched Deployments. KEDA's and the Prometheus operator's kinds are checked below."""
-    checked = 0
+    checked, custom = 0, set()
     for document in render(folder):
         try:
             validate(document, KUBERNETES, strict=True)
         except SchemaNotFoundError:
             assert document["apiVersion"].startswith(CUSTOM), document["kind"]
+            custom.add(document["kind"])
             continue
         checked += 1
-    assert checked >= (20 if folder.startswith("overlays") else 0)
+    if folder == "monitoring":  # Only the operator's kinds (the rules are checked in test_observability).
+        assert (checked, custom) == (0, {"PodMonitor", "PrometheusRule"})
+    else:
+        assert checked >= 20
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -206,12 +221,15 @@ def documented_credentials() -> set[str]:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_each_service_accepts_the_settings_its_overlay_gives_it(overlay: str) -> None:
+def test_each_service_accepts_the_settings_its_overlay_gives_it(overlay: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each pod's environment as Kubernetes assembles it (the ConfigMap, the Secret, its own env),
     validated by the settings class of the service it runs: a value the code refuses fails here, not
-    at the pod's start."""
+    at the pod's start; a variable of the pod's own that its service does not read (and would ignore)
+    fails too."""
+    for variable in [name for name in os.environ if name.startswith("ATELIER_")]:
+        monkeypatch.delenv(variable)  # Only what the pod is given.
     documents = render(f"overlays/{overlay}")
-    configmap = of_kind(documents, "ConfigMap")["atelier-env"]["data"]
+    configmap = settings_of(documents)
     secrets = of_kind(documents, "Secret")
     credentials = (
         {key: base64.b64decode(value).decode() for secret in secrets.values() for key, value in secret["data"].items()}
@@ -224,10 +242,10 @@ def test_each_service_accepts_the_settings_its_overlay_gives_it(overlay: str) ->
     workloads = {name: w for name, w in of_kind(documents, *WORKLOADS).items() if name in SERVICE_SETTINGS}
     assert set(workloads) == set(SERVICE_SETTINGS)
     for name, workload in workloads.items():
-        container = pod(workload)["containers"][0]
-        environment = {**configmap, **credentials, **{e["name"]: e["value"] for e in container.get("env", [])}}
-        settings = settings_from(SERVICE_SETTINGS[name], environment)
-        assert settings.kafka_bootstrap == configmap["ATELIER_KAFKA_BOOTSTRAP"], name
+        cls = SERVICE_SETTINGS[name]
+        own = {e["name"]: e["value"] for e in pod(workload)["containers"][0].get("env", [])}
+        assert {f"ATELIER_{field.upper()}" for field in cls.model_fields} >= set(own), (name, own)
+        settings_from(cls, {**configmap, **credentials, **own})
     if overlay == "dev":  # The in-namespace Kafka and MinIO the services are pointed at.
         services = of_kind(documents, "Service")
         host, port = configmap["ATELIER_KAFKA_BOOTSTRAP"].split(":")
@@ -255,8 +273,8 @@ def test_dev_runs_the_same_kafka_minio_and_jaeger_as_compose(tmp_path: Path) -> 
 
 def test_keda_scales_each_pool_on_its_own_topics_and_group_of_the_services_kafka() -> None:
     documents = render("overlays/prod")
-    names = topics.Topics(of_kind(documents, "ConfigMap")["atelier-env"]["data"]["ATELIER_TOPIC_PREFIX"])
-    bootstrap = of_kind(documents, "ConfigMap")["atelier-env"]["data"]["ATELIER_KAFKA_BOOTSTRAP"]
+    names = topics.Topics(settings_of(documents)["ATELIER_TOPIC_PREFIX"])
+    bootstrap = settings_of(documents)["ATELIER_KAFKA_BOOTSTRAP"]
     # KEDA reads the lag with the Kafka credentials of a TriggerAuthentication (KEDA's Kafka parameters).
     auth = of_kind(documents, "TriggerAuthentication")["atelier-kafka"]
     assert {ref["parameter"] for ref in auth["spec"]["secretTargetRef"]} == {"sasl", "tls", "username", "password"}
@@ -271,9 +289,26 @@ def test_keda_scales_each_pool_on_its_own_topics_and_group_of_the_services_kafka
         # The services' Kafka, one setting (replaced from the ConfigMap by the overlay).
         assert {t["metadata"]["bootstrapServers"] for t in triggers} == {bootstrap}
         assert {t["metadata"]["consumerGroup"] for t in triggers} == {names.group(f"stylizer-{pool}")}
-        scaled_topics = {t["metadata"]["topic"] for t in triggers}
-        pool_topics = {names.name(spec) for spec in topics.POOL_TOPICS[pool]}
-        assert scaled_topics <= pool_topics and scaled_topics, (pool, scaled_topics)
+        # Every topic the pool consumes (the quality pool's re-renders too: left out, their backlog
+        # added no replica).
+        assert {t["metadata"]["topic"] for t in triggers} == {names.name(spec) for spec in topics.POOL_TOPICS[pool]}
+
+
+def test_every_file_beside_a_kustomization_is_part_of_it() -> None:
+    """kustomize has no globs: a brand, a manifest or a settings file added to a folder and not to its
+    kustomization would be left out of every apply without a word."""
+    folders = {
+        path.parent for path in (REPO / "deploy").rglob("*") if path.name in ("kustomization.yaml", "Kustomization")
+    }
+    assert len(folders) == 6
+    # Compose's Grafana provisioning, which shares the dashboards' folder.
+    elsewhere = {REPO / "deploy/observability/grafana/dashboards/provider.yaml"}
+    for folder in folders:
+        kustomization = next(p for p in folder.iterdir() if p.name in ("kustomization.yaml", "Kustomization"))
+        listed = set(re.findall(r"[\w.-]+\.(?:yaml|json|env)\b", kustomization.read_text()))
+        for path in folder.iterdir():
+            if path.is_file() and path != kustomization and path not in elsewhere:
+                assert path.name in listed, (str(path.relative_to(REPO)), "is not in", kustomization.name)
 
 
 def test_the_operators_pod_monitors_scrape_every_service_on_a_port_it_serves() -> None:
@@ -333,17 +368,41 @@ def serving_pods(documents: tuple[dict[str, Any], ...]) -> dict[str, tuple[dict[
     }
 
 
-def admits(policy: dict[str, Any], labels: dict[str, str], port: int) -> bool:
-    """Whether a same-namespace pod with these labels may reach port on the policy's pods."""
-    return any(
-        any(
-            peer.get("podSelector", {}).get("matchLabels", {}).items() <= labels.items()
+def admits(policy: dict[str, Any], port: int, labels: dict[str, str] | None = None, namespace: str = "") -> bool:
+    """Whether the policy lets a pod reach `port` on the pods it selects: a pod with these labels in
+    the same namespace, or any pod of another namespace."""
+
+    def matches(peer: dict[str, Any]) -> bool:
+        assert set(peer) <= {"podSelector", "namespaceSelector"}, peer  # No ipBlock: not modelled here.
+        selectors = [peer[key] for key in ("podSelector", "namespaceSelector") if key in peer]
+        assert all(set(selector) <= {"matchLabels"} for selector in selectors), peer
+        if namespace:
+            wanted = {"kubernetes.io/metadata.name": namespace}
+            return peer.get("namespaceSelector", {}).get("matchLabels") == wanted and not peer.get("podSelector")
+        return (
+            "podSelector" in peer
             and "namespaceSelector" not in peer
-            for peer in rule["from"]
+            and peer["podSelector"].get("matchLabels", {}).items() <= (labels or {}).items()
         )
+
+    return any(
+        any(matches(peer) for peer in rule["from"])
         and any(allowed["port"] <= port <= allowed.get("endPort", allowed["port"]) for allowed in rule["ports"])
         for rule in policy["spec"].get("ingress", [])
     )
+
+
+def guarding(documents: tuple[dict[str, Any], ...], labels: dict[str, str]) -> list[dict[str, Any]]:
+    """The network policies that select a pod with these labels."""
+    return [
+        policy
+        for policy in of_kind(documents, "NetworkPolicy").values()
+        if policy["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+    ]
+
+
+# cert-manager's HTTP-01 solver pods come and go with each challenge: no manifest names them.
+SOLVER = "acme.cert-manager.io/http01-solver"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -355,7 +414,7 @@ def test_network_policies_admit_the_ports_their_pods_serve(overlay: str) -> None
     for policy in policies:
         wanted = policy["spec"]["podSelector"].get("matchLabels", {})
         selected = [spec for labels, spec in pods.values() if wanted.items() <= labels.items()]
-        assert selected, policy["metadata"]["name"]
+        assert selected or SOLVER in wanted, policy["metadata"]["name"]
         for rule in policy["spec"].get("ingress", []):
             for allowed in rule["ports"]:
                 admitted = range(allowed["port"], allowed.get("endPort", allowed["port"]) + 1)
@@ -367,25 +426,43 @@ def test_network_policies_admit_the_ports_their_pods_serve(overlay: str) -> None
 def test_dev_policies_let_the_services_reach_kafka_minio_and_jaeger() -> None:
     """The base denies all ingress in the namespace; in dev, Kafka, MinIO and Jaeger live there too."""
     documents = render("overlays/dev")
-    pods = serving_pods(documents)
-    policies = list(of_kind(documents, "NetworkPolicy").values())
-    configmap = of_kind(documents, "ConfigMap")["atelier-env"]["data"]
-    reached = {
+    pods = {name: labels for name, (labels, _) in serving_pods(documents).items()}
+    jobs = {name: job["spec"]["template"]["metadata"]["labels"] for name, job in of_kind(documents, "Job").items()}
+    configmap = settings_of(documents)
+    port = {
         "kafka": int(configmap["ATELIER_KAFKA_BOOTSTRAP"].rpartition(":")[2]),
         "minio": int(configmap["ATELIER_S3_ENDPOINT"].rpartition(":")[2]),
         "jaeger": int(configmap["OTEL_EXPORTER_OTLP_ENDPOINT"].rpartition(":")[2]),
     }
-    for target, port in reached.items():
-        guarding = [
-            p for p in policies if p["spec"]["podSelector"].get("matchLabels", {}).items() <= pods[target][0].items()
-        ]
-        for name in DEPLOYED:
-            assert any(admits(policy, pods[name][0], port) for policy in guarding), (name, target)
-        # The jobs: provisioning and model publishing need Kafka and MinIO; MinIO's subscription, MinIO.
-        for name, job in of_kind(documents, "Job").items():
-            needs = ("kafka", "minio") if name.startswith("atelier-") else ("minio",)
-            labels = job["spec"]["template"]["metadata"]["labels"]
-            assert target not in needs or any(admits(policy, labels, port) for policy in guarding), (name, target)
+    uploader = settings_from(
+        UploaderSettings,
+        {
+            **configmap,
+            **{
+                e["name"]: e["value"] for e in pod(of_kind(documents, "Deployment")["uploader"])["containers"][0]["env"]
+            },
+        },
+    )
+    reaches = [
+        *[(pods[name], target) for name in DEPLOYED for target in ("kafka", "minio", "jaeger")],
+        # Provisioning and model publishing: Kafka and MinIO; MinIO's subscription job: MinIO.
+        *[
+            (labels, target)
+            for name, labels in jobs.items()
+            if name.startswith("atelier-")
+            for target in ("kafka", "minio")
+        ],
+        (jobs["minio-events"], "minio"),
+        (pods["minio"], "kafka"),  # MinIO's bucket notifications.
+    ]
+    for labels, target in reaches:
+        assert any(admits(policy, port[target], labels) for policy in guarding(documents, pods[target])), (
+            labels,
+            target,
+        )
+    # The uploader's reads: the status service, and Jaeger's query API for the studio's waterfall.
+    for url, target in ((uploader.status_url, "status"), (uploader.trace_query_url, "jaeger")):
+        assert any(admits(p, int(url.rpartition(":")[2]), pods["uploader"]) for p in guarding(documents, pods[target]))
 
 
 def test_the_prod_ingress_reaches_the_api_with_tls() -> None:
@@ -393,14 +470,11 @@ def test_the_prod_ingress_reaches_the_api_with_tls() -> None:
     [ingress] = of_kind(documents, "Ingress").values()
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     service = of_kind(documents, "Service")[backend["name"]]
-    assert backend["port"]["name"] in {port["name"] for port in service["spec"]["ports"]}
+    [port] = [port for port in service["spec"]["ports"] if port["name"] == backend["port"]["name"]]
     assert ingress["spec"]["tls"][0]["secretName"]
-    pods = serving_pods(documents)
-    labels = pods[backend["name"]][0]
-    from_controller = [
-        policy
-        for policy in of_kind(documents, "NetworkPolicy").values()
-        if policy["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
-        and any("namespaceSelector" in peer for rule in policy["spec"].get("ingress", []) for peer in rule["from"])
-    ]
-    assert from_controller, "no policy admits the ingress controller to the API"
+    labels, spec = serving_pods(documents)[backend["name"]]
+    [served] = [p["containerPort"] for c in spec["containers"] for p in c["ports"] if p["name"] == port["targetPort"]]
+    # Regression: the test took any policy naming some namespace (the metrics one) for the controller's.
+    assert any(admits(policy, served, namespace="ingress-nginx") for policy in guarding(documents, labels))
+    # And cert-manager's HTTP-01 challenge, which the controller forwards to a solver pod in this namespace.
+    assert any(admits(policy, 8089, namespace="ingress-nginx") for policy in guarding(documents, {SOLVER: "true"}))
