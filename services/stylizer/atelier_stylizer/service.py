@@ -32,7 +32,7 @@ def declare(settings: StylizerSettings) -> Service:
     styles = {style for brand in book.names() for style in book.get(brand).allowed_styles()}
 
     async def models_ready() -> bool:
-        return await models.ready(styles)
+        return models.ready(styles)
 
     service = Service("stylizer", settings, attributes={"atelier.pool": pool})
     service.check("store", store.ping)
@@ -57,4 +57,5 @@ def declare(settings: StylizerSettings) -> Service:
         lambda: (service.loop(requests.name).buffered, service.loop(requests.name).paused_partitions),
     )
     service.background("pool-report", reporter.report_forever)
+    service.background("models", lambda: models.load_forever(styles))
     return service

@@ -86,6 +86,33 @@ def test_the_bf16_probe_measures_both_precisions_on_this_cpu(tmp_path: Path) -> 
     assert chosen == ("bf16" if faster and probe["bf16_psnr_db"] >= inference.BF16_GATE_DB else "fp32")
 
 
+def test_the_probe_times_an_architecture_once_and_compares_every_models_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The styles of a pool share one architecture: timing BF16 against FP32 for each model made each
+    style's load cost 0.3-0.8 s on 2 cores, where comparing its outputs takes two runs."""
+    from atelier_stylizer.artifacts import load_network
+
+    monkeypatch.setattr(inference, "cpu_reports_bf16", lambda: True)
+    monkeypatch.setattr(inference, "_PROBE_SECONDS", {})
+    runs: list[str] = []
+    original = inference.TorchRunner.__call__
+
+    def counted(self: inference.TorchRunner, batch: np.ndarray) -> np.ndarray:
+        runs.append(str(self.dtype))
+        return original(self, batch)
+
+    monkeypatch.setattr(inference.TorchRunner, "__call__", counted)
+    probes = []
+    for style in ("tiles", "brush"):
+        manifest = make_model(tmp_path / style, style, "fast")
+        probes.append(inference.cpu_float_precision(load_network(tmp_path / style, manifest), side=32)[1])
+        probes[-1]["runs"] = len(runs)
+        runs.clear()
+    assert [probe["runs"] for probe in probes] == [16, 2]  # Warm-up and outputs, plus 7 timed pairs once.
+    assert probes[0]["bf16_ms"] == probes[1]["bf16_ms"] and probes[1]["bf16_psnr_db"] > 20
+
+
 def test_a_batch_past_32_bit_indexing_runs_in_equal_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression: on CUDA a batch of 32 quality images at 1 MP raised "input tensor must fit into
     32-bit index math" in reflection padding (make bench-gpu on an H200, 2026-11-27). The engine now

@@ -1,6 +1,9 @@
-"""A stylizer pool is ready only once every style the brands route to has a model of its tier."""
+"""A stylizer pool is ready only once the model of every style the brands route to is loaded."""
 
+import asyncio
 from pathlib import Path
+
+import pytest
 
 from atelier_stylizer.models import Models
 from atelier_stylizer.registry import ModelRegistry
@@ -16,8 +19,31 @@ async def test_not_ready_until_every_routed_style_has_a_model_of_the_pools_tier(
     for style, tier in (("tiles", "fast"), ("brush", "quality")):
         make_model(tmp_path / f"{style}-{tier}", style, tier)
         await registry.publish(tmp_path / f"{style}-{tier}")
-    assert await models.ready({"tiles"})
-    assert not await models.ready({"tiles", "brush"})  # brush has only a quality model.
+    assert not models.ready({"tiles"})  # Published, not loaded yet.
+    assert await models.load({"tiles", "brush"}) == ["brush"]  # brush has only a quality model.
+    assert models.ready({"tiles"}) and not models.ready({"tiles", "brush"})
     make_model(tmp_path / "brush-fast", "brush", "fast")
     await registry.publish(tmp_path / "brush-fast")
-    assert await models.ready({"tiles", "brush"})
+    assert await models.load({"tiles", "brush"}) == []
+    assert models.ready({"tiles", "brush"})
+
+
+async def test_every_routed_style_is_loaded_before_its_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a pool loaded a style's model on the first request for it, which then waited for
+    the load and the precision probe (a not-cached preview's p99 830 ms against a p50 of 351 ms)."""
+    registry = ModelRegistry.open(str(tmp_path / "registry"), None, tmp_path / "cache")
+    models = Models(registry, StylizerSettings(stylizer_pool="fast"))
+    for style in ("tiles", "brush"):
+        make_model(tmp_path / style, style, "fast")
+        await registry.publish(tmp_path / style)
+    await asyncio.wait_for(models.load_forever({"tiles", "brush"}, interval_s=0.01), 60)
+    assert models.ready({"tiles", "brush"})
+
+    def no_load(*args: object) -> None:
+        raise AssertionError("a request loaded a model")
+
+    monkeypatch.setattr("atelier_stylizer.models.load_engine", no_load)
+    for style in ("tiles", "brush"):
+        assert (await models.engine(style)).manifest.style == style
