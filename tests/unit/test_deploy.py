@@ -253,6 +253,31 @@ def test_each_service_accepts_the_settings_its_overlay_gives_it(overlay: str, mo
         assert configmap["ATELIER_S3_ENDPOINT"] == f"http://minio:{services['minio']['spec']['ports'][0]['port']}"
 
 
+def test_compose_keeps_jaegers_traces_on_a_volume(tmp_path: Path) -> None:
+    """Regression: Jaeger ran its all-in-one defaults, traces in memory, lost with every restart."""
+    env = compose_plugin(tmp_path)
+    binary = Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
+    rendered = subprocess.run([str(binary), "config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    compose = yaml.safe_load(rendered.stdout)
+    jaeger = compose["services"]["jaeger"]
+    mounts = {mount["target"]: mount for mount in jaeger["volumes"]}
+    config_path = next(arg.split("=", 1)[1] for arg in jaeger["command"] if arg.startswith("--config="))
+    config = yaml.safe_load(Path(mounts[config_path]["source"]).read_text())
+    [data] = [target for target, mount in mounts.items() if mount["type"] == "volume"]
+    assert mounts[data]["source"] in compose["volumes"]
+    store = config["extensions"]["jaeger_query"]["storage"]["traces"]
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == store
+    badger = config["extensions"]["jaeger_storage"]["backends"][store]["badger"]
+    assert badger["ephemeral"] is False
+    assert all(folder.startswith(data.rstrip("/") + "/") for folder in badger["directories"].values())
+    # The collector's exporter reaches the receiver Jaeger runs.
+    collector = yaml.safe_load((REPO / "deploy/observability/otel-collector.yaml").read_text())
+    port = collector["exporters"]["otlp/jaeger"]["endpoint"].rpartition(":")[2]
+    assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(f":{port}")
+    assert "otlp" in config["service"]["pipelines"]["traces"]["receivers"]
+
+
 def test_dev_runs_the_same_kafka_minio_and_jaeger_as_compose(tmp_path: Path) -> None:
     env = compose_plugin(tmp_path)
     binary = Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
