@@ -6,6 +6,7 @@ service started by hand beside a running local stack finds its broker and store.
 """
 
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -13,6 +14,7 @@ from aiokafka.helpers import create_ssl_context
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from atelier_shared.kafka_oauth import ClientCredentialsTokens
 from atelier_shared.topics import Topics
 
 ENDPOINTS_FILE = Path(".atelier/endpoints.env")
@@ -55,11 +57,14 @@ class AtelierSettings(BaseSettings):
     kafka_linger_ms: int = Field(0, ge=0, le=1_000)
     # Security of every Kafka connection (managed Kafka such as MSK, Confluent Cloud or a TLS-only
     # Strimzi): TLS with the system's CAs or kafka_ssl_cafile (and a client certificate for mutual
-    # TLS), SASL PLAIN or SCRAM with a user and password.
+    # TLS), SASL PLAIN or SCRAM with a user and password, or SASL OAUTHBEARER with tokens from
+    # kafka_oauth_token_url, granted to the OAuth client whose id and secret are the user and password.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = "PLAIN"
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_oauth_token_url: HttpEndpoint = ""
+    kafka_oauth_scope: str = ""
     kafka_ssl_cafile: Path | None = None
     kafka_ssl_certfile: Path | None = None
     kafka_ssl_keyfile: Path | None = None
@@ -119,6 +124,8 @@ class AtelierSettings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}KAFKA_SASL_USERNAME and {ENV_PREFIX}KAFKA_SASL_PASSWORD are needed with SASL"
             )
+        if sasl and self.kafka_sasl_mechanism == "OAUTHBEARER" and not self.kafka_oauth_token_url:
+            raise ValueError(f"{ENV_PREFIX}KAFKA_OAUTH_TOKEN_URL is needed with SASL OAUTHBEARER")
         if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
             raise ValueError(
                 f"{ENV_PREFIX}KAFKA_SSL_CERTFILE and {ENV_PREFIX}KAFKA_SSL_KEYFILE go together "
@@ -136,9 +143,22 @@ class AtelierSettings(BaseSettings):
             options["ssl_context"] = self.kafka_ssl_context()
         if self.kafka_security_protocol.startswith("SASL"):
             options["sasl_mechanism"] = self.kafka_sasl_mechanism
-            options["sasl_plain_username"] = self.kafka_sasl_username
-            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+            if self.kafka_sasl_mechanism == "OAUTHBEARER":
+                options["sasl_oauth_token_provider"] = self.kafka_oauth_tokens
+            else:
+                options["sasl_plain_username"] = self.kafka_sasl_username
+                options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
         return options
+
+    @cached_property
+    def kafka_oauth_tokens(self) -> ClientCredentialsTokens:
+        """The process's one token provider for SASL OAUTHBEARER (every client shares its token)."""
+        return ClientCredentialsTokens(
+            self.kafka_oauth_token_url,
+            self.kafka_sasl_username,
+            self.kafka_sasl_password.get_secret_value(),
+            self.kafka_oauth_scope,
+        )
 
     def kafka_ssl_context(self) -> Any:
         """The TLS context of Kafka connections: the system's CAs, or kafka_ssl_cafile's."""

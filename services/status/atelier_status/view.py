@@ -10,6 +10,7 @@ import tempfile
 from typing import Any
 
 import faust
+from faust.auth import OAuthCredentials
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -63,6 +64,8 @@ def credentials(settings: AtelierSettings) -> Any:
     context = settings.kafka_ssl_context() if protocol.endswith("SSL") else None
     if protocol == "SSL":
         return faust.SSLCredentials(context)
+    if settings.kafka_sasl_mechanism == "OAUTHBEARER":
+        return OAuthCredentials(oauth_cb=settings.kafka_oauth_tokens, ssl_context=context)
     return faust.SASLCredentials(
         username=settings.kafka_sasl_username,
         password=settings.kafka_sasl_password.get_secret_value(),

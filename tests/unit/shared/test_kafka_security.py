@@ -1,12 +1,19 @@
 """Kafka security settings: what every client connects with, faust's form of it, and secrets kept out
 of sight. (Managed Kafka needs TLS and SASL; before these settings no service could connect to it.)"""
 
+import asyncio
+import base64
 import ssl
+from collections.abc import AsyncIterator
 
 import faust
+import faust.auth
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from atelier_shared import AtelierSettings
+from atelier_shared.kafka_oauth import TokenRefused
 from atelier_shared.settings import SettingsError, load_settings, settings_from
 from atelier_status.view import credentials
 
@@ -55,4 +62,97 @@ def test_incomplete_security_settings_are_refused_naming_them(monkeypatch: pytes
     monkeypatch.setenv("ATELIER_KAFKA_SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv("ATELIER_KAFKA_SSL_CERTFILE", "/etc/atelier/client.pem")
     with pytest.raises(SettingsError, match="ATELIER_KAFKA_SSL_KEYFILE go together"):
+        load_settings(AtelierSettings)
+
+
+class TokenEndpoint:
+    """An OAuth 2.0 token endpoint over real HTTP: grants client "atelier" with its secret, counts
+    grants, answers with the lifetime it is given."""
+
+    def __init__(self, lifetime_s: float | None = 3600) -> None:
+        self.lifetime_s = lifetime_s
+        self.granted: list[dict[str, str]] = []
+
+    async def grant(self, request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        client = base64.b64decode(encoded).decode() if scheme == "Basic" else ""
+        if client != "atelier:client-s3cret" or form.get("grant_type") != "client_credentials":
+            return web.json_response({"error": "invalid_client", "error_description": "unknown client"}, status=401)
+        self.granted.append({key: str(value) for key, value in form.items()})
+        body: dict[str, object] = {"access_token": f"token-{len(self.granted)}", "token_type": "Bearer"}
+        if self.lifetime_s is not None:
+            body["expires_in"] = self.lifetime_s
+        return web.json_response(body)
+
+
+@pytest.fixture
+async def token_endpoint() -> AsyncIterator[tuple[TokenEndpoint, str]]:
+    endpoint = TokenEndpoint()
+    app = web.Application()
+    app.router.add_post("/oauth2/token", endpoint.grant)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield endpoint, str(server.make_url("/oauth2/token"))
+
+
+def oauth_settings(url: str, secret: str = "client-s3cret") -> AtelierSettings:
+    return settings_from(
+        AtelierSettings,
+        {
+            "ATELIER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "ATELIER_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+            "ATELIER_KAFKA_SASL_USERNAME": "atelier",
+            "ATELIER_KAFKA_SASL_PASSWORD": secret,
+            "ATELIER_KAFKA_OAUTH_TOKEN_URL": url,
+            "ATELIER_KAFKA_OAUTH_SCOPE": "kafka",
+        },
+    )
+
+
+async def test_oauthbearer_tokens_come_from_the_token_endpoint_and_are_shared(
+    token_endpoint: tuple[TokenEndpoint, str],
+) -> None:
+    """SASL OAUTHBEARER (Confluent Cloud, Strimzi with Keycloak, Azure Event Hubs): every client of a
+    process, the status view's faust app included, asks one provider, which asks the endpoint once."""
+    endpoint, url = token_endpoint
+    settings = oauth_settings(url)
+    options = settings.kafka_options()
+    assert options["sasl_mechanism"] == "OAUTHBEARER" and "sasl_plain_password" not in options
+    provider = options["sasl_oauth_token_provider"]
+    assert provider is settings.kafka_options()["sasl_oauth_token_provider"]
+    view = credentials(settings)
+    assert isinstance(view, faust.auth.OAuthCredentials) and view.oauth_cb is provider and view.ssl_context
+    assert [await provider.token() for _ in range(3)] == ["token-1"] * 3
+    assert endpoint.granted == [{"grant_type": "client_credentials", "scope": "kafka"}]
+    assert "client-s3cret" not in repr(provider) and "client-s3cret" not in repr(view)
+
+
+async def test_an_oauthbearer_token_is_renewed_before_it_expires(token_endpoint: tuple[TokenEndpoint, str]) -> None:
+    endpoint, url = token_endpoint
+    endpoint.lifetime_s = 0.5
+    provider = oauth_settings(url).kafka_oauth_tokens
+    assert await provider.token() == "token-1"
+    await asyncio.sleep(0.45)  # Past 80% of its lifetime: a connection now would get a fresh one.
+    assert await provider.token() == "token-2"
+
+
+async def test_a_refused_oauth_client_is_a_clear_error_without_its_secret(
+    token_endpoint: tuple[TokenEndpoint, str],
+) -> None:
+    endpoint, url = token_endpoint
+    provider = oauth_settings(url, secret="wrong-s3cret").kafka_oauth_tokens
+    with pytest.raises(TokenRefused, match="answered 401: unknown client") as refused:
+        await provider.token()
+    assert "wrong-s3cret" not in str(refused.value) and not endpoint.granted
+    unreachable = oauth_settings("http://127.0.0.1:9/oauth2/token").kafka_oauth_tokens
+    with pytest.raises(TokenRefused, match="unreachable"):
+        await unreachable.token()
+
+
+def test_oauthbearer_needs_a_token_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATELIER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("ATELIER_KAFKA_SASL_MECHANISM", "OAUTHBEARER")
+    monkeypatch.setenv("ATELIER_KAFKA_SASL_USERNAME", "atelier")
+    monkeypatch.setenv("ATELIER_KAFKA_SASL_PASSWORD", "client-s3cret")
+    with pytest.raises(SettingsError, match="ATELIER_KAFKA_OAUTH_TOKEN_URL is needed with SASL OAUTHBEARER"):
         load_settings(AtelierSettings)
