@@ -6,7 +6,6 @@ service started by hand beside a running local stack finds its broker and store.
 """
 
 from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -14,7 +13,7 @@ from aiokafka.helpers import create_ssl_context
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from atelier_shared.kafka_oauth import ClientCredentialsTokens
+from atelier_shared.kafka_oauth import ClientCredentialsTokens, client_credentials_tokens
 from atelier_shared.topics import Topics
 
 ENDPOINTS_FILE = Path(".atelier/endpoints.env")
@@ -150,10 +149,10 @@ class AtelierSettings(BaseSettings):
                 options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
         return options
 
-    @cached_property
+    @property
     def kafka_oauth_tokens(self) -> ClientCredentialsTokens:
         """The process's one token provider for SASL OAUTHBEARER (every client shares its token)."""
-        return ClientCredentialsTokens(
+        return client_credentials_tokens(
             self.kafka_oauth_token_url,
             self.kafka_sasl_username,
             self.kafka_sasl_password.get_secret_value(),

@@ -330,10 +330,30 @@ def test_every_file_beside_a_kustomization_is_part_of_it() -> None:
     elsewhere = {REPO / "deploy/observability/grafana/dashboards/provider.yaml"}
     for folder in folders:
         kustomization = next(p for p in folder.iterdir() if p.name in ("kustomization.yaml", "Kustomization"))
-        listed = set(re.findall(r"[\w.-]+\.(?:yaml|json|env)\b", kustomization.read_text()))
+        spec = yaml.safe_load(kustomization.read_text())
+        generated = [
+            name
+            for generator in spec.get("configMapGenerator", []) + spec.get("secretGenerator", [])
+            for name in generator.get("files", []) + generator.get("envs", [])
+        ]
+        listed = {*spec.get("resources", []), *(patch["path"] for patch in spec.get("patches", []) if "path" in patch)}
+        for name in {*listed, *generated}:
+            assert (folder / name).exists(), (str(kustomization.relative_to(REPO)), name)
         for path in folder.iterdir():
             if path.is_file() and path != kustomization and path not in elsewhere:
-                assert path.name in listed, (str(path.relative_to(REPO)), "is not in", kustomization.name)
+                assert path.name in {*listed, *generated}, (
+                    str(path.relative_to(REPO)),
+                    "is not in",
+                    kustomization.name,
+                )
+
+
+def test_prod_gives_the_pods_the_cloud_identity_it_names() -> None:
+    [account] = of_kind(render("overlays/prod"), "ServiceAccount").values()
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    assert settings_of(render("overlays/prod"))["ATELIER_S3_CREDENTIALS"] == "iam"
+    pods = [pod(w) for w in of_kind(render("overlays/prod"), *WORKLOADS).values()]
+    assert all(spec["serviceAccountName"] == account["metadata"]["name"] for spec in pods)
 
 
 def test_the_operators_pod_monitors_scrape_every_service_on_a_port_it_serves() -> None:

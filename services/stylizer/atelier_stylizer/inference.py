@@ -180,7 +180,7 @@ def psnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
 # What the probe measured per architecture and probe size in this process: the styles of a pool share
 # one architecture, so only the first model loaded pays for the timing (about 0.6 s for a quality
 # model on 2 cores); each later one still has its own outputs compared.
-_PROBE_SECONDS: dict[tuple[str, int], dict[str, float]] = {}
+_PROBE_SECONDS: dict[tuple[str, int, int], dict[str, float]] = {}
 
 
 def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, dict[str, float]]:
@@ -193,7 +193,7 @@ def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, 
     image = probe_image(side)
     runners = {name: TorchRunner(network, "cpu", name) for name in ("fp32", "bf16")}
     outputs = {name: runner(image) for name, runner in runners.items()}  # Warm-up, and the outputs compared.
-    key = (repr(network.architecture), side)
+    key = (repr(network.architecture), side, torch.get_num_threads())
     if key not in _PROBE_SECONDS:
         times: dict[str, list[float]] = {name: [] for name in runners}
         for _ in range(7):  # Interleaved, so a neighbour's burst on a shared machine weighs on both alike.

@@ -26,28 +26,29 @@ class Models:
 
     async def load(self, styles: Iterable[str]) -> list[str]:
         """Load the model of each of these styles not loaded yet; the styles still without one (not
-        published yet, or refused), which a request would find dead-lettered as unknown."""
-        missing = []
+        published yet, refused, or the store or identity unreachable), each with the reason logged."""
+        missing: dict[str, str] = {}
         for style in sorted(set(styles)):
             if model_name(style, self._settings.stylizer_pool) in self._engines:
                 continue
             try:
                 await self.engine(style)
-            except AtelierError:  # Not published yet, or the store cannot say: not loaded either way.
-                missing.append(style)
-        if missing != self._missing:
-            self._missing = missing
+            except Exception as exc:  # Whatever it was, the pool goes on and tries again.
+                missing[style] = f"{type(exc).__name__}: {exc}"
+        if list(missing) != self._missing:
+            self._missing = list(missing)
             if missing:
-                log.warning("not ready: no model for styles the brands route to", styles=missing)
-        return missing
+                log.warning("not ready: no model loaded for styles the brands route to", reasons=missing)
+        return list(missing)
 
-    async def load_forever(self, styles: Iterable[str], interval_s: float = 2.0) -> None:
-        """Load every style's model before the first request for it: loading on a request cost that
-        request 0.3-0.5 s (a not-cached preview's p99, bench/results/preview-cpu-2core.md). Runs until
-        all are loaded, looking for the missing ones in the registry every interval_s."""
+    async def load_forever(self, styles: Iterable[str], interval_s: float = 2.0, most_s: float = 30.0) -> None:
+        """Load every style's model at start rather than on the first request for it (which waited
+        0.3-0.5 s for the load: a not-cached preview's p99, bench/results/preview-cpu-2core.md). Runs
+        until all are loaded, trying the missing ones again after interval_s, doubling up to most_s."""
         styles = set(styles)
         while await self.load(styles):
             await asyncio.sleep(interval_s)
+            interval_s = min(2 * interval_s, most_s)
 
     def ready(self, styles: Iterable[str]) -> bool:
         """Whether the model of every one of these styles (the ones the brands route to) is loaded."""
@@ -75,6 +76,8 @@ class Models:
         ref = f"{name}@{latest}"
         if current is not None and (current.manifest.version == latest or ref in self._refused):
             return current
+        if ref in self._refused:  # Refused before, none loaded: not fetched again until a newer version.
+            raise InvalidModel(f"model {ref} was refused; publish a newer version")
         try:
             manifest, folder = await self._registry.fetch(name, latest)
             engine = await asyncio.to_thread(
@@ -89,9 +92,10 @@ class Models:
                 self._settings.stylizer_working_side,
             )
         except InvalidModel as exc:
-            if current is None:
-                raise
             self._refused.add(ref)
+            if current is None:
+                log.error("refused model version, none loaded for its style", refused=ref, error=str(exc))
+                raise
             log.error("refused new model version, keeping the loaded one", refused=ref, error=str(exc))
             return current
         self._engines[name] = engine

@@ -5,12 +5,14 @@ import asyncio
 import base64
 import ssl
 from collections.abc import AsyncIterator
+from urllib.parse import unquote_plus
 
 import faust
 import faust.auth
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiokafka.errors import KafkaConnectionError
 
 from atelier_shared import AtelierSettings
 from atelier_shared.kafka_oauth import TokenRefused
@@ -65,19 +67,27 @@ def test_incomplete_security_settings_are_refused_naming_them(monkeypatch: pytes
         load_settings(AtelierSettings)
 
 
+SECRET = "client-s3cret:%+"  # Characters RFC 6749's form-encoding of the credentials must carry.
+
+
 class TokenEndpoint:
     """An OAuth 2.0 token endpoint over real HTTP: grants client "atelier" with its secret, counts
-    grants, answers with the lifetime it is given."""
+    grants, answers with the lifetime it is given, or is down."""
 
     def __init__(self, lifetime_s: float | None = 3600) -> None:
         self.lifetime_s = lifetime_s
+        self.down = False
         self.granted: list[dict[str, str]] = []
 
     async def grant(self, request: web.Request) -> web.Response:
+        if self.down:
+            return web.Response(status=503, text="down for maintenance")
         form = dict(await request.post())
         scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-        client = base64.b64decode(encoded).decode() if scheme == "Basic" else ""
-        if client != "atelier:client-s3cret" or form.get("grant_type") != "client_credentials":
+        client_id, _, secret = base64.b64decode(encoded).decode().partition(":") if scheme == "Basic" else ("", "", "")
+        if (unquote_plus(client_id), unquote_plus(secret)) != ("atelier", SECRET) or form.get(
+            "grant_type"
+        ) != "client_credentials":
             return web.json_response({"error": "invalid_client", "error_description": "unknown client"}, status=401)
         self.granted.append({key: str(value) for key, value in form.items()})
         body: dict[str, object] = {"access_token": f"token-{len(self.granted)}", "token_type": "Bearer"}
@@ -95,7 +105,7 @@ async def token_endpoint() -> AsyncIterator[tuple[TokenEndpoint, str]]:
         yield endpoint, str(server.make_url("/oauth2/token"))
 
 
-def oauth_settings(url: str, secret: str = "client-s3cret") -> AtelierSettings:
+def oauth_settings(url: str, secret: str = SECRET) -> AtelierSettings:
     return settings_from(
         AtelierSettings,
         {
@@ -124,7 +134,7 @@ async def test_oauthbearer_tokens_come_from_the_token_endpoint_and_are_shared(
     assert isinstance(view, faust.auth.OAuthCredentials) and view.oauth_cb is provider and view.ssl_context
     assert [await provider.token() for _ in range(3)] == ["token-1"] * 3
     assert endpoint.granted == [{"grant_type": "client_credentials", "scope": "kafka"}]
-    assert "client-s3cret" not in repr(provider) and "client-s3cret" not in repr(view)
+    assert SECRET not in repr(provider) and SECRET not in repr(view)
 
 
 async def test_an_oauthbearer_token_is_renewed_before_it_expires(token_endpoint: tuple[TokenEndpoint, str]) -> None:
@@ -134,6 +144,50 @@ async def test_an_oauthbearer_token_is_renewed_before_it_expires(token_endpoint:
     assert await provider.token() == "token-1"
     await asyncio.sleep(0.45)  # Past 80% of its lifetime: a connection now would get a fresh one.
     assert await provider.token() == "token-2"
+
+
+async def test_a_token_endpoint_outage_keeps_the_valid_token_then_is_a_connection_error(
+    token_endpoint: tuple[TokenEndpoint, str],
+) -> None:
+    """The Kafka clients retry a connection error; any other error from the provider ended their loops."""
+    endpoint, url = token_endpoint
+    endpoint.lifetime_s = 0.6
+    provider = oauth_settings(url).kafka_oauth_tokens
+    assert await provider.token() == "token-1"
+    endpoint.down = True
+    await asyncio.sleep(0.5)  # Past 80% of its lifetime, not past its end: renewal fails, it still serves.
+    assert await provider.token() == "token-1"
+    await asyncio.sleep(0.2)
+    with pytest.raises(KafkaConnectionError, match="answered 503"):
+        await provider.token()
+    endpoint.down = False
+    assert await provider.token() == "token-2"
+
+
+async def test_the_status_views_faust_thread_and_the_service_share_the_token(
+    token_endpoint: tuple[TokenEndpoint, str],
+) -> None:
+    """Regression: the provider's asyncio lock, taken from faust's consumer thread (an event loop of
+    its own) and the service's loop at once, raised "bound to a different event loop" in one and left
+    the other waiting."""
+    endpoint, url = token_endpoint
+    endpoint.lifetime_s = 0.05  # Every call fetches anew: the lock is taken each time.
+    provider = oauth_settings(url).kafka_oauth_tokens
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        async def many() -> None:
+            for _ in range(10):
+                results.append(await asyncio.wait_for(provider.token(), 5))
+
+        try:
+            asyncio.run(many())
+        except BaseException as exc:  # noqa: BLE001 - any failure in a thread is the test's failure.
+            errors.append(exc)
+
+    await asyncio.wait_for(asyncio.gather(asyncio.to_thread(ask), asyncio.to_thread(ask)), 30)
+    assert not errors and len(results) == 20 and all(token.startswith("token-") for token in results)
 
 
 async def test_a_refused_oauth_client_is_a_clear_error_without_its_secret(
