@@ -2,14 +2,29 @@
 
 import os
 import signal
+import time
+from pathlib import Path
 
 import pytest
+import yaml
 
+from atelier_devtools.local.broker import MockKafkaCluster
+from atelier_devtools.local.stack import SERVICES, LocalServices
 from atelier_devtools.local.supervisor import Exit, Supervisor
-from tests.conftest import jpeg_bytes
+from atelier_shared import AtelierSettings
+from atelier_shared.settings import settings_from
+from tests.conftest import REPO, Deployment, jpeg_bytes
 from tests.e2e.conftest import Pipeline
 
 pytestmark = pytest.mark.e2e
+
+STATUS = tuple(spec for spec in SERVICES if spec.name == "status")
+# The status Deployment's terminationGracePeriodSeconds: past it, Kubernetes sends SIGKILL.
+STATUS_GRACE_S = next(
+    doc["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    for doc in yaml.safe_load_all((REPO / "deploy/k8s/status.yaml").read_text())
+    if doc and doc["kind"] == "Deployment"
+)
 
 
 def test_killed_services_are_restarted_and_their_assets_exported(pipeline: Pipeline) -> None:
@@ -35,3 +50,26 @@ def test_killed_services_are_restarted_and_their_assets_exported(pipeline: Pipel
         assert pipeline.services.running("tagger") and pipeline.services.running("exporter")
     finally:
         supervisor.stop()
+
+
+def test_the_status_service_stops_promptly_when_its_kafka_is_gone(deployment: Deployment, tmp_path: Path) -> None:
+    """Regression: with its brokers gone, the status service took a minute to stop after SIGTERM
+    (faust's stop waited on them, then its consumer thread held the exit), past Kubernetes' 45 s grace
+    period, so only a SIGKILL ended it. Its own cluster here: the session's stays up for the others."""
+    cluster = MockKafkaCluster(brokers=1)
+    environment = {**deployment.environment, "ATELIER_KAFKA_BOOTSTRAP": cluster.bootstrap}
+    settings = settings_from(AtelierSettings, environment)
+    cluster.create_topics(settings.topics.provisioned_names(), settings.topic_partitions)
+    services = LocalServices(environment, tmp_path / "logs", specs=STATUS, cwd=tmp_path)
+    try:
+        services.start("status")
+        services.wait_ready(["status"], timeout_s=90)
+        cluster.close()  # Its brokers gone while it runs.
+        began = time.monotonic()
+        returncode = services.stop("status", timeout_s=40)  # SIGTERM; SIGKILL only past 40 s.
+        stopped_in = time.monotonic() - began
+    finally:
+        services.stop_all()
+        cluster.close()
+    assert returncode == 0, (returncode, (tmp_path / "logs" / "status.log").read_text()[-2000:])
+    assert stopped_in < STATUS_GRACE_S - 15, stopped_in

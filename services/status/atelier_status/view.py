@@ -5,8 +5,10 @@ with its sources and needs no repartitioning. The table is backed by a compacted
 recovered at start; until then the view is not ready.
 """
 
+import asyncio
 import logging
 import tempfile
+import time
 from typing import Any
 
 import faust
@@ -20,6 +22,8 @@ from atelier_shared.tracing import trace_id_of
 from atelier_status.feed import Feed
 
 log = get_logger(__name__)
+# How long stopping the faust app may take (it leaves its group and commits, when its brokers answer).
+STOP_TIMEOUT_S = 10.0
 # Recent assets kept per brand for readers (the studio's list).
 RECENT_KEPT = 200
 
@@ -195,10 +199,15 @@ class StatusView:
         self._started = True
 
     async def stop(self) -> None:
-        """Stop the faust app."""
+        """Stop the faust app, within STOP_TIMEOUT_S: with its brokers gone, faust's own stop waited a
+        minute on them, past Kubernetes' grace period (its consumer thread ends when cancelled)."""
         if self._started:
             self._started = False
-            await self.app.stop()
+            began = time.monotonic()
+            # On timeout, faust takes the cancellation and returns: wait_for then raises nothing.
+            await asyncio.wait_for(self.app.stop(), STOP_TIMEOUT_S)
+            if time.monotonic() - began >= STOP_TIMEOUT_S:
+                log.warning("the status view did not stop in time; left it", timeout_s=STOP_TIMEOUT_S)
         self._datadir.cleanup()
 
     @property
