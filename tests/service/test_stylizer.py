@@ -3,6 +3,7 @@
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from atelier_shared import EventProducer, ObjectStore, Outgoing, events, sha256_hex, topics
@@ -11,7 +12,7 @@ from atelier_stylizer.service import declare
 from atelier_stylizer.settings import StylizerSettings
 from tests.conftest import Deployment, jpeg_bytes
 from tests.kafka import read_topic
-from tests.models import make_model
+from tests.models import make_and_publish, make_model
 
 pytestmark = pytest.mark.service
 
@@ -85,3 +86,25 @@ async def test_new_version_is_hot_swapped_and_a_corrupt_one_refused(deployment: 
     finally:
         await service.stop()
         await producer.stop()
+
+
+async def test_a_started_pool_has_its_published_models_loaded_before_it_consumes(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Regression: the models loaded in the background while the pool already consumed, so a request
+    reaching a new replica (one KEDA added) first waited for its style's load and precision probe."""
+    settings: StylizerSettings = deployment.settings(  # type: ignore[assignment]
+        StylizerSettings, stylizer_pool="fast", stylizer_working_side=64, ops_port=0
+    )
+    store = ObjectStore(settings)
+    await asyncio.to_thread(make_and_publish, tmp_path / "models", store, settings.bucket_models)
+    service = declare(settings)
+    await service.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{service.http.port}/readyz"
+            async with session.get(url) as response:  # At once: nothing left to load.
+                assert response.status == 200, await response.text()
+                assert (await response.json())["checks"]["models"] is True
+    finally:
+        await service.stop()

@@ -110,3 +110,17 @@ class Models:
     def working_side(self, engine: Engine) -> int:
         """The side to run at: the pool's setting, else the model's own."""
         return self._settings.stylizer_working_side or engine.manifest.working_side
+
+
+class Preload:
+    """A service component: one pass of Models.load over the routed styles as the service starts."""
+
+    def __init__(self, models: Models, styles: Iterable[str]) -> None:
+        self._models = models
+        self._styles = set(styles)
+
+    async def start(self) -> None:
+        await self._models.load(self._styles)
+
+    async def stop(self) -> None:
+        """Nothing to release: the engines live as long as the process."""

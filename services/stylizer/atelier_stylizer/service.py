@@ -3,7 +3,7 @@
 from atelier_shared import BatchPolicy, BrandBook, ObjectStore, Options, Service, topics
 from atelier_stylizer.batches import cost
 from atelier_stylizer.inference import resolve_device
-from atelier_stylizer.models import Models
+from atelier_stylizer.models import Models, Preload
 from atelier_stylizer.registry import ModelRegistry
 from atelier_stylizer.reporting import PoolReporter
 from atelier_stylizer.settings import StylizerSettings
@@ -57,5 +57,9 @@ def declare(settings: StylizerSettings) -> Service:
         lambda: (service.loop(requests.name).buffered, service.loop(requests.name).paused_partitions),
     )
     service.background("pool-report", reporter.report_forever)
+    # The published models of every routed style load before the pool consumes (components start
+    # before the consumers), so no request, on a new replica either, waits for one; the rest load
+    # in the background as they are published.
+    service.add(Preload(models, styles))
     service.background("models", lambda: models.load_forever(styles))
     return service
