@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from atelier_devtools.local.broker import MockKafkaCluster
+from atelier_devtools.local.s3 import free_port
 from atelier_devtools.local.stack import SERVICES, LocalServices
 from atelier_devtools.local.supervisor import Exit, Supervisor
 from atelier_shared import AtelierSettings
@@ -73,3 +74,26 @@ def test_the_status_service_stops_promptly_when_its_kafka_is_gone(deployment: De
         cluster.close()
     assert returncode == 0, (returncode, (tmp_path / "logs" / "status.log").read_text()[-2000:])
     assert stopped_in < STATUS_GRACE_S - 15, stopped_in
+
+
+def test_a_service_waiting_for_kafka_at_start_stops_on_sigterm(deployment: Deployment, tmp_path: Path) -> None:
+    """Regression: a service whose Kafka could not be reached waited in its start, retrying, and a
+    SIGTERM was only looked at once the start was done: it never stopped until a SIGKILL."""
+    unreachable = f"127.0.0.1:{free_port()}"  # Nothing listens there.
+    environment = {**deployment.environment, "ATELIER_KAFKA_BOOTSTRAP": unreachable}
+    router = tuple(spec for spec in SERVICES if spec.name == "router")
+    services = LocalServices(environment, tmp_path / "logs", specs=router, cwd=REPO)
+    log = tmp_path / "logs" / "router.log"
+    try:
+        services.start("router")
+        deadline = time.monotonic() + 60
+        while "connecting the producer" not in (log.read_text() if log.is_file() else ""):
+            assert time.monotonic() < deadline, "the router never tried to connect"
+            time.sleep(0.2)
+        began = time.monotonic()
+        returncode = services.stop("router", timeout_s=20)  # SIGTERM; SIGKILL only past 20 s.
+        stopped_in = time.monotonic() - began
+    finally:
+        services.stop_all()
+    assert returncode == 0, (returncode, log.read_text()[-2000:])
+    assert stopped_in < 10, stopped_in

@@ -97,6 +97,7 @@ class Service:
         self.subscriptions: dict[str, Subscription] = {}
         self.edges: list[Edge] = []
         self._components: list[Component] = []
+        self._started: list[Component] = []  # Those whose start() returned: the ones to stop.
         self._background: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self._loops: list[ConsumerLoop] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -201,6 +202,7 @@ class Service:
         await self.producer.start()
         for component in self._components:
             await component.start()
+            self._started.append(component)
         for subscription in self.subscriptions.values():
             group = self.settings.topics.group(subscription.name)
             layers = default_layers(subscription.name, group, self.producer, self.shutdown, subscription.options)
@@ -231,8 +233,9 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for loop in self._loops:
             await loop.stop(timeout_s)
-        for component in reversed(self._components):
+        for component in reversed(self._started):
             await component.stop()
+        self._started.clear()
         await self.producer.stop()
         log.info("stopped", service=self.name)
 
@@ -242,18 +245,27 @@ class Service:
 
 
 async def serve(service: Service) -> None:
-    """Start `service`, wait for SIGTERM, SIGINT or a crash, then stop it."""
+    """Start `service`, wait for SIGTERM, SIGINT or a crash, then stop it. A signal during the start
+    (which waits for Kafka as long as it cannot be reached) ends the start and stops what it began."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await service.start()
+    signalled = asyncio.create_task(stop.wait())
+    crashed = asyncio.create_task(service.crashed.wait())
+    starting = asyncio.create_task(service.start())
     try:
-        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(service.crashed.wait())]
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for wait in waits:
-            wait.cancel()
+        await asyncio.wait([starting, signalled], return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # A start that failed fails the service.
+            await asyncio.wait([signalled, crashed], return_when=asyncio.FIRST_COMPLETED)
+        else:
+            log.info("stopping before the start finished", service=service.name)
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
     finally:
+        signalled.cancel()
+        crashed.cancel()
         await service.stop()
 
 
