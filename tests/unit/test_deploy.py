@@ -56,6 +56,16 @@ def compose_plugin(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "DOCKER_CONFIG": str(tmp_path)}
 
 
+def compose_config(tmp_path: Path) -> dict[str, Any]:
+    """docker-compose.yml as Compose renders it (variables and defaults resolved)."""
+    env = compose_plugin(tmp_path)
+    binary = Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
+    rendered = subprocess.run([str(binary), "config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    config: dict[str, Any] = yaml.safe_load(rendered.stdout)
+    return config
+
+
 def test_docker_compose_config_passes(tmp_path: Path) -> None:
     env = compose_plugin(tmp_path)
     command = (
@@ -255,11 +265,7 @@ def test_each_service_accepts_the_settings_its_overlay_gives_it(overlay: str, mo
 
 def test_compose_keeps_jaegers_traces_on_a_volume(tmp_path: Path) -> None:
     """Regression: Jaeger ran its all-in-one defaults, traces in memory, lost with every restart."""
-    env = compose_plugin(tmp_path)
-    binary = Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
-    rendered = subprocess.run([str(binary), "config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert rendered.returncode == 0, rendered.stderr
-    compose = yaml.safe_load(rendered.stdout)
+    compose = compose_config(tmp_path)
     jaeger = compose["services"]["jaeger"]
     mounts = {mount["target"]: mount for mount in jaeger["volumes"]}
     config_path = next(arg.split("=", 1)[1] for arg in jaeger["command"] if arg.startswith("--config="))
@@ -279,11 +285,7 @@ def test_compose_keeps_jaegers_traces_on_a_volume(tmp_path: Path) -> None:
 
 
 def test_dev_runs_the_same_kafka_minio_and_jaeger_as_compose(tmp_path: Path) -> None:
-    env = compose_plugin(tmp_path)
-    binary = Path(env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose"
-    rendered = subprocess.run([str(binary), "config"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert rendered.returncode == 0, rendered.stderr
-    compose = {service.get("image") for service in yaml.safe_load(rendered.stdout)["services"].values()}
+    compose = {service.get("image") for service in compose_config(tmp_path)["services"].values()}
     dev = {
         container["image"]
         for workload in of_kind(render("overlays/dev"), *WORKLOADS).values()
