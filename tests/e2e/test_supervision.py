@@ -1,8 +1,11 @@
 """Under the embedded stack, a service killed from outside is restarted and its assets end exported."""
 
+import json
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -76,9 +79,13 @@ def test_the_status_service_stops_promptly_when_its_kafka_is_gone(deployment: De
     assert stopped_in < STATUS_GRACE_S - 15, stopped_in
 
 
-def test_a_service_waiting_for_kafka_at_start_stops_on_sigterm(deployment: Deployment, tmp_path: Path) -> None:
-    """Regression: a service whose Kafka could not be reached waited in its start, retrying, and a
-    SIGTERM was only looked at once the start was done: it never stopped until a SIGKILL."""
+def test_a_service_waiting_for_kafka_at_start_is_alive_not_ready_and_stops_on_sigterm(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Regression, two bugs of a service whose Kafka cannot be reached, so that it waits in its start:
+    it served nothing until the start was done, so Kubernetes' liveness probe failed and restarted the
+    pod over and over; and a SIGTERM was only looked at once the start was done, so it never stopped
+    until a SIGKILL."""
     unreachable = f"127.0.0.1:{free_port()}"  # Nothing listens there.
     environment = {**deployment.environment, "ATELIER_KAFKA_BOOTSTRAP": unreachable}
     router = tuple(spec for spec in SERVICES if spec.name == "router")
@@ -90,6 +97,8 @@ def test_a_service_waiting_for_kafka_at_start_stops_on_sigterm(deployment: Deplo
         while "connecting the producer" not in (log.read_text() if log.is_file() else ""):
             assert time.monotonic() < deadline, "the router never tried to connect"
             time.sleep(0.2)
+        assert probe(services.url("router", "/healthz")) == (200, {"status": "ok"})
+        assert probe(services.url("router", "/readyz")) == (503, {"ready": False, "starting": True})
         began = time.monotonic()
         returncode = services.stop("router", timeout_s=20)  # SIGTERM; SIGKILL only past 20 s.
         stopped_in = time.monotonic() - began
@@ -97,3 +106,12 @@ def test_a_service_waiting_for_kafka_at_start_stops_on_sigterm(deployment: Deplo
         services.stop_all()
     assert returncode == 0, (returncode, log.read_text()[-2000:])
     assert stopped_in < 10, stopped_in
+
+
+def probe(url: str) -> tuple[int, object]:
+    """An HTTP GET's status and JSON body, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)

@@ -1,5 +1,9 @@
 """A service's HTTP server: /healthz (alive), /readyz (every check passes), /metrics, and its own routes.
 
+The listeners open first thing in a service's start, which may wait long (for Kafka, for models):
+from then on /healthz answers, so a liveness probe does not restart a service that is starting,
+while /readyz and the service's routes answer 503 until the start is done (`open()`).
+
 Health, readiness and metrics answer on the operations listener. A service with a public API (the
 uploader) exposes its routes on a listener of their own, behind its middlewares, with health and
 readiness for load balancers but never the metrics.
@@ -9,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
@@ -43,6 +47,7 @@ class HttpServer:
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.port = 0
         self.public_port = 0
+        self.opened = False
 
     def check(self, name: str, check: ReadinessCheck) -> None:
         """Add a readiness check; /readyz answers 503 while any fails."""
@@ -59,7 +64,8 @@ class HttpServer:
         self._public = listener
 
     async def start(self) -> int:
-        """Start serving; returns the operations port (the public one is `public_port`)."""
+        """Start serving /healthz and /metrics, the rest answering 503 until `open()`; returns the
+        operations port (the public one is `public_port`)."""
         ops = self._app(self._ops)
         ops.router.add_get("/metrics", self._metrics)
         if self._public is None:
@@ -71,6 +77,10 @@ class HttpServer:
             self.public_port = await self._serve(public, self._public)
         return self.port
 
+    def open(self) -> None:
+        """The service has started: readiness checks run and the routes serve."""
+        self.opened = True
+
     async def stop(self) -> None:
         """Stop serving."""
         for callback in self._on_stop:
@@ -80,7 +90,8 @@ class HttpServer:
         self._runners.clear()
 
     def _app(self, listener: Listener) -> web.Application:
-        app = web.Application(client_max_size=listener.max_body_bytes, middlewares=list(listener.middlewares))
+        middlewares = [self._until_open, *listener.middlewares]
+        app = web.Application(client_max_size=listener.max_body_bytes, middlewares=middlewares)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         return app
@@ -91,6 +102,16 @@ class HttpServer:
         self._runners.append(runner)
         await web.TCPSite(runner, listener.host, listener.port).start()
         return int(runner.addresses[0][1])
+
+    @web.middleware
+    async def _until_open(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if self.opened or request.path in ("/healthz", "/metrics"):
+            return await handler(request)
+        if request.path == "/readyz":
+            body: dict[str, object] = {"ready": False, "starting": True}
+        else:  # The APIs' error body.
+            body = {"error": {"code": "starting", "message": "the service is starting: retry shortly"}}
+        return web.json_response(body, status=503, headers={"Retry-After": "1"})
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

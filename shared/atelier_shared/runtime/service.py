@@ -198,7 +198,8 @@ class Service:
         return self.producer.started and all(loop.ready for loop in self._loops) and not self.crashed.is_set()
 
     async def start(self) -> None:
-        """Producer, components, consumers, background loops, then HTTP."""
+        """HTTP (alive, not ready), producer, components, consumers, background loops; then ready."""
+        await self.http.start()
         await self.producer.start()
         for component in self._components:
             await component.start()
@@ -216,7 +217,7 @@ class Service:
             task = asyncio.create_task(run(), name=name)
             task.add_done_callback(self._on_background_done)
             self._tasks.append(task)
-        await self.http.start()
+        self.http.open()
         log.info("started", service=self.name, port=self.http.port)
 
     def _on_background_done(self, task: "asyncio.Task[None]") -> None:

@@ -82,8 +82,8 @@ class AtelierClient:
     async def submit(
         self, path: Path, brand: str, tier: str = "production", style: str = "", patience_s: float = 300.0
     ) -> str:
-        """Upload one file (multipart); its asset id. Over the brand's limits (429), waits as Retry-After
-        says for up to `patience_s`; ApiError when refused."""
+        """Upload one file (multipart); its asset id. Over the brand's limits (429) or while the API
+        starts (503), waits as Retry-After says for up to `patience_s`; ApiError when refused."""
         deadline = time.monotonic() + patience_s
         while True:
             form = aiohttp.FormData()
@@ -98,7 +98,7 @@ class AtelierClient:
                     return str((await response.json())["asset_id"])
                 error = await _api_error(response)
                 wait_s = float(response.headers.get("Retry-After", "1") or 1)
-            if response.status != 429 or time.monotonic() + wait_s > deadline:
+            if response.status not in (429, 503) or time.monotonic() + wait_s > deadline:
                 raise error
             await asyncio.sleep(wait_s)
 

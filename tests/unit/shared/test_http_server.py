@@ -1,0 +1,45 @@
+"""A service's HTTP server while the service starts: alive at once, ready and serving only once open."""
+
+import aiohttp
+from aiohttp import web
+
+from atelier_shared.runtime.http import HttpServer, Listener
+
+
+async def test_until_open_only_health_and_metrics_answer_then_everything_does() -> None:
+    """Regression: the listeners opened only once the start was done, so a liveness probe failed (and
+    Kubernetes restarted the pod) while a service waited for Kafka or its models."""
+    server = HttpServer("127.0.0.1", 0)
+    server.check("store", _passing)
+
+    @server.routes.get("/v1/thing")
+    async def thing(_request: web.Request) -> web.Response:
+        return web.json_response({"thing": 1})
+
+    server.expose(Listener("127.0.0.1", 0))
+    ops = await server.start()
+    public = server.public_port
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def get(port: int, path: str) -> tuple[int, object]:
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    return response.status, await response.json() if path != "/metrics" else None
+
+            assert await get(ops, "/healthz") == (200, {"status": "ok"})
+            assert (await get(ops, "/metrics"))[0] == 200
+            for port in (ops, public):
+                assert await get(port, "/readyz") == (503, {"ready": False, "starting": True})
+            starting = {"error": {"code": "starting", "message": "the service is starting: retry shortly"}}
+            assert await get(public, "/v1/thing") == (503, starting)
+
+            server.open()
+            assert await get(ops, "/readyz") == (200, {"ready": True, "checks": {"store": True}})
+            assert await get(public, "/v1/thing") == (200, {"thing": 1})
+            assert await get(public, "/healthz") == (200, {"status": "ok"})
+    finally:
+        await server.stop()
+
+
+async def _passing() -> bool:
+    return True
