@@ -53,9 +53,14 @@ def _load_librdkafka() -> ctypes.CDLL:
         ctypes.c_size_t,
         ctypes.POINTER(ctypes.c_int),
     ]
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms.restype = None
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.rd_kafka_mock_clear_request_errors.restype = None
     lib.rd_kafka_mock_clear_request_errors.argtypes = [ctypes.c_void_p, ctypes.c_int16]
     return lib
+
+
+INITIAL_REBALANCE_DELAY_MS = 0
 
 
 class MockKafkaCluster:
@@ -76,6 +81,9 @@ class MockKafkaCluster:
             self._lib.rd_kafka_destroy(self._handle)
             raise RuntimeError("rd_kafka_mock_cluster_new failed")
         self.bootstrap: str = self._lib.rd_kafka_mock_cluster_bootstraps(self._cluster).decode()
+        # A group's first join waits this long for more members, as Kafka's group.initial.rebalance.delay.ms
+        # (3 s by default, in the mock too).
+        self._lib.rd_kafka_mock_group_initial_rebalance_delay_ms(self._cluster, INITIAL_REBALANCE_DELAY_MS)
 
     def create_topics(self, names: Iterable[str], partitions: int = 6) -> None:
         """Create topics (replicated across all brokers, up to 3)."""
