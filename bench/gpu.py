@@ -187,8 +187,13 @@ def photos(count: int, side: int) -> list[bytes]:
     return made
 
 
+# How long each row is timed, as a share of its `seconds` (--quick: the test of the short mode).
+TIMING_SHARE = 1.0
+
+
 def timings(step: Callable[[], Any], sync: Callable[[], None], seconds: float, least: int = 5) -> list[float]:
     """Seconds per call: two warm-up calls, then at least `least` calls and about `seconds` in all."""
+    seconds *= TIMING_SHARE
     for _ in range(2):
         step()
         sync()
@@ -681,7 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=420.0, help="seconds of work before sections are skipped")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--only", choices=["service"], help="run one section (a short rerun on a GPU)")
+    parser.add_argument("--quick", action="store_true", help="time each row briefly (checks the wiring, not speed)")
     args = parser.parse_args(argv)
+    global TIMING_SHARE
+    TIMING_SHARE = 0.05 if args.quick else 1.0
     torch.backends.cudnn.benchmark = True
     report = Report(args.out, args.budget)
     report.info["size"] = args.size

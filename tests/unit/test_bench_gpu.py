@@ -12,7 +12,7 @@ from tests.conftest import REPO
 SCRIPT = """
 import sys
 from bench import gpu
-gpu.main(["--size", "64", "--out", sys.argv[1]])
+gpu.main(["--size", "64", "--quick", "--out", sys.argv[1]])
 project = {"atelier_shared", "atelier_workshop", "pydantic", "structlog", "aiokafka", "minio"}
 print("LOADED", sorted(name for name in sys.modules if name.split(".")[0] in project))
 """
