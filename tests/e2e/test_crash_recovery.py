@@ -25,6 +25,8 @@ pytestmark = pytest.mark.e2e
 
 DONE_BEFORE, HELD = 3, 7
 HOLD_EVERYTHING = {"ATELIER_STYLIZER_MAX_BATCH": "100", "ATELIER_STYLIZER_MAX_WAIT_MS": "600000"}
+# A killed member's partitions pass to its successor once its session expires (10 s by default).
+QUICK_EXPIRY = {"ATELIER_KAFKA_SESSION_TIMEOUT_MS": "4000"}
 
 
 def submit(pipeline: Pipeline, seeds: range) -> list[str]:
@@ -70,7 +72,8 @@ def assert_exported_once(pipeline: Pipeline, asset_ids: list[str]) -> None:
 
 def test_stylizer_killed_while_holding_a_batch_loses_nothing(deployment) -> None:  # type: ignore[no-untyped-def]
     # Fail-over off: a pool that holds work without progress looks stalled, and production would move.
-    pipeline = start_pipeline(deployment, overrides={"router": {"ATELIER_FAILOVER_ENABLED": "false"}})
+    overrides = {"router": {"ATELIER_FAILOVER_ENABLED": "false"}, "stylizer-quality": QUICK_EXPIRY}
+    pipeline = start_pipeline(deployment, overrides=overrides)
     settings = deployment.settings()
     try:
         done = submit(pipeline, range(DONE_BEFORE))
@@ -105,7 +108,7 @@ def test_stylizer_killed_while_holding_a_batch_loses_nothing(deployment) -> None
 
 def test_tagger_killed_while_handling_records_loses_nothing(deployment) -> None:  # type: ignore[no-untyped-def]
     """Per-record class: the tagger fetched the uploads and hangs reading their originals."""
-    pipeline = start_pipeline(deployment)
+    pipeline = start_pipeline(deployment, overrides={"tagger": QUICK_EXPIRY})
     try:
         pipeline.services.stop("tagger")
         held = submit(pipeline, range(20, 20 + HELD))
@@ -121,7 +124,7 @@ def test_tagger_killed_while_handling_records_loses_nothing(deployment) -> None:
 
 def test_uploader_killed_while_handling_intake_events_loses_nothing(deployment) -> None:  # type: ignore[no-untyped-def]
     """Intake class: the uploader fetched other systems' upload events and hangs checking their objects."""
-    pipeline = start_pipeline(deployment)
+    pipeline = start_pipeline(deployment, overrides={"uploader": QUICK_EXPIRY})
     settings = deployment.settings()
     try:
         asset_ids = [f"intake-held-{index}" for index in range(HELD)]
