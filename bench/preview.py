@@ -33,7 +33,7 @@ import aiohttp
 from PIL import Image, ImageOps
 
 from atelier_devtools.local.samples import write_samples
-from atelier_devtools.local.stack import EMBEDDED_BROKERS, LocalInfra, LocalServices
+from atelier_devtools.local.stack import EMBEDDED_BROKERS, EMBEDDED_PARTITIONS, LocalInfra, LocalServices
 from atelier_shared import AtelierSettings
 from atelier_shared.settings import settings_from
 from atelier_shared.storage import ObjectStore
@@ -176,12 +176,15 @@ async def measure(client: Client, images: list[bytes], counts: dict[str, int]) -
     return rows
 
 
-def start_stack(infra: LocalInfra, workdir: Path, preview_fetch_wait_ms: int | None) -> tuple[LocalServices, str]:
+def start_stack(
+    infra: LocalInfra, workdir: Path, preview_fetch_wait_ms: int | None, partitions: int
+) -> tuple[LocalServices, str]:
     """Provision, publish the shipped models, create an admin key and start every service."""
     environment = {
         **infra.environment("bench.", "bench-"),
         "ATELIER_BRANDS_DIR": str(REPO / "deploy" / "brands"),
         "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
+        "ATELIER_TOPIC_PARTITIONS": str(partitions),
         "OTEL_TRACES_EXPORTER": "none",
     }
     if preview_fetch_wait_ms:
@@ -218,6 +221,7 @@ def main() -> None:
     parser.add_argument("--idle-only", action="store_true", help="only the idle row (a quick check)")
     parser.add_argument("--preview-fetch-wait-ms", type=int, help="instead of what `atelier local` sets")
     parser.add_argument("--brokers", type=int, default=EMBEDDED_BROKERS, help="brokers of the embedded cluster")
+    parser.add_argument("--partitions", type=int, default=EMBEDDED_PARTITIONS, help="partitions of each topic")
     args = parser.parse_args()
     info = machine()
     workdir = REPO / ".atelier" / "bench-preview"
@@ -228,7 +232,7 @@ def main() -> None:
     infra.start()
     services = None
     try:
-        services, key = start_stack(infra, workdir, args.preview_fetch_wait_ms)
+        services, key = start_stack(infra, workdir, args.preview_fetch_wait_ms, args.partitions)
         time.sleep(10)  # Let the stack settle (group joins, first reports) before the idle sample.
         processes = {name: services.pid(name) for name in services.specs}
         processes |= {"s3 endpoint": infra.s3.pid, "kafka cluster (this process)": os.getpid()}

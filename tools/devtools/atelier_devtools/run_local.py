@@ -23,7 +23,7 @@ from atelier_client.report import print_summary
 from atelier_devtools.local.notifications import minio_notification
 from atelier_devtools.local.s3 import free_port, port_is_free
 from atelier_devtools.local.samples import write_samples
-from atelier_devtools.local.stack import EMBEDDED_BROKERS, LocalInfra, LocalServices
+from atelier_devtools.local.stack import EMBEDDED_BROKERS, EMBEDDED_PARTITIONS, LocalInfra, LocalServices
 from atelier_devtools.local.supervisor import Exit, Supervisor
 from atelier_shared import AtelierSettings, EventProducer, ObjectStore, Outgoing, assets, events, topics
 from atelier_shared.settings import ENDPOINTS_FILE, settings_from
@@ -166,6 +166,7 @@ def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tup
         "ATELIER_BRANDS_DIR": str(Path(args.brands).resolve()),
         "ATELIER_MODEL_CACHE_DIR": str((WORKDIR / "model-cache").resolve()),
         "ATELIER_API_PORT": str(api_port),
+        "ATELIER_TOPIC_PARTITIONS": str(EMBEDDED_PARTITIONS),
     }
     settings = settings_from(AtelierSettings, environment)
     infra.provision(settings)
