@@ -19,8 +19,8 @@ def local(argv: list[str]) -> int:
     """`atelier local`: start everything on this machine and push the sample images through."""
     parser = argparse.ArgumentParser(prog="atelier local", description=local.__doc__)
     parser.add_argument("--demo", action="store_true", help="exit after the samples (non-zero if any failed)")
-    parser.add_argument("--api-port", type=int, default=8080)
-    parser.add_argument("--s3-port", type=int, default=9000)
+    parser.add_argument("--api-port", type=int, default=8080, help="another free one if taken; 0: any")
+    parser.add_argument("--s3-port", type=int, default=9000, help="another free one if taken; 0: any")
     parser.add_argument("--brands", default="deploy/brands", help="folder of brand guidelines")
     parser.add_argument("--samples", help="folder of images to push through instead of the generated samples")
     parser.add_argument("--out", default="out", help="where renditions are saved")

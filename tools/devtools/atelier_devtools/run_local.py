@@ -158,7 +158,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tuple[Endpoints, LocalServices]:
     """Infrastructure, topics and buckets, the shipped models, then the services; where they listen."""
-    api_port = args.api_port if port_is_free(args.api_port) else free_port()
+    api_port = args.api_port if args.api_port and port_is_free(args.api_port) else free_port()
     with console.status("starting the embedded Kafka-protocol broker, S3 endpoint and trace sink"):
         infra.start()
     environment = {
