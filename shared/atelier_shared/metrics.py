@@ -34,6 +34,11 @@ RETRIES = Counter("atelier_retries_total", "Handling attempts retried after a fa
 BUFFERED = Gauge("atelier_buffered_records", "Records fetched and not yet handled.", ["service", "topic"])
 HANDLING = Gauge("atelier_handling_records", "Records whose handling has begun and not ended.", ["service", "topic"])
 PAUSED_PARTITIONS = Gauge("atelier_paused_partitions", "Partitions paused for backpressure.", ["service"])
+STARTED = Gauge(
+    "atelier_service_started",
+    "1 once the service's start is done; 0 while it waits (for Kafka, a stylizer for its models).",
+    ["service"],
+)
 STAGE_SECONDS = Histogram(
     "atelier_stage_seconds",
     "Per-stage latency (tag, route, decode, inference, encode, export, ...).",

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from atelier_shared.runtime.http import EVENT_STREAM_HEADERS
 from atelier_shared.status import with_urls
 from atelier_status.feed import Listener
 from atelier_status.view import StatusView
@@ -97,9 +98,7 @@ class Reads:
             recent = self._view.recent(brand, _limit(request, 50))
             if recent is None:
                 return _not_ready()
-            response = web.StreamResponse(
-                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-            )
+            response = web.StreamResponse(headers=EVENT_STREAM_HEADERS)
             await response.prepare(request)
             try:
                 await response.write(server_sent("snapshot", {"assets": [self._shown(status) for status in recent]}))

@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from atelier_shared import BrandBook, UnknownBrand, get_logger
+from atelier_shared.runtime.http import EVENT_STREAM_HEADERS
 from atelier_uploader import contract
 from atelier_uploader.access import error, principal
 from atelier_uploader.api import Api, BadRequest, acting_brand
@@ -226,7 +227,7 @@ class Studio:
                 return _unavailable("event stream", "the server is stopping")
             if upstream.status != 200:
                 return _unavailable("event stream", f"the status service answered {upstream.status}")
-            response = web.StreamResponse(headers=_STREAM_HEADERS)
+            response = web.StreamResponse(headers=EVENT_STREAM_HEADERS)
             await response.prepare(request)
             try:
                 async for chunk in upstream.content.iter_any():
@@ -272,9 +273,6 @@ class Studio:
             raise RuntimeError("Studio used before start()")
         timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_read=STREAM_SILENCE_S)
         return await self._stream_session.get(f"{self._status_url}{path}", timeout=timeout)
-
-
-_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 def _unavailable(what: str, reason: object) -> web.Response:

@@ -18,6 +18,8 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+# A server-sent event stream's headers: never cached, never buffered by a proxy (nginx reads the last).
+EVENT_STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class HttpServer:
         if self.opened or request.path in ("/healthz", "/metrics"):
             return await handler(request)
         if request.path == "/readyz":
-            body: dict[str, object] = {"ready": False, "starting": True}
+            body: dict[str, object] = {"ready": False, "starting": True, "checks": {}}
         else:  # The APIs' error body.
             body = {"error": {"code": "starting", "message": "the service is starting: retry shortly"}}
         return web.json_response(body, status=503, headers={"Retry-After": "1"})

@@ -199,6 +199,7 @@ class Service:
 
     async def start(self) -> None:
         """HTTP (alive, not ready), producer, components, consumers, background loops; then ready."""
+        metrics.STARTED.labels(self.name).set(0)  # Scraped from now: a start that never ends is seen.
         await self.http.start()
         await self.producer.start()
         for component in self._components:
@@ -218,6 +219,7 @@ class Service:
             task.add_done_callback(self._on_background_done)
             self._tasks.append(task)
         self.http.open()
+        metrics.STARTED.labels(self.name).set(1)
         log.info("started", service=self.name, port=self.http.port)
 
     def _on_background_done(self, task: "asyncio.Task[None]") -> None:

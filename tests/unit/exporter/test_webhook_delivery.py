@@ -17,6 +17,7 @@ from atelier_exporter.deliveries import PUBLISHES, WebhookDeliveries, WebhookUnd
 from atelier_exporter.webhook import attempt, verify
 from atelier_shared import BrandBook, events, topics
 from atelier_shared.runtime.retrying import Abandoned, Shutdown
+from tests.web import answering_posts
 
 
 @dataclass
@@ -34,15 +35,9 @@ async def receiver() -> AsyncIterator[Receiver]:
         state.received.append((dict(request.headers), await request.read()))
         return web.Response(status=state.answers.pop(0) if state.answers else 200)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield state
-    await runner.cleanup()
+    async with answering_posts("/hook", hook) as url:
+        state.url = f"{url}/hook"
+        yield state
 
 
 async def test_one_signed_attempt_reports_a_server_error_then_succeeds(receiver: Receiver) -> None:

@@ -83,7 +83,9 @@ class AtelierClient:
         self, path: Path, brand: str, tier: str = "production", style: str = "", patience_s: float = 300.0
     ) -> str:
         """Upload one file (multipart); its asset id. Over the brand's limits (429) or while the API
-        starts (503), waits as Retry-After says for up to `patience_s`; ApiError when refused."""
+        starts (503 `starting`), waits as Retry-After says for up to `patience_s`; ApiError when
+        refused (another 503 too: an upload that timed out may have been accepted, and a retry
+        without its Idempotency-Key would make a second asset)."""
         deadline = time.monotonic() + patience_s
         while True:
             form = aiohttp.FormData()
@@ -98,7 +100,8 @@ class AtelierClient:
                     return str((await response.json())["asset_id"])
                 error = await _api_error(response)
                 wait_s = float(response.headers.get("Retry-After", "1") or 1)
-            if response.status not in (429, 503) or time.monotonic() + wait_s > deadline:
+            waits = response.status == 429 or (response.status == 503 and error.code == "starting")
+            if not waits or time.monotonic() + wait_s > deadline:
                 raise error
             await asyncio.sleep(wait_s)
 
