@@ -670,6 +670,8 @@ def markdown(payload: dict[str, Any], elapsed: float) -> str:
         "datasheet's dense tensor-core peak. Medians of at least five timed calls after two warm-up calls.",
         "",
     ]
+    if info.get("quick"):
+        lines += ["**A quick run (--quick): each row timed for a twentieth of its time. Not a measurement.**", ""]
     for name, rows in payload["sections"].items():
         columns = list(rows[0])
         lines += [f"## {name}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -693,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = True
     report = Report(args.out, args.budget)
     report.info["size"] = args.size
+    report.info["quick"] = args.quick
     print(json.dumps(report.info), flush=True)
     if torch.cuda.is_available() and args.only == "service":
         service_rows(report, args.size, "cuda")

@@ -32,13 +32,14 @@ def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) ->
     assert "LOADED []" in done.stdout
     report = json.loads((tmp_path / "gpu-cpu-only.json").read_text())
     rows = {(row["tier"], row["precision"]): row for row in report["sections"]["cpu"]}
-    assert rows[("quality", "fp32")]["mp_per_s"] > 0
-    assert rows[("fast", "fp32")]["ms"] > 0
-    assert rows[("pillow", "decode")]["mp_per_s"] > 0
+    # Times, not rates: at 64 px a rate rounds to 0.0 when the machine is busy.
+    for row in (("quality", "fp32"), ("fast", "fp32"), ("pillow", "decode")):
+        assert rows[row]["ms"] > 0, row
     service = {(row["tier"], row["mode"]): row for row in report["sections"]["service"]}
-    assert service[("quality", "uint8 runner, eager")]["mp_per_s"] > 0
-    assert service[("quality", "float32 arrays, eager")]["mp_per_s"] > 0
+    assert service[("quality", "uint8 runner, eager")]["ms"] > 0
+    assert service[("quality", "float32 arrays, eager")]["ms"] > 0
     assert set(report["sections"]) == {"service", "cpu"}
     markdown = (tmp_path / "gpu-cpu-only.md").read_text()
     assert "CUDA rows skipped" in markdown
+    assert "A quick run (--quick)" in markdown
     assert "| quality | fp32 | 1 |" in markdown

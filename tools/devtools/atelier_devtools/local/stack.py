@@ -59,7 +59,7 @@ LIGHT_STYLIZERS = {
 # idle stack's CPU. One broker for `atelier local`: each consumer then fetches from one broker instead
 # of three (idle 18.9% of a core against 25.5%, previews no slower); the tests keep three, for outages.
 # One partition per topic: `atelier local` runs one process per service, and every fetch lists each
-# partition (idle 14.0-15.3% against 16.6-18.4% with six).
+# partition (idle 13.8-14.7% of a core against 17.3-17.4% with six, previews within noise).
 EMBEDDED_PREVIEW_FETCH_WAIT_MS = 25
 EMBEDDED_BROKERS = 1
 EMBEDDED_PARTITIONS = 1
