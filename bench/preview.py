@@ -222,13 +222,14 @@ def main() -> None:
     parser.add_argument("--preview-fetch-wait-ms", type=int, help="instead of what `atelier local` sets")
     parser.add_argument("--brokers", type=int, default=EMBEDDED_BROKERS, help="brokers of the embedded cluster")
     parser.add_argument("--partitions", type=int, default=EMBEDDED_PARTITIONS, help="partitions of each topic")
+    parser.add_argument("--mock-waits", action="store_true", help="clients on the mock itself, without long polling")
     args = parser.parse_args()
     info = machine()
     workdir = REPO / ".atelier" / "bench-preview"
     shutil.rmtree(workdir, ignore_errors=True)
     sources = write_samples(workdir / "images") + (sorted(SHARED_CONTENT.iterdir()) if SHARED_CONTENT.is_dir() else [])
     images = jpegs(sources, 1 + 3 * args.new + args.backlog)
-    infra = LocalInfra(workdir, brokers=args.brokers)
+    infra = LocalInfra(workdir, brokers=args.brokers, long_polling=not args.mock_waits)
     infra.start()
     services = None
     try:

@@ -181,7 +181,7 @@ def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tup
         services.stop_all()
         raise
     api = f"http://127.0.0.1:{api_port}"
-    endpoints = Endpoints(api, infra.cluster.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment, keys)
+    endpoints = Endpoints(api, infra.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment, keys)
     return endpoints, services
 
 
@@ -219,7 +219,8 @@ def run_local(args: argparse.Namespace) -> int:
     WORKDIR.mkdir(exist_ok=True)
     for log in (WORKDIR / "logs").glob("*.log"):
         log.unlink()
-    infra = LocalInfra(WORKDIR, s3_port=args.s3_port if port_is_free(args.s3_port) else 0, brokers=EMBEDDED_BROKERS)
+    s3_port = args.s3_port if port_is_free(args.s3_port) else 0
+    infra = LocalInfra(WORKDIR, s3_port=s3_port, brokers=EMBEDDED_BROKERS, long_polling=True)
     services: LocalServices | None = None
     supervisor: Supervisor | None = None
     try:

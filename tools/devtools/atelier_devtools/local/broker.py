@@ -53,6 +53,8 @@ def _load_librdkafka() -> ctypes.CDLL:
         ctypes.c_size_t,
         ctypes.POINTER(ctypes.c_int),
     ]
+    lib.rd_kafka_mock_broker_set_host_port.restype = None
+    lib.rd_kafka_mock_broker_set_host_port.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p, ctypes.c_int]
     lib.rd_kafka_mock_group_initial_rebalance_delay_ms.restype = None
     lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.rd_kafka_mock_clear_request_errors.restype = None
@@ -92,6 +94,16 @@ class MockKafkaCluster:
             code = self._lib.rd_kafka_mock_topic_create(self._cluster, name.encode(), partitions, replication)
             if code != 0:
                 raise RuntimeError(f"creating topic {name!r} failed with librdkafka error {code}")
+
+    @property
+    def listeners(self) -> list[tuple[str, int]]:
+        """Where each broker listens (host, port), by broker id from 1."""
+        addresses = (address.rpartition(":") for address in self.bootstrap.split(","))
+        return [(host, int(port)) for host, _, port in addresses]
+
+    def advertise(self, broker_id: int, host: str, port: int) -> None:
+        """Name another address for a broker in metadata (a relay in front of it); it listens where it did."""
+        self._lib.rd_kafka_mock_broker_set_host_port(self._cluster, broker_id, host.encode(), port)
 
     def broker_down(self, broker_id: int) -> None:
         """Take a broker offline (ids start at 1)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atelier_devtools.local.broker import MockKafkaCluster
+from atelier_devtools.local.longpoll import LongPolling
 from atelier_devtools.local.s3 import S3Server, free_port
 from atelier_devtools.local.traces import TraceSink
 from atelier_shared.brands import BrandBook
@@ -55,11 +56,13 @@ LIGHT_STYLIZERS = {
 }
 
 
-# Chosen by `make bench` (bench/results/preview-cpu-2core.md): the preview's latency against the
-# idle stack's CPU. One broker for `atelier local`: each consumer then fetches from one broker instead
-# of three (idle 18.9% of a core against 25.5%, previews no slower); the tests keep three, for outages.
-# One partition per topic: `atelier local` runs one process per service, and every fetch lists each
-# partition (idle 13.8-14.7% of a core against 17.3-17.4% with six, previews within noise).
+# Chosen by `make bench` (bench/results/preview-cpu-2core.md). One broker for `atelier local`: each
+# consumer then fetches from one broker instead of three (idle 18.9% of a core against 25.5%, previews
+# no slower); the tests keep three, for outages. One partition per topic: `atelier local` runs one
+# process per service, and every fetch lists each partition (idle 13.8-14.7% of a core against
+# 17.3-17.4% with six, previews within noise). `atelier local` also long-polls (longpoll.py); the
+# tests' clients reach the mock itself, which holds every fetch for its whole wait: short waits on
+# the preview path there.
 EMBEDDED_PREVIEW_FETCH_WAIT_MS = 25
 EMBEDDED_BROKERS = 1
 EMBEDDED_PARTITIONS = 1
@@ -68,16 +71,25 @@ EMBEDDED_PARTITIONS = 1
 class LocalInfra:
     """Embedded broker, S3 endpoint and trace sink, for one local run or one test session."""
 
-    def __init__(self, workdir: Path, s3_port: int = 0, brokers: int = 3) -> None:
+    def __init__(self, workdir: Path, s3_port: int = 0, brokers: int = 3, long_polling: bool = False) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.cluster = MockKafkaCluster(brokers)
+        # In front of the cluster, answering fetches as Kafka does (longpoll.py); else clients reach the
+        # mock itself, which holds every fetch for its whole wait.
+        self.long_polling = LongPolling(self.cluster.listeners) if long_polling else None
+        self.bootstrap = self.cluster.bootstrap
         self.s3 = S3Server(s3_port, log_file=workdir / "s3.log")
         self.traces = TraceSink(jsonl=workdir / "traces.jsonl")
 
     def start(self) -> None:
-        """Start the S3 endpoint and the trace sink (the cluster runs from construction); export the
-        tagger's classifier once (as the tagger image ships it)."""
+        """Start the relays, the S3 endpoint and the trace sink (the cluster runs from construction);
+        export the tagger's classifier once (as the tagger image ships it)."""
+        if self.long_polling is not None:
+            ports = self.long_polling.start()
+            for broker_id, port in enumerate(ports, start=1):
+                self.cluster.advertise(broker_id, "127.0.0.1", port)
+            self.bootstrap = ",".join(f"127.0.0.1:{port}" for port in ports)
         self.s3.start()
         self.traces.start()
         if not (self.classifier / "classifier.json").is_file():
@@ -92,12 +104,14 @@ class LocalInfra:
         """Stop everything; all topics and objects are lost."""
         self.traces.stop()
         self.s3.stop()
+        if self.long_polling is not None:
+            self.long_polling.stop()
         self.cluster.close()
 
     def environment(self, topic_prefix: str = "atelier.", bucket_prefix: str = "atelier-") -> dict[str, str]:
         """ATELIER_* and OTEL_* variables that point a service at this infrastructure."""
         return {
-            "ATELIER_KAFKA_BOOTSTRAP": self.cluster.bootstrap,
+            "ATELIER_KAFKA_BOOTSTRAP": self.bootstrap,
             "ATELIER_TOPIC_PREFIX": topic_prefix,
             "ATELIER_S3_ENDPOINT": self.s3.endpoint,
             "ATELIER_S3_ACCESS_KEY": "atelier",
@@ -114,10 +128,12 @@ class LocalInfra:
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             # The studio's trace waterfall reads the sink as it reads Jaeger's query service.
             "ATELIER_TRACE_QUERY_URL": self.traces.endpoint,
-            # The embedded cluster holds every fetch for its whole wait (a Kafka broker answers when a
-            # record arrives): short on the preview path, the default elsewhere (settings.py).
-            "ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS": str(EMBEDDED_PREVIEW_FETCH_WAIT_MS),
-        }
+        } | (
+            {}  # Long polling: Kafka's default waits, as a deployment runs.
+            if self.long_polling is not None
+            # The mock holds every fetch for its whole wait: short on the preview path, the default elsewhere.
+            else {"ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS": str(EMBEDDED_PREVIEW_FETCH_WAIT_MS)}
+        )
 
     def provision(self, settings: AtelierSettings) -> None:
         """Create the deployment's topics and buckets (a deploy step against real Kafka and MinIO)."""
