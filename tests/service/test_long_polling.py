@@ -2,12 +2,14 @@
 over the real protocol: a fetch is answered when a record arrives, not when its wait runs out."""
 
 import asyncio
+import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.protocol.fetch import FetchRequest_v4
 
 from atelier_devtools.local.broker import MockKafkaCluster
 from atelier_devtools.local.longpoll import LongPolling
@@ -25,8 +27,9 @@ class Relayed:
 
 
 @pytest.fixture
-async def relayed() -> AsyncIterator[Relayed]:
-    """A one-broker cluster behind its relay, a topic, a producer and a consumer that has joined."""
+async def relayed(request: pytest.FixtureRequest) -> AsyncIterator[Relayed]:
+    """A one-broker cluster behind its relay, a topic, a producer and a consumer that has joined
+    (fetching with a wait of WAIT_MS, or of the test's parameter)."""
     cluster = MockKafkaCluster(brokers=1)
     relay = LongPolling(cluster.listeners)
     try:
@@ -34,13 +37,14 @@ async def relayed() -> AsyncIterator[Relayed]:
         cluster.advertise(1, "127.0.0.1", port)
         cluster.create_topics(["events"], 2)
         bootstrap = f"127.0.0.1:{port}"
+        wait_ms = getattr(request, "param", WAIT_MS)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         consumer = AIOKafkaConsumer(
-            "events", bootstrap_servers=bootstrap, group_id="readers", fetch_max_wait_ms=WAIT_MS
+            "events", bootstrap_servers=bootstrap, group_id="readers", fetch_max_wait_ms=wait_ms
         )
-        await producer.start()
-        await consumer.start()
         try:
+            await producer.start()
+            await consumer.start()
             deadline = time.monotonic() + 30
             while not consumer.assignment():
                 assert time.monotonic() < deadline, "the consumer never joined"
@@ -67,11 +71,35 @@ async def test_a_fetch_is_answered_when_a_record_arrives(relayed: Relayed) -> No
     assert waited < 2.0, waited
 
 
-async def test_an_idle_consumer_asks_the_mock_about_once_per_wait(relayed: Relayed) -> None:
+@pytest.mark.parametrize("relayed", [1000], indirect=True)
+async def test_an_idle_consumer_costs_one_mock_fetch_per_wait(relayed: Relayed) -> None:
+    """A fetch whose wait ran out with nothing produced is answered as it stands, not asked again."""
     await asyncio.sleep(1.0)
     asked = relayed.relay.fetches
-    await asyncio.sleep(2.0)  # Less than half a wait, with nothing produced.
-    assert relayed.relay.fetches - asked <= 1
+    await asyncio.sleep(5.5)  # Five or six waits of 1 s; asking twice per wait would make 10-12.
+    assert relayed.relay.fetches - asked <= 7
+
+
+async def test_stopping_with_a_fetch_held_ends_its_connection() -> None:
+    cluster = MockKafkaCluster(brokers=1)
+    relay = LongPolling(cluster.listeners)
+    try:
+        (port,) = relay.start()
+        cluster.create_topics(["events"], 1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = FetchRequest_v4(-1, 60_000, 1, 1 << 20, 0, [("events", [(0, 0, 1 << 20)])]).encode()
+        request = struct.pack(">hhih", 1, 4, 7, 4) + b"test" + body  # Fetch v4, correlation id 7, client "test".
+        writer.write(struct.pack(">i", len(request)) + request)
+        await writer.drain()
+        await asyncio.sleep(1.0)  # Held: a minute's wait, nothing produced.
+        began = time.monotonic()
+        relay.stop()
+        assert await asyncio.wait_for(reader.read(), timeout=5) == b""  # Closed, unanswered.
+        assert time.monotonic() - began < 5
+        writer.close()
+    finally:
+        relay.stop()
+        cluster.close()
 
 
 async def test_every_record_arrives_in_order(relayed: Relayed) -> None:

@@ -13,19 +13,24 @@ metadata, so clients that bootstrap here keep to the relay.
 """
 
 import asyncio
-import contextlib
 import functools
+import logging
 import struct
 import threading
+from collections import defaultdict
+from collections.abc import Iterable
 
-from aiokafka.protocol import fetch
+from aiokafka.protocol import fetch, produce
+
+log = logging.getLogger(__name__)
 
 PRODUCE, FETCH = 0, 1
-# The fetch versions whose requests carry MaxWait at a fixed place (non-flexible: v0-v11, all that
-# aiokafka speaks); others pass unchanged.
-FETCH_RESPONSES = {version: getattr(fetch, f"FetchResponse_v{version}") for version in range(12)}
-# Produce requests whose acks can be read (non-flexible): with acks=0 no response comes.
-PRODUCE_VERSIONS = range(9)
+# The versions read here: non-flexible, all that the mock and aiokafka speak (others pass unchanged).
+FETCH_VERSIONS = {
+    version: (getattr(fetch, f"FetchRequest_v{version}"), getattr(fetch, f"FetchResponse_v{version}"))
+    for version in range(12)
+}
+PRODUCE_VERSIONS = {version: getattr(produce, f"ProduceRequest_v{version}") for version in range(9)}
 
 Broker = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -35,28 +40,36 @@ class LongPolling:
 
     def __init__(self, upstreams: list[tuple[str, int]]) -> None:
         self._upstreams = upstreams
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="kafka long polling", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
-        # Bumped by each produce relayed; held fetches wait for it to move.
-        self._generation = 0
-        self._produced = asyncio.Event()
-        # Fetches asked of the mock (each without a wait): what a held fetch costs.
+        # Produces relayed per topic, and what a fetch held on a topic waits on.
+        self._landed: defaultdict[str, int] = defaultdict(int)
+        self._waiting: dict[str, asyncio.Event] = {}
+        # Fetches asked of the mock (each without a wait): what holding costs.
         self.fetches = 0
 
     def start(self) -> list[int]:
         """Listen for each upstream; the ports, in the upstreams' order."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kafka long polling", daemon=True)
         self._thread.start()
         return asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
 
     def stop(self) -> None:
-        """Close the listeners and every relayed connection."""
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
+        """Close the listeners and every relayed connection (once)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        self._loop = self._thread = None
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not thread.is_alive():
+                loop.close()
 
     async def _listen(self) -> list[int]:
         for upstream in self._upstreams:
@@ -73,7 +86,10 @@ class LongPolling:
             await self._relay(upstream, reader, writer)
         except asyncio.CancelledError:
             pass  # The relay stops (asyncio would log the connection's cancellation as an error).
+        except Exception:  # What the relay cannot read ends that connection, never the others.
+            log.exception("kafka long polling: a relayed connection failed")
         finally:
+            writer.close()
             self._connections.discard(task)
 
     async def _close(self) -> None:
@@ -90,70 +106,81 @@ class LongPolling:
         try:
             broker = await asyncio.open_connection(*upstream)
         except OSError:  # The broker is down: so is its relay, to this client.
-            writer.close()
             return
         try:
             while True:
                 request = await _frame(reader)
                 api_key, version = struct.unpack_from(">hh", request)
-                if api_key == FETCH and version in FETCH_RESPONSES:
-                    response: bytes | None = await self._fetch(request, version, broker)
-                elif api_key == PRODUCE and version in PRODUCE_VERSIONS and _acks(request, version) == 0:
-                    await _send(broker[1], request)
-                    response = None
+                if api_key == FETCH and version in FETCH_VERSIONS:
+                    await _send(writer, await self._fetch(request, version, broker))
+                elif api_key == PRODUCE and version in PRODUCE_VERSIONS:
+                    produced = PRODUCE_VERSIONS[version].decode(request[_body(request) :])
+                    if produced.required_acks == 0:  # No answer comes (nor is it known when the records land).
+                        await _send(broker[1], request)
+                        continue
+                    await _send(writer, await _exchange(request, broker))
+                    self._landed_on(topic for topic, _partitions in produced.topics)
                 else:
-                    response = await _exchange(request, broker)
-                if response is not None:
-                    await _send(writer, response)
-                if api_key == PRODUCE:
-                    self._generation += 1
-                    self._produced.set()
-                    self._produced = asyncio.Event()
+                    await _send(writer, await _exchange(request, broker))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # Either side went away: so does the other.
         finally:
             broker[1].close()
-            writer.close()
 
     async def _fetch(self, request: bytes, version: int, broker: Broker) -> bytes:
         """A fetch answered when records (or an error) come back, or when its wait runs out."""
-        at = _body(request) + 4  # ReplicaId, then MaxWait.
-        (max_wait_ms,) = struct.unpack_from(">i", request, at)
+        at = _body(request)
+        fetching, answer = FETCH_VERSIONS[version]
+        topics = [topic for topic, _partitions in fetching.decode(request[at:]).topics]
+        (max_wait_ms,) = struct.unpack_from(">i", request, at + 4)  # After the replica id.
         asking = bytearray(request)
-        struct.pack_into(">i", asking, at, 0)
-        deadline = self._loop.time() + max_wait_ms / 1000
+        struct.pack_into(">i", asking, at + 4, 0)
+        deadline = asyncio.get_running_loop().time() + max_wait_ms / 1000
         while True:
-            generation = self._generation
+            seen = {topic: self._landed[topic] for topic in topics}
             response = await _exchange(bytes(asking), broker)
             self.fetches += 1
-            remaining = deadline - self._loop.time()
-            if remaining <= 0 or _answers(response, version):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or _answers(answer.decode(response[4:]), version):  # After the correlation id.
                 return response
-            if generation == self._generation:  # No produce since the mock was asked: wait for one.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._produced.wait(), remaining)
+            if not await self._until_landed(seen, remaining):
+                return response  # Nothing landed on these topics within the wait: as empty as it was.
+
+    def _landed_on(self, topics: Iterable[str]) -> None:
+        for topic in topics:
+            self._landed[topic] += 1
+            if (event := self._waiting.pop(topic, None)) is not None:
+                event.set()
+
+    async def _until_landed(self, seen: dict[str, int], timeout: float) -> bool:
+        """Whether records landed on any of the topics (since `seen`) within `timeout` seconds."""
+        if any(self._landed[topic] != count for topic, count in seen.items()):
+            return True
+        waits = [asyncio.ensure_future(self._waiting.setdefault(topic, asyncio.Event()).wait()) for topic in seen]
+        try:
+            done, _pending = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return bool(done)
 
 
-def _answers(response: bytes, version: int) -> bool:
-    """Whether a fetch response carries records or an error (rather than nothing yet)."""
-    decoded = FETCH_RESPONSES[version].decode(response[4:])  # After the correlation id.
+def _answers(decoded: object, version: int) -> bool:
+    """Whether a decoded fetch response carries records or an error, or sends the client to another
+    replica (rather than nothing yet)."""
     if getattr(decoded, "error_code", 0):
         return True
-    return any(partition[1] or partition[-1] for _topic, partitions in decoded.topics or [] for partition in partitions)
+    for _topic, partitions in getattr(decoded, "topics", None) or []:
+        for partition in partitions:
+            if partition[1] or partition[-1] or (version >= 11 and partition[6] != -1):
+                return True
+    return False
 
 
 def _body(request: bytes) -> int:
     """Where a request's body begins: after api key, version, correlation id and client id."""
     (length,) = struct.unpack_from(">h", request, 8)
     return 10 + max(int(length), 0)
-
-
-def _acks(request: bytes, version: int) -> int:
-    at = _body(request)
-    if version >= 3:  # A transactional id first.
-        (length,) = struct.unpack_from(">h", request, at)
-        at += 2 + max(length, 0)
-    return int(struct.unpack_from(">h", request, at)[0])
 
 
 async def _frame(reader: asyncio.StreamReader) -> bytes:

@@ -104,9 +104,11 @@ class LocalInfra:
         """Stop everything; all topics and objects are lost."""
         self.traces.stop()
         self.s3.stop()
-        if self.long_polling is not None:
-            self.long_polling.stop()
-        self.cluster.close()
+        try:
+            if self.long_polling is not None:
+                self.long_polling.stop()
+        finally:
+            self.cluster.close()
 
     def environment(self, topic_prefix: str = "atelier.", bucket_prefix: str = "atelier-") -> dict[str, str]:
         """ATELIER_* and OTEL_* variables that point a service at this infrastructure."""
