@@ -8,8 +8,9 @@ stack 14-17% of a core at 25 ms, bench/results/preview-cpu-2core.md).
 LongPolling relays each client connection to its mock broker, one request at a time as a broker
 serves a connection, and answers fetches as Kafka does: it asks the mock without a wait and, when no
 record came back, holds the fetch until a produce to one of its topics passes through (then asks
-again) or the client's wait runs out (then answers as empty). Every other request passes unchanged. The mock advertises the relay's ports in its
-metadata, so clients that bootstrap here keep to the relay.
+again) or the client's wait runs out (then answers as empty). Every other request passes unchanged.
+The mock advertises the relay's ports in its metadata, so clients that bootstrap here keep to the
+relay.
 """
 
 import asyncio
