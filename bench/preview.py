@@ -176,15 +176,12 @@ async def measure(client: Client, images: list[bytes], counts: dict[str, int]) -
     return rows
 
 
-def start_stack(
-    infra: LocalInfra, workdir: Path, preview_fetch_wait_ms: int | None, partitions: int
-) -> tuple[LocalServices, str]:
+def start_stack(infra: LocalInfra, workdir: Path, preview_fetch_wait_ms: int | None) -> tuple[LocalServices, str]:
     """Provision, publish the shipped models, create an admin key and start every service."""
     environment = {
         **infra.environment("bench.", "bench-"),
         "ATELIER_BRANDS_DIR": str(REPO / "deploy" / "brands"),
         "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
-        "ATELIER_TOPIC_PARTITIONS": str(partitions),
         "OTEL_TRACES_EXPORTER": "none",
     }
     if preview_fetch_wait_ms:
@@ -229,11 +226,11 @@ def main() -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     sources = write_samples(workdir / "images") + (sorted(SHARED_CONTENT.iterdir()) if SHARED_CONTENT.is_dir() else [])
     images = jpegs(sources, 1 + 3 * args.new + args.backlog)
-    infra = LocalInfra(workdir, brokers=args.brokers, long_polling=not args.mock_waits)
+    infra = LocalInfra(workdir, brokers=args.brokers, partitions=args.partitions, long_polling=not args.mock_waits)
     infra.start()
     services = None
     try:
-        services, key = start_stack(infra, workdir, args.preview_fetch_wait_ms, args.partitions)
+        services, key = start_stack(infra, workdir, args.preview_fetch_wait_ms)
         time.sleep(10)  # Let the stack settle (group joins, first reports) before the idle sample.
         processes = {name: services.pid(name) for name in services.specs}
         processes |= {"s3 endpoint": infra.s3.pid, "kafka cluster (this process)": os.getpid()}

@@ -166,7 +166,6 @@ def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tup
         "ATELIER_BRANDS_DIR": str(Path(args.brands).resolve()),
         "ATELIER_MODEL_CACHE_DIR": str((WORKDIR / "model-cache").resolve()),
         "ATELIER_API_PORT": str(api_port),
-        "ATELIER_TOPIC_PARTITIONS": str(EMBEDDED_PARTITIONS),
     }
     settings = settings_from(AtelierSettings, environment)
     infra.provision(settings)
@@ -220,7 +219,9 @@ def run_local(args: argparse.Namespace) -> int:
     for log in (WORKDIR / "logs").glob("*.log"):
         log.unlink()
     s3_port = args.s3_port if port_is_free(args.s3_port) else 0
-    infra = LocalInfra(WORKDIR, s3_port=s3_port, brokers=EMBEDDED_BROKERS, long_polling=True)
+    infra = LocalInfra(
+        WORKDIR, s3_port=s3_port, brokers=EMBEDDED_BROKERS, partitions=EMBEDDED_PARTITIONS, long_polling=True
+    )
     services: LocalServices | None = None
     supervisor: Supervisor | None = None
     try:

@@ -71,8 +71,17 @@ EMBEDDED_PARTITIONS = 1
 class LocalInfra:
     """Embedded broker, S3 endpoint and trace sink, for one local run or one test session."""
 
-    def __init__(self, workdir: Path, s3_port: int = 0, brokers: int = 3, long_polling: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        s3_port: int = 0,
+        brokers: int = 3,
+        partitions: int | None = None,
+        long_polling: bool = False,
+    ) -> None:
         self.workdir = workdir
+        # Each topic's partitions, where not the settings' default.
+        self.partitions = partitions
         workdir.mkdir(parents=True, exist_ok=True)
         self.cluster = MockKafkaCluster(brokers)
         # In front of the cluster, answering fetches as Kafka does (longpoll.py); else clients reach the
@@ -112,7 +121,7 @@ class LocalInfra:
 
     def environment(self, topic_prefix: str = "atelier.", bucket_prefix: str = "atelier-") -> dict[str, str]:
         """ATELIER_* and OTEL_* variables that point a service at this infrastructure."""
-        return {
+        environment = {
             "ATELIER_KAFKA_BOOTSTRAP": self.bootstrap,
             "ATELIER_TOPIC_PREFIX": topic_prefix,
             "ATELIER_S3_ENDPOINT": self.s3.endpoint,
@@ -130,12 +139,14 @@ class LocalInfra:
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             # The studio's trace waterfall reads the sink as it reads Jaeger's query service.
             "ATELIER_TRACE_QUERY_URL": self.traces.endpoint,
-        } | (
-            {}  # Long polling: Kafka's default waits, as a deployment runs.
-            if self.long_polling is not None
+        }
+        if self.partitions:
+            environment["ATELIER_TOPIC_PARTITIONS"] = str(self.partitions)
+        if self.long_polling is None:
             # The mock holds every fetch for its whole wait: short on the preview path, the default elsewhere.
-            else {"ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS": str(EMBEDDED_PREVIEW_FETCH_WAIT_MS)}
-        )
+            # Long polling keeps Kafka's default waits, as a deployment runs.
+            environment["ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS"] = str(EMBEDDED_PREVIEW_FETCH_WAIT_MS)
+        return environment
 
     def provision(self, settings: AtelierSettings) -> None:
         """Create the deployment's topics and buckets (a deploy step against real Kafka and MinIO)."""
