@@ -20,6 +20,15 @@ from tests.kafka import produce
 from tests.models import make_and_publish
 
 FINAL = {"exported", "failed"}
+# The samples that show where records are: handled, buffered, in handling, retried, dead-lettered.
+DIAGNOSTIC_METRICS = (
+    "atelier_messages_total",
+    "atelier_buffered_records",
+    "atelier_handling_records",
+    "atelier_retries_total",
+    "atelier_dead_letters_total",
+    "atelier_paused_partitions",
+)
 
 
 @dataclass
@@ -93,9 +102,31 @@ class Pipeline:
                     pending.discard(asset_id)
             time.sleep(0.25)
         assert not pending, (
-            f"not final after {timeout_s} s: { {a: (self.status(a) or {}).get('stage') for a in pending} }"
+            f"not final after {timeout_s} s: { {a: (self.status(a) or {}).get('stage') for a in pending} }\n"
+            + self.diagnosis()
         )
         return done
+
+    def diagnosis(self) -> str:
+        """What each service holds and last complained of: where a stuck asset stopped, in CI's output."""
+        lines = []
+        for name in self.services.specs:
+            lines.append(f"-- {name}: {'running' if self.services.running(name) else 'not running'}")
+            try:
+                with urllib.request.urlopen(self.services.url(name, "/metrics"), timeout=5) as response:
+                    text = response.read().decode()
+                lines += [
+                    f"   {line}"
+                    for line in text.splitlines()
+                    if line.startswith(DIAGNOSTIC_METRICS) and not line.endswith(" 0.0")
+                ]
+            except OSError as exc:
+                lines.append(f"   /metrics: {exc!r}")
+            log = self.services.log_file(name)
+            text = log.read_text(errors="replace") if log.exists() else ""
+            complaints = [line for line in text.splitlines() if '"level": "info"' not in line]
+            lines += [f"   {line[:400]}" for line in complaints[-8:]]
+        return "\n".join(lines)
 
     def metric(self, service: str, name: str) -> float:
         """Sum of a Prometheus metric's samples on a service's /metrics."""

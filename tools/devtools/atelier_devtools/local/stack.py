@@ -199,7 +199,7 @@ class LocalServices:
 
     def start(self, name: str, extra: Mapping[str, str] | None = None) -> None:
         """Start one service (again, after a stop), with `extra` variables for this start only."""
-        log = open(self._logs / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
+        log = open(self.log_file(name), "ab")  # noqa: SIM115 (the child owns it)
         with self._lock:
             self._processes[name] = subprocess.Popen(
                 [sys.executable, "-m", self.specs[name].module],
@@ -209,6 +209,10 @@ class LocalServices:
                 stderr=subprocess.STDOUT,
             )
         log.close()
+
+    def log_file(self, name: str) -> Path:
+        """Where a service's output goes."""
+        return self._logs / f"{name}.log"
 
     def died(self) -> dict[str, int]:
         """Services that exited without being stopped, with their exit status."""
@@ -248,7 +252,7 @@ class LocalServices:
             for name in sorted(pending):
                 process = self._processes[name]
                 if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self._logs / (name + '.log')}")
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self.log_file(name)}")
                 try:
                     with urllib.request.urlopen(self.url(name, "/readyz"), timeout=2) as response:
                         if response.status == 200:
