@@ -5,8 +5,11 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from pillow_heif import register_heif_opener
 
 from tests.e2e.conftest import Pipeline
+
+register_heif_opener()  # This test writes HEIC itself, whatever else the run imported.
 
 pytestmark = pytest.mark.e2e
 
