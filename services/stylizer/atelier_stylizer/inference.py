@@ -9,10 +9,11 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from atelier_shared import InvalidModel, get_logger
 from atelier_stylizer.artifacts import export_onnx, load_network
@@ -22,6 +23,7 @@ from atelier_stylizer.registry import ONNX, ONNX_INT8, ModelManifest
 from atelier_stylizer.runner import TorchRunner
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 Backend = Literal["auto", "torch", "onnxruntime"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -31,10 +33,12 @@ Compile = Literal["auto", "on", "off"]
 # BF16 is chosen on a CPU only where it keeps this close to FP32 on the probe and is clearly faster.
 BF16_GATE_DB = 40.0
 BF16_MIN_SPEEDUP = 1.2
-# Timed rounds of the probe (an FP32 and a BF16 run each); up to PROBE_MAX_ROUNDS while the speedup it
-# reads lies within PROBE_UNSURE of BF16_MIN_SPEEDUP either way, where a busy moment can tip the verdict.
+# Timed rounds of the probe (an FP32 and a BF16 run each); more, up to PROBE_MAX_ROUNDS within
+# PROBE_MAX_S of probing, while the speedup it reads lies within PROBE_UNSURE of BF16_MIN_SPEEDUP
+# either way, where a busy moment can tip the verdict.
 PROBE_ROUNDS = 7
 PROBE_MAX_ROUNDS = 21
+PROBE_MAX_S = 5.0
 PROBE_UNSURE = 1.25
 
 
@@ -185,19 +189,16 @@ def psnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
 
 
 # What the probe measured per architecture and probe size in this process: the styles of a pool share
-# one architecture, so only the first model loaded pays for the timing (about 0.6 s for a quality
-# model on 2 cores); each later one still has its own outputs compared.
-_PROBE_SECONDS: dict[tuple[str, int, int], dict[str, float]] = {}
+# one architecture, so only the first model loaded pays for the timing (about 1.6 s for a quality
+# model, on one thread); each later one still has its own outputs compared.
+_PROBE_SECONDS: dict[tuple[str, int], dict[str, float]] = {}
 
 
 def fastest_runs(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
     """The fastest of each run's timings (seconds), "fp32" against "bf16": contention only ever adds time.
 
-    Interleaved, so a neighbour's burst on a shared machine weighs on both alike. Both pools probe as
-    they start; on 2 cores the medians read FP32 83 ms, BF16 117 ms (BF16 refused) where alone they read
-    37 and 17, and the minimums of the same contended runs kept BF16 ahead. Where even the minimums
-    read close to the threshold, more rounds are timed: one start on a busy machine chose FP32 for a
-    pool whose BF16 ran 1.6-1.7x faster in every other run (the preview bench, 2026-11-27).
+    Interleaved, so a neighbour's burst on a shared machine weighs on both alike; where even the
+    fastest runs read close to the threshold, more rounds are timed (a busy moment can tip them).
     """
     times: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(1, PROBE_MAX_ROUNDS + 1):
@@ -208,24 +209,47 @@ def fastest_runs(runs: dict[str, Callable[[], object]]) -> dict[str, float]:
         fastest = {name: min(values) for name, values in times.items()}
         speedup = fastest["fp32"] / fastest["bf16"]
         unsure = BF16_MIN_SPEEDUP / PROBE_UNSURE <= speedup < BF16_MIN_SPEEDUP * PROBE_UNSURE
-        if round_ >= PROBE_ROUNDS and not unsure:
+        spent = sum(sum(values) for values in times.values())
+        if round_ >= PROBE_ROUNDS and (not unsure or spent >= PROBE_MAX_S):
             break
     return fastest
+
+
+def on_one_thread(function: Callable[[], T]) -> T:
+    """`function()` with PyTorch's operators on one OpenMP thread, in the calling thread only.
+
+    OpenMP's thread count is per thread, and PyTorch sets a thread's own on its first operator there:
+    that comes first, so the limit holds; every other thread, and this one afterwards, keeps its own.
+    """
+    torch.get_num_threads()
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return function()
 
 
 def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, dict[str, float]]:
     """BF16 or FP32 on this CPU, by what it reports and measures, never assumed: BF16 is probed only
     where the CPU has BF16 instructions (emulated BF16 ran for minutes where FP32 took 1.5 s), and
     chosen only where it measures at least BF16_MIN_SPEEDUP faster at batch 1 with this model's output
-    within BF16_GATE_DB of FP32's."""
+    within BF16_GATE_DB of FP32's.
+
+    The probe times one thread: what the instructions are worth per core, whatever share of the cores
+    the process gets meanwhile. With both pools probing at once beside a busy core, the lowest speedups
+    read were 1.93 (quality) and 1.67 (fast) in twelve starts on one thread, 1.86 and 1.46 in six on
+    two. (One start during a full test run read the fast network at FP32 872 ms, BF16 854 ms on two
+    threads, where alone it reads 82 and 40, and chose FP32; CPU-bound neighbours alone did not
+    reproduce that, so its cause is not known.)
+    """
     if not cpu_reports_bf16():
         return "fp32", {}
     image = probe_image(side)
     runners = {name: TorchRunner(network, "cpu", name) for name in ("fp32", "bf16")}
     outputs = {name: runner(image) for name, runner in runners.items()}  # Warm-up, and the outputs compared.
-    key = (repr(network.architecture), side, torch.get_num_threads())
+    key = (repr(network.architecture), side)
     if key not in _PROBE_SECONDS:
-        _PROBE_SECONDS[key] = fastest_runs({name: functools.partial(runner, image) for name, runner in runners.items()})
+        runs: dict[str, Callable[[], object]] = {
+            name: functools.partial(runner, image) for name, runner in runners.items()
+        }
+        _PROBE_SECONDS[key] = on_one_thread(functools.partial(fastest_runs, runs))
     fastest = _PROBE_SECONDS[key]
     probe = {
         "fp32_ms": round(fastest["fp32"] * 1e3, 1),

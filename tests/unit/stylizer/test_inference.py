@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from atelier_stylizer import inference, precision
 from atelier_stylizer.inference import load_engine
@@ -143,6 +144,7 @@ class ScriptedRuns:
         ([0.09] * 7 + [0.09, 0.05] + [0.05] * 30, 9, 2.0),  # Contended at first: timed on until clear.
         ([0.1] * 30, 21, 1.0),  # Never clear: stops at the bound, and what it read stands (refused).
     ],
+    ids=["clear", "contended at first", "never clear"],
 )
 def test_the_probe_times_more_rounds_only_while_its_reading_is_close_to_the_threshold(
     monkeypatch: pytest.MonkeyPatch, bf16_times: list[float], rounds: int, speedup: float
@@ -154,6 +156,43 @@ def test_the_probe_times_more_rounds_only_while_its_reading_is_close_to_the_thre
     fastest = inference.fastest_runs({name: script.run(name) for name in ("fp32", "bf16")})
     assert script.rounds == rounds
     assert fastest["fp32"] / fastest["bf16"] == pytest.approx(speedup)
+
+
+def test_a_slow_probe_times_no_more_rounds_past_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a start during a full test run read the fast network at 872 ms a run, close to the
+    threshold every round, and spent 36 s on 21 rounds."""
+    script = ScriptedRuns({"fp32": [0.9] * 30, "bf16": [0.85] * 30})
+    monkeypatch.setattr(inference, "time", SimpleNamespace(perf_counter=script.perf_counter))
+    inference.fastest_runs({name: script.run(name) for name in ("fp32", "bf16")})
+    assert script.rounds == inference.PROBE_ROUNDS  # 12 s spent by then: past PROBE_MAX_S.
+
+
+def test_the_probe_runs_on_one_thread_and_leaves_every_threads_count_as_it_was() -> None:
+    """The probe times one thread (what BF16 is worth per core), without changing what any other thread
+    runs on, nor its own afterwards."""
+    import threading
+
+    before = torch.get_num_threads()
+    inside: list[int] = []
+    beside: list[int] = []
+    neighbour_may_look, neighbour_looked = threading.Event(), threading.Event()
+
+    def neighbour() -> None:
+        neighbour_may_look.wait(10)
+        beside.append(torch.get_num_threads())
+        neighbour_looked.set()
+
+    def probe() -> None:
+        inside.append(torch.get_num_threads())
+        neighbour_may_look.set()
+        neighbour_looked.wait(10)
+
+    thread = threading.Thread(target=neighbour)
+    thread.start()
+    inference.on_one_thread(probe)
+    thread.join(10)
+    assert inside == [1]
+    assert beside == [before] and torch.get_num_threads() == before
 
 
 def test_a_batch_past_32_bit_indexing_runs_in_equal_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
