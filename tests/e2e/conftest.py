@@ -101,8 +101,10 @@ class Pipeline:
                     done[asset_id] = status
                     pending.discard(asset_id)
             time.sleep(0.25)
+        stragglers = {asset_id: self.status(asset_id) or {} for asset_id in pending}
         assert not pending, (
-            f"not final after {timeout_s} s: { {a: (self.status(a) or {}).get('stage') for a in pending} }\n"
+            f"not final after {timeout_s} s: { {a: s.get('stage') for a, s in stragglers.items()} }; "
+            f"events the status view folded: { {a: s.get('reached') for a, s in stragglers.items()} }\n"
             + self.diagnosis()
         )
         return done
