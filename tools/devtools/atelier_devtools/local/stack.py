@@ -37,6 +37,8 @@ class ServiceSpec:
     name: str
     module: str
     env: Mapping[str, str] = field(default_factory=dict)
+    # CPU priority (nice, 0-19): work for throughput yields the machine's cores to work someone waits on.
+    nice: int = 0
 
 
 SERVICES = (
@@ -44,7 +46,7 @@ SERVICES = (
     ServiceSpec("uploader", "atelier_uploader"),
     ServiceSpec("tagger", "atelier_tagger"),
     ServiceSpec("router", "atelier_router"),
-    ServiceSpec("stylizer-quality", "atelier_stylizer", {"ATELIER_STYLIZER_POOL": "quality"}),
+    ServiceSpec("stylizer-quality", "atelier_stylizer", {"ATELIER_STYLIZER_POOL": "quality"}, nice=10),
     ServiceSpec("stylizer-fast", "atelier_stylizer", {"ATELIER_STYLIZER_POOL": "fast"}),
     ServiceSpec("exporter", "atelier_exporter"),
 )
@@ -201,8 +203,10 @@ class LocalServices:
         """Start one service (again, after a stop), with `extra` variables for this start only."""
         log = open(self.log_file(name), "ab")  # noqa: SIM115 (the child owns it)
         with self._lock:
+            spec = self.specs[name]
+            niced = ["nice", "-n", str(spec.nice)] if spec.nice else []
             self._processes[name] = subprocess.Popen(
-                [sys.executable, "-m", self.specs[name].module],
+                [*niced, sys.executable, "-m", spec.module],
                 env={**self.env_for(name), **(extra or {})},
                 cwd=self._cwd,
                 stdout=log,
