@@ -114,7 +114,9 @@ def brands_dir(root: Path) -> Path:
     return folder
 
 
-def deploy(infra: LocalInfra, workdir: Path, prefix: str, failover: bool) -> tuple[LocalServices, AtelierSettings]:
+def deploy(
+    infra: LocalInfra, workdir: Path, prefix: str, failover: bool
+) -> tuple[LocalServices, AtelierSettings, Connect]:
     environment = {
         **infra.environment(prefix, prefix.replace(".", "-")),
         "ATELIER_BRANDS_DIR": str(brands_dir(workdir)),
@@ -130,10 +132,11 @@ def deploy(infra: LocalInfra, workdir: Path, prefix: str, failover: bool) -> tup
         publish_defaults(ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache"))
     )
     overrides = {"router": {**ROUTER, "ATELIER_FAILOVER_ENABLED": str(failover).lower()}}
+    key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
     services = LocalServices(environment, workdir / f"logs-{prefix.strip('.')}", overrides=overrides, cwd=workdir)
     services.start_all()
     services.wait_ready()
-    return services, settings
+    return services, settings, partial(AtelierClient, services.api_url(), key)
 
 
 async def submit_burst(connect: Connect, images: list[Path], rate_per_s: float) -> list[Submission]:
@@ -155,9 +158,8 @@ async def wait_first_renditions(connect: Connect, submissions: list[Submission])
 
 def run_mode(infra: LocalInfra, workdir: Path, failover: bool, images: list[Path], rate: float) -> dict[str, Any]:
     prefix = "on." if failover else "off."
-    services, settings = deploy(infra, workdir, prefix, failover)
+    services, settings, connect = deploy(infra, workdir, prefix, failover)
     try:
-        connect = partial(AtelierClient, services.api_url(), infra.create_keys(settings)[ADMIN])
         asyncio.run(wait_first_renditions(connect, asyncio.run(submit_burst(connect, images[:1], 1.0))))  # Warm-up.
         sampler = Sampler(services.url("router", "/metrics"))
         sampler.start()
@@ -213,9 +215,8 @@ def run_mode(infra: LocalInfra, workdir: Path, failover: bool, images: list[Path
 
 def measure_service_s(infra: LocalInfra, workdir: Path, images: list[Path]) -> float:
     """Seconds per quality item, from a few sequential production renders."""
-    services, settings = deploy(infra, workdir, "probe.", failover=False)
+    services, _settings, connect = deploy(infra, workdir, "probe.", failover=False)
     try:
-        connect = partial(AtelierClient, services.api_url(), infra.create_keys(settings)[ADMIN])
         times = []
         for path in images[:4]:
 

@@ -100,10 +100,11 @@ def main() -> None:
                 ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache")
             )
         )
+        key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
         services = LocalServices(environment, workdir / "logs", cwd=workdir)
         services.start_all()
         services.wait_ready()
-        connect = partial(AtelierClient, services.api_url(), infra.create_keys(settings)[ADMIN])
+        connect = partial(AtelierClient, services.api_url(), key)
         asyncio.run(run_set(connect, images[:1], together=False))  # Warm-up: models load, caches fill.
         started = time.monotonic()
         unloaded = summarise(asyncio.run(run_set(connect, images, together=False)))
