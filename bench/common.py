@@ -1,12 +1,20 @@
-"""What every benchmark records: the machine it ran on."""
+"""What every benchmark records (the machine it ran on), and the stack the pipeline benchmarks deploy."""
 
+import asyncio
 import os
 import platform
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps
+
+from atelier_devtools.local.stack import LocalInfra, LocalServices
+from atelier_shared import AtelierSettings
+from atelier_shared.settings import settings_from
+from atelier_shared.storage import ObjectStore
+from atelier_uploader.keys import ADMIN
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -60,3 +68,40 @@ def variants(images: list[Path], copies: int, folder: Path) -> list[Path]:
             image.save(target)
             made.append(target)
     return made
+
+
+def start_stack(
+    infra: LocalInfra,
+    workdir: Path,
+    prefix: str = "bench.",
+    brands: Path = REPO / "deploy" / "brands",
+    environment: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[LocalServices, AtelierSettings, str]:
+    """A deployment under `prefix` on the embedded infrastructure as `make run` deploys it (plus
+    `environment`, and `overrides` per service): topics and buckets provisioned, the shipped models
+    published, an admin key made and every service started and ready. The key comes first: the uploader
+    loads keys as it starts (a key made after, as bench.pipeline once did, was refused with 401)."""
+    variables = {
+        **infra.environment(prefix, prefix.replace(".", "-")),
+        "ATELIER_BRANDS_DIR": str(brands),
+        "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
+        "OTEL_TRACES_EXPORTER": "none",
+        **(environment or {}),
+    }
+    settings = settings_from(AtelierSettings, variables)
+    infra.provision(settings)
+    from atelier_stylizer.registry import ModelRegistry  # PyTorch, for the benchmarks that deploy only.
+    from atelier_workshop.defaults import publish_defaults
+
+    registry = ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache")
+    asyncio.run(publish_defaults(registry))
+    key = infra.create_keys(settings)[ADMIN]
+    services = LocalServices(variables, workdir / "logs" / prefix.strip("."), overrides=overrides, cwd=workdir)
+    services.start_all()
+    try:
+        services.wait_ready()
+    except BaseException:
+        services.stop_all()
+        raise
+    return services, settings, key

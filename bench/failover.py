@@ -29,10 +29,7 @@ from atelier_devtools.local.samples import write_samples
 from atelier_devtools.local.stack import LocalInfra, LocalServices
 from atelier_shared import AtelierSettings, events, topics
 from atelier_shared.events import timestamp_ms
-from atelier_shared.settings import settings_from
-from atelier_shared.storage import ObjectStore
-from atelier_uploader.keys import ADMIN
-from bench.common import REPO, SHARED_CONTENT, machine, result_stem, variants
+from bench.common import REPO, SHARED_CONTENT, machine, result_stem, start_stack, variants
 
 # Opens a client of the API with a key (the admin key: every brand).
 Connect = Callable[[], AtelierClient]
@@ -117,25 +114,8 @@ def brands_dir(root: Path) -> Path:
 def deploy(
     infra: LocalInfra, workdir: Path, prefix: str, failover: bool
 ) -> tuple[LocalServices, AtelierSettings, Connect]:
-    environment = {
-        **infra.environment(prefix, prefix.replace(".", "-")),
-        "ATELIER_BRANDS_DIR": str(brands_dir(workdir)),
-        "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
-        "OTEL_TRACES_EXPORTER": "none",
-    }
-    settings = settings_from(AtelierSettings, environment)
-    infra.provision(settings)
-    from atelier_stylizer.registry import ModelRegistry
-    from atelier_workshop.defaults import publish_defaults
-
-    asyncio.run(
-        publish_defaults(ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache"))
-    )
     overrides = {"router": {**ROUTER, "ATELIER_FAILOVER_ENABLED": str(failover).lower()}}
-    key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
-    services = LocalServices(environment, workdir / f"logs-{prefix.strip('.')}", overrides=overrides, cwd=workdir)
-    services.start_all()
-    services.wait_ready()
+    services, settings, key = start_stack(infra, workdir, prefix, brands_dir(workdir), overrides=overrides)
     return services, settings, partial(AtelierClient, services.api_url(), key)
 
 

@@ -20,12 +20,8 @@ from typing import Any
 
 from atelier_client.client import AtelierClient, Submission
 from atelier_devtools.local.samples import write_samples
-from atelier_devtools.local.stack import LocalInfra, LocalServices
-from atelier_shared import AtelierSettings
-from atelier_shared.settings import settings_from
-from atelier_shared.storage import ObjectStore
-from atelier_uploader.keys import ADMIN
-from bench.common import REPO, SHARED_CONTENT, machine, result_stem, variants
+from atelier_devtools.local.stack import LocalInfra
+from bench.common import REPO, SHARED_CONTENT, machine, result_stem, start_stack, variants
 
 # Opens a client of the API with a key (the admin key: every brand).
 Connect = Callable[[], AtelierClient]
@@ -84,26 +80,7 @@ def main() -> None:
     infra.start()
     services = None
     try:
-        environment = {
-            **infra.environment("bench.", "bench-"),
-            "ATELIER_BRANDS_DIR": str(REPO / "deploy" / "brands"),
-            "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
-            "OTEL_TRACES_EXPORTER": "none",
-        }
-        settings = settings_from(AtelierSettings, environment)
-        infra.provision(settings)
-        from atelier_stylizer.registry import ModelRegistry
-        from atelier_workshop.defaults import publish_defaults
-
-        asyncio.run(
-            publish_defaults(
-                ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache")
-            )
-        )
-        key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
-        services = LocalServices(environment, workdir / "logs", cwd=workdir)
-        services.start_all()
-        services.wait_ready()
+        services, _settings, key = start_stack(infra, workdir)
         connect = partial(AtelierClient, services.api_url(), key)
         asyncio.run(run_set(connect, images[:1], together=False))  # Warm-up: models load, caches fill.
         started = time.monotonic()

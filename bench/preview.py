@@ -33,12 +33,8 @@ import aiohttp
 from PIL import Image, ImageOps
 
 from atelier_devtools.local.samples import write_samples
-from atelier_devtools.local.stack import EMBEDDED_BROKERS, EMBEDDED_PARTITIONS, LocalInfra, LocalServices
-from atelier_shared import AtelierSettings
-from atelier_shared.settings import settings_from
-from atelier_shared.storage import ObjectStore
-from atelier_uploader.keys import ADMIN
-from bench.common import REPO, SHARED_CONTENT, machine, result_stem
+from atelier_devtools.local.stack import EMBEDDED_BROKERS, EMBEDDED_PARTITIONS, LocalInfra
+from bench.common import REPO, SHARED_CONTENT, machine, result_stem, start_stack
 
 POLL_S = 0.02
 READING = "## Reading"
@@ -176,30 +172,6 @@ async def measure(client: Client, images: list[bytes], counts: dict[str, int]) -
     return rows
 
 
-def start_stack(infra: LocalInfra, workdir: Path, preview_fetch_wait_ms: int | None) -> tuple[LocalServices, str]:
-    """Provision, publish the shipped models, create an admin key and start every service."""
-    environment = {
-        **infra.environment("bench.", "bench-"),
-        "ATELIER_BRANDS_DIR": str(REPO / "deploy" / "brands"),
-        "ATELIER_MODEL_CACHE_DIR": str(workdir / "model-cache"),
-        "OTEL_TRACES_EXPORTER": "none",
-    }
-    if preview_fetch_wait_ms:
-        environment["ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS"] = str(preview_fetch_wait_ms)
-    settings = settings_from(AtelierSettings, environment)
-    infra.provision(settings)
-    from atelier_stylizer.registry import ModelRegistry
-    from atelier_workshop.defaults import publish_defaults
-
-    registry = ModelRegistry.open(f"s3://{settings.bucket_models}", ObjectStore(settings), workdir / "cache")
-    asyncio.run(publish_defaults(registry))
-    key = infra.create_keys(settings)[ADMIN]  # Before the uploader starts: it loads keys at start.
-    services = LocalServices(environment, workdir / "logs", cwd=workdir)
-    services.start_all()
-    services.wait_ready()
-    return services, key
-
-
 async def previews(api: str, key: str, images: list[bytes], counts: dict[str, int]) -> list[dict[str, Any]]:
     client = Client(api, key)
     try:
@@ -230,7 +202,9 @@ def main() -> None:
     infra.start()
     services = None
     try:
-        services, key = start_stack(infra, workdir, args.preview_fetch_wait_ms)
+        wait = args.preview_fetch_wait_ms
+        extra = {"ATELIER_KAFKA_PREVIEW_FETCH_WAIT_MS": str(wait)} if wait else None
+        services, _settings, key = start_stack(infra, workdir, environment=extra)
         time.sleep(10)  # Let the stack settle (group joins, first reports) before the idle sample.
         processes = {name: services.pid(name) for name in services.specs}
         processes |= {"s3 endpoint": infra.s3.pid, "kafka cluster (this process)": os.getpid()}
