@@ -101,13 +101,20 @@ class Pipeline:
                     done[asset_id] = status
                     pending.discard(asset_id)
             time.sleep(0.25)
-        stragglers = {asset_id: self.status(asset_id) or {} for asset_id in pending}
-        assert not pending, (
-            f"not final after {timeout_s} s: { {a: s.get('stage') for a, s in stragglers.items()} }; "
-            f"events the status view folded: { {a: s.get('reached') for a, s in stragglers.items()} }\n"
-            + self.diagnosis()
-        )
+        assert not pending, f"not final after {timeout_s} s: {self.where(pending)}\n{self.diagnosis()}"
         return done
+
+    def where(self, asset_ids: Iterable[str]) -> dict[str, Any]:
+        """Each asset's stage and the events the status view folded (a view that missed one stage's event
+        shows the stage before it), or why the API could not say."""
+        found: dict[str, Any] = {}
+        for asset_id in asset_ids:
+            try:
+                status = self.status(asset_id) or {}
+                found[asset_id] = {"stage": status.get("stage"), "reached": status.get("reached")}
+            except OSError as exc:  # The uploader down, or answering 5xx (HTTPError is an OSError).
+                found[asset_id] = repr(exc)
+        return found
 
     def diagnosis(self) -> str:
         """What each service holds and last complained of: where a stuck asset stopped, in CI's output."""

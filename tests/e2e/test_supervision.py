@@ -75,7 +75,7 @@ def test_the_status_service_stops_promptly_when_its_kafka_is_gone(deployment: De
     finally:
         services.stop_all()
         cluster.close()
-    assert returncode == 0, (returncode, (tmp_path / "logs" / "status.log").read_text()[-2000:])
+    assert returncode == 0, (returncode, services.log_file("status").read_text()[-2000:])
     assert stopped_in < STATUS_GRACE_S - 15, stopped_in
 
 
@@ -90,7 +90,7 @@ def test_a_service_waiting_for_kafka_at_start_is_alive_not_ready_and_stops_on_si
     environment = {**deployment.environment, "ATELIER_KAFKA_BOOTSTRAP": unreachable}
     router = tuple(spec for spec in SERVICES if spec.name == "router")
     services = LocalServices(environment, tmp_path / "logs", specs=router, cwd=REPO)
-    log = tmp_path / "logs" / "router.log"
+    log = services.log_file("router")
     try:
         services.start("router")
         deadline = time.monotonic() + 60

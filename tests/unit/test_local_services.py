@@ -14,10 +14,13 @@ def test_a_service_runs_at_its_specs_nice_and_the_quality_pool_yields(tmp_path: 
     spec = ServiceSpec("reporter", "report_nice", nice=7)
     services = LocalServices({}, tmp_path / "logs", specs=(spec,), cwd=tmp_path)
     services.start("reporter")
-    deadline = time.monotonic() + 30
-    while "reporter" not in services.died():
-        assert time.monotonic() < deadline, "the reporter did not exit"
-        time.sleep(0.05)
-    assert services.died() == {"reporter": 0}
+    try:
+        deadline = time.monotonic() + 30
+        while "reporter" not in services.died():
+            assert time.monotonic() < deadline, "the reporter did not exit"
+            time.sleep(0.05)
+    finally:
+        returncode = services.stop("reporter")
+    assert returncode == 0
     assert int(services.log_file("reporter").read_text()) == min(os.nice(0) + 7, 19)
     assert {s.name: s.nice for s in SERVICES if s.nice} == {"stylizer-quality": 10}

@@ -168,31 +168,37 @@ def test_a_slow_probe_times_no_more_rounds_past_its_budget(monkeypatch: pytest.M
 
 
 def test_the_probe_runs_on_one_thread_and_leaves_every_threads_count_as_it_was() -> None:
-    """The probe times one thread (what BF16 is worth per core), without changing what any other thread
-    runs on, nor its own afterwards."""
+    """The probe times one thread (what BF16 is worth per core), also in a thread new to PyTorch (which
+    sets a thread's count on its first use there), without changing what any other thread runs on, nor
+    its own afterwards."""
     import threading
 
     before = torch.get_num_threads()
-    inside: list[int] = []
-    beside: list[int] = []
+    torch.set_num_threads(before)  # As STYLIZER_THREADS does: each new thread then takes this count on first use.
+    seen: dict[str, int] = {}
     neighbour_may_look, neighbour_looked = threading.Event(), threading.Event()
 
     def neighbour() -> None:
         neighbour_may_look.wait(10)
-        beside.append(torch.get_num_threads())
+        seen["beside"] = torch.get_num_threads()
         neighbour_looked.set()
 
     def probe() -> None:
-        inside.append(torch.get_num_threads())
+        seen["inside"] = torch.get_num_threads()
         neighbour_may_look.set()
         neighbour_looked.wait(10)
 
-    thread = threading.Thread(target=neighbour)
-    thread.start()
-    inference.on_one_thread(probe)
-    thread.join(10)
-    assert inside == [1]
-    assert beside == [before] and torch.get_num_threads() == before
+    def loading() -> None:
+        inference.on_one_thread(probe)
+        seen["after"] = torch.get_num_threads()
+
+    threads = [threading.Thread(target=neighbour), threading.Thread(target=loading)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert seen == {"inside": 1, "beside": before, "after": before}
+    assert torch.get_num_threads() == before
 
 
 def test_a_batch_past_32_bit_indexing_runs_in_equal_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -37,7 +37,7 @@ class ServiceSpec:
     name: str
     module: str
     env: Mapping[str, str] = field(default_factory=dict)
-    # CPU priority (nice, 0-19): work for throughput yields the machine's cores to work someone waits on.
+    # Added to the starter's niceness (nice -n): work for throughput yields the cores to work someone waits on.
     nice: int = 0
 
 
