@@ -237,7 +237,7 @@ def cpu_float_precision(network: TransformerNet, side: int = 256) -> tuple[str, 
     read were 1.93 (quality) and 1.67 (fast) in twelve starts on one thread, 1.86 and 1.46 in six on
     two. (One start during a full test run read the fast network at FP32 872 ms, BF16 854 ms on two
     threads, where alone it reads 82 and 40, and chose FP32; CPU-bound neighbours alone did not
-    reproduce that, so its cause is not known.)
+    reproduce that, so its cause is not known; bench/results/bf16-probe-cpu-2core.md.)
     """
     if not cpu_reports_bf16():
         return "fp32", {}
