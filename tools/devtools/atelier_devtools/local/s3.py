@@ -1,5 +1,6 @@
 """An embedded S3 endpoint: moto's server in a child process, speaking the S3 HTTP protocol."""
 
+import random
 import socket
 import subprocess
 import sys
@@ -8,10 +9,34 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+# Where the kernel's ephemeral range is taken to begin when it does not say (Linux's default).
+EPHEMERAL_LOW = 32768
+# How many ports below the ephemeral range free_port picks from.
+RESERVED_SPAN = 12000
+
+
+def ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (Linux reports its range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return EPHEMERAL_LOW
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago."""
-    with socket.socket() as sock:
+    """A TCP port that was free a moment ago, from below the kernel's ephemeral range.
+
+    A port the kernel picks (bind to 0) comes from the range it also gives outgoing connections their
+    source ports from: between choosing one for a service and the service binding it, any connection
+    on the machine could take it, and the service failed to start with EADDRINUSE (an exporter, in
+    repeated runs of the e2e tests, 2026-11-27). Below the range only another listener can take it.
+    """
+    low = ephemeral_low()
+    candidates = range(max(1024, low - RESERVED_SPAN), low)
+    for port in random.sample(candidates, min(64, len(candidates))):
+        if port_is_free(port, host):
+            return port
+    with socket.socket() as sock:  # Nothing free below the range: let the kernel choose.
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
