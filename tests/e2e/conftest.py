@@ -165,7 +165,11 @@ def start_pipeline(
     )
     for name in names or list(services.specs):
         services.start(name)
-    services.wait_ready(names)
+    try:
+        services.wait_ready(names)
+    except BaseException:  # A service that died starting leaves none of the others running.
+        services.stop_all()
+        raise
     return Pipeline(deployment, services, store, keys)
 
 
