@@ -80,7 +80,7 @@ def start_stack(
 ) -> tuple[LocalServices, AtelierSettings, str]:
     """A deployment under `prefix` on the embedded infrastructure as `make run` deploys it (plus
     `environment`, and `overrides` per service): topics and buckets provisioned, the shipped models
-    published, an admin key made and every service started and ready. The key comes first: the uploader
+    published, an admin key made and every service started and ready (or none left running). The key comes first: the uploader
     loads keys as it starts (a key made after, as bench.pipeline once did, was refused with 401)."""
     variables = {
         **infra.environment(prefix, prefix.replace(".", "-")),
@@ -98,10 +98,5 @@ def start_stack(
     asyncio.run(publish_defaults(registry))
     key = infra.create_keys(settings)[ADMIN]
     services = LocalServices(variables, workdir / "logs" / prefix.strip("."), overrides=overrides, cwd=workdir)
-    services.start_all()
-    try:
-        services.wait_ready()
-    except BaseException:
-        services.stop_all()
-        raise
+    services.start_ready()
     return services, settings, key

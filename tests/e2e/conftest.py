@@ -163,13 +163,7 @@ def start_pipeline(
     services = LocalServices(
         deployment.environment, deployment.workdir / "logs", overrides=merged, cwd=deployment.workdir
     )
-    for name in names or list(services.specs):
-        services.start(name)
-    try:
-        services.wait_ready(names)
-    except BaseException:  # A service that died starting leaves none of the others running.
-        services.stop_all()
-        raise
+    services.start_ready(names)
     return Pipeline(deployment, services, store, keys)
 
 

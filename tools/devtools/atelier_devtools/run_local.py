@@ -172,13 +172,8 @@ def _start(args: argparse.Namespace, infra: LocalInfra, console: Console) -> tup
     keys = infra.create_keys(settings)
     asyncio.run(_publish_models(settings, console))
     services = LocalServices(environment, WORKDIR / "logs")
-    services.start_all()
-    try:
-        with console.status("starting uploader, tagger, router, stylizer (quality, fast) and exporter"):
-            services.wait_ready()
-    except BaseException:
-        services.stop_all()
-        raise
+    with console.status("starting uploader, tagger, router, stylizer (quality, fast) and exporter"):
+        services.start_ready()
     api = f"http://127.0.0.1:{api_port}"
     endpoints = Endpoints(api, infra.bootstrap, infra.s3.endpoint, infra.traces.endpoint, environment, keys)
     return endpoints, services

@@ -235,10 +235,16 @@ class LocalServices:
         with self._lock:
             self._processes.pop(name, None)
 
-    def start_all(self) -> None:
-        """Start every service."""
-        for name in self.specs:
+    def start_ready(self, names: list[str] | None = None) -> None:
+        """Start services (every one by default) and wait until each is ready; if one never is, stop all
+        of them before raising, so a failed start leaves nothing running."""
+        for name in names or list(self.specs):
             self.start(name)
+        try:
+            self.wait_ready(names)
+        except BaseException:
+            self.stop_all()
+            raise
 
     def url(self, name: str, path: str = "") -> str:
         """http://host:port of a service's operations endpoints (health, readiness, metrics)."""
