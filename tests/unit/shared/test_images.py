@@ -4,8 +4,9 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
+from atelier_shared import images
 from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
 from atelier_shared.images import SRGB_ICC, ImageLimits, decode, encode, probe, sniff
 from tests.conftest import adobe_rgb_profile, bad_inputs, bomb_png, jpeg_bytes
@@ -38,6 +39,26 @@ def test_bad_inputs_are_refused_with_their_reason(name: str, error: type[Excepti
 def test_bomb_is_refused_from_the_header_without_decoding() -> None:
     with pytest.raises(ImageTooLarge, match="20000x20000"):
         probe(bomb_png(), LIMITS)
+
+
+def test_probing_a_png_decodes_no_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probing a PNG decoded all of it (Pillow's getexif looks for EXIF after the pixels): a 236 KB
+    PNG claiming 81 MP took 400 MB before the pixel limit refused it."""
+    oriented = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 30)).save(oriented, "PNG", exif=exif)
+    plain = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(plain, "PNG")
+
+    def refuse(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("probe decoded pixels")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    assert probe(oriented.getvalue(), LIMITS).upright_size == (30, 40)
+    assert probe(plain.getvalue(), LIMITS).orientation == 1
+    with pytest.raises(ImageTooLarge, match="9000x9000"):
+        probe(bomb_png(9000, 9000), LIMITS)
 
 
 def test_byte_limit_is_checked_first() -> None:
@@ -110,6 +131,19 @@ def test_embedded_profile_is_converted_to_srgb() -> None:
     assert decoded.mode == "RGB" and "icc_profile" not in decoded.info
     red, green, blue = np.asarray(decoded)[8, 8].tolist()
     assert red < 100 - 15 and green >= 150 and blue < 100, (red, green, blue)
+
+
+def test_colour_transforms_are_built_once_per_profile_and_never_for_our_own() -> None:
+    """Every decode built its transform anew, and the exporter converted each stylized result from the
+    sRGB profile the stylizer embeds to the same sRGB (an exact identity, 13 ms a megapixel)."""
+    images._transform_to_srgb.cache_clear()
+    adobe = io.BytesIO()
+    Image.new("RGB", (16, 16), (100, 150, 100)).save(adobe, "PNG", icc_profile=adobe_rgb_profile())
+    ours = encode(Image.new("RGB", (16, 16), (100, 150, 100)), "image/png")
+    for data in (adobe.getvalue(), adobe.getvalue(), ours):
+        decode(data, LIMITS)
+    assert images._transform_to_srgb.cache_info().misses == 1
+    assert np.asarray(decode(ours, LIMITS))[8, 8].tolist() == [100, 150, 100]
 
 
 def test_transparency_survives_decoding() -> None:
