@@ -10,7 +10,7 @@ is reported as skipped. The report (bench/results/gpu-<device>.{md,json}, or --o
 after every section, so a run cut short still leaves what it measured.
 0. the stylizer service's own runner (atelier_stylizer.runner), host arrays in and out as the
    service hands them over: its uint8 pinned path eager and compiled beside the float32 path it
-   replaced;
+   replaced; then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow;
 1. networks at --size (1 MP by default): quality and fast, FP16/BF16/FP32, eager, CUDA graph and
    torch.compile, batch 1/8/32: median ms per batch, MP/s and the compute floor;
 2. batch-1 latency p50/p99 of the quality network;
@@ -21,6 +21,7 @@ Without CUDA it runs a short mode: section 5 only, saying the CUDA rows were ski
 """
 
 import argparse
+import functools
 import io
 import json
 import math
@@ -43,6 +44,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from safetensors.torch import load_file
 
+from atelier_stylizer.devicedecode import DeviceDecoder, open_decoder
 from atelier_stylizer.networks import Architecture, TransformerNet, largest_batch
 from atelier_stylizer.runner import TorchRunner, powers_of_two
 
@@ -434,6 +436,75 @@ def service_row(
         )
 
 
+def pillow_working(jpeg: bytes, side: int) -> np.ndarray:
+    """The stylizer's Pillow path for a JPEG it could send to the GPU (no colour profile, upright): decode,
+    at a reduced DCT scale where the reduction is 2x or more, then Lanczos down to the working side
+    (atelier_shared.images.decode and batches.prepare, which need the project's environment)."""
+    with Image.open(io.BytesIO(jpeg)) as opened:
+        scale = max(opened.size) / side
+        if scale >= 2:
+            opened.draft("RGB", (int(opened.width / scale), int(opened.height / scale)))
+        image = opened.convert("RGB")
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def decode_rows(report: Report, device: str, side: int = 1024) -> None:
+    """Section 0, second part: the stylizer's decoding of an original to its working size, photo-like
+    JPEGs as a camera (3072 px) and a web page (1080 px) send them: its nvJPEG decoder (one image at a
+    time, as the pool calls it, host array out) against Pillow on one core and on all of them, and the
+    PSNR of nvJPEG's pixels against Pillow's (the sizes scale with --size)."""
+    decoder, reason = open_decoder(device)
+    if decoder is None:
+        report.note(f"service decode nvjpeg: skipped, {reason}")
+    for source in (side * 135 // 128, side * 3):  # 1080 and 3072 px at the default side
+        with section(report, f"service decode {source} px", needs=15) as go:
+            if go:
+                decode_row(report, decoder, source, side)
+
+
+def decode_row(report: Report, decoder: DeviceDecoder | None, source: int, side: int) -> None:
+    jpegs = photos(8, source)
+    reference = [pillow_working(jpeg, side) for jpeg in jpegs]
+    height, width = reference[0].shape[:2]
+    cores = os.cpu_count() or 1
+    pillow = functools.partial(pillow_working, side=side)
+    ways: dict[str, tuple[Callable[[bytes], np.ndarray], int]] = {
+        "pillow, 1 core": (pillow, 1),
+        f"pillow, {cores} cores": (pillow, cores),
+    }
+    if decoder is not None:
+        ways["nvjpeg"] = (functools.partial(decoder, width=width, height=height), 1)
+    with ThreadPoolExecutor(cores) as pool:
+        for way, (decode, threads) in ways.items():
+            work = jpegs * threads
+            times = timings(
+                functools.partial(decode_all, pool.map if threads > 1 else map, decode, work), no_sync, 1.5, 3
+            )
+            per_image = statistics.median(times) / len(work)
+            psnr = min(psnr_db(ref, decode(jpeg)) for ref, jpeg in zip(reference, jpegs, strict=True))
+            report.add("service decode", {
+                "decoder": way,
+                "source": f"{source}x{source}",
+                "working": f"{width}x{height}",
+                "ms_per_image": round(per_image * 1e3, 2),
+                "images_per_s": round(1 / per_image, 1),
+                "source_mp_per_s": round(source * source / 1e6 / per_image, 1),
+                "min_psnr_vs_pillow_db": round(psnr, 1) if math.isfinite(psnr) else "reference",
+            })  # fmt: skip
+
+
+def decode_all(
+    mapper: Callable[..., Iterator[np.ndarray]], decode: Callable[[bytes], np.ndarray], jpegs: list[bytes]
+) -> list[np.ndarray]:
+    return list(mapper(decode, jpegs))
+
+
+def psnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    mse = float(((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
 def compile_buckets(
     report: Report, run: TorchRunner, name: str, side: int, batches: tuple[int, ...]
 ) -> tuple[float, float]:
@@ -699,8 +770,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report.info), flush=True)
     if torch.cuda.is_available() and args.only == "service":
         service_rows(report, args.size, "cuda")
+        decode_rows(report, "cuda")
     elif torch.cuda.is_available():
         service_rows(report, args.size, "cuda")
+        decode_rows(report, "cuda")
         network_rows(report, args.size, FIRST)
         latency_rows(report, args.size)
         jpeg_rows(report, args.size, batch=8)
@@ -711,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report.note("CUDA rows skipped: PyTorch sees no CUDA device (short mode, CPU rows only)")
         service_rows(report, args.size, "cpu")
+        decode_rows(report, "cpu", side=args.size)
         cpu_rows(report, args.size)
     print(f"wrote {report.write()}")
     return 0

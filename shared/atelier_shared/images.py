@@ -65,6 +65,10 @@ class ImageInfo:
     height: int
     # EXIF orientation (1 is upright; 5 to 8 swap width and height when applied).
     orientation: int = 1
+    # Pillow's mode as stored ("RGB", "L", "CMYK", ...), and whether an embedded colour profile other
+    # than our own sRGB calls for a conversion.
+    mode: str = "RGB"
+    foreign_profile: bool = False
 
     @property
     def pixels(self) -> int:
@@ -127,6 +131,8 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
                 width, height = image.size
                 actual = _PIL_FORMATS.get(image.format or "")
                 orientation = int(_header_exif(image).get(0x0112, 1) or 1)
+                mode = image.mode
+                foreign_profile = (image.info.get("icc_profile") or SRGB_ICC) != SRGB_ICC
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(str(exc)) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -142,7 +148,7 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
             f"{width}x{height} ({width * height / 1e6:.1f} MP) exceeds the limit of "
             f"{limits.max_pixels / 1e6:.0f} MP and {limits.max_side} px per side"
         )
-    return ImageInfo(content_type, width, height, orientation if 1 <= orientation <= 8 else 1)
+    return ImageInfo(content_type, width, height, orientation if 1 <= orientation <= 8 else 1, mode, foreign_profile)
 
 
 def _header_exif(image: Image.Image) -> Image.Exif:

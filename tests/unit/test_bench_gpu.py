@@ -38,8 +38,15 @@ def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) ->
     service = {(row["tier"], row["mode"]): row for row in report["sections"]["service"]}
     assert service[("quality", "uint8 runner, eager")]["ms"] > 0
     assert service[("quality", "float32 arrays, eager")]["ms"] > 0
-    assert set(report["sections"]) == {"service", "cpu"}
+    decoders = {(row["decoder"], row["source"]) for row in report["sections"]["service decode"]}
+    assert decoders == {
+        (way, f"{source}x{source}")
+        for way in ("pillow, 1 core", f"pillow, {os.cpu_count()} cores")
+        for source in (67, 192)
+    }
+    assert set(report["sections"]) == {"service", "service decode", "cpu"}
     markdown = (tmp_path / "gpu-cpu-only.md").read_text()
     assert "CUDA rows skipped" in markdown
+    assert "service decode nvjpeg: skipped, the stylizer runs on cpu" in markdown
     assert "A quick run (--quick)" in markdown
     assert "| quality | fp32 | 1 |" in markdown

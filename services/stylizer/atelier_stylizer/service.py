@@ -1,7 +1,8 @@
 """The stylizer: one process per pool (quality or fast), micro-batching style requests through its models."""
 
-from atelier_shared import BatchPolicy, BrandBook, ObjectStore, Options, Service, topics
+from atelier_shared import BatchPolicy, BrandBook, ObjectStore, Options, Service, get_logger, topics
 from atelier_stylizer.batches import cost
+from atelier_stylizer.devicedecode import DeviceDecoder, open_decoder
 from atelier_stylizer.inference import resolve_device
 from atelier_stylizer.models import Models, Preload
 from atelier_stylizer.registry import ModelRegistry
@@ -20,13 +21,29 @@ def batch_policy(settings: StylizerSettings) -> BatchPolicy:
     )
 
 
+log = get_logger(__name__)
+
+
+def jpeg_decoder(settings: StylizerSettings) -> DeviceDecoder | None:
+    """The GPU's JPEG decoder where the settings and the node allow it (ValueError where it was asked
+    for and cannot be had); the choice and its reason are logged."""
+    if settings.stylizer_decode == "pillow":
+        decoder, reason = None, "ATELIER_STYLIZER_DECODE=pillow"
+    else:
+        decoder, reason = open_decoder(resolve_device(settings.stylizer_device))
+    if decoder is None and settings.stylizer_decode == "nvjpeg":
+        raise ValueError(f"ATELIER_STYLIZER_DECODE=nvjpeg, but {reason}")
+    log.info("jpeg decoding", decoder="nvjpeg" if decoder else "pillow", reason=reason)
+    return decoder
+
+
 def declare(settings: StylizerSettings) -> Service:
     """The stylizer service of the configured pool."""
     pool = settings.stylizer_pool
     store = ObjectStore(settings)
     registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
     models = Models(registry, settings)
-    stylizer = Stylizer(pool, store, models, settings.bucket_stylized, settings.limits)
+    stylizer = Stylizer(pool, store, models, settings.bucket_stylized, settings.limits, jpeg_decoder(settings))
     cost_side = settings.stylizer_working_side or 1024
     book = BrandBook.load(settings.brands_dir)
     styles = {style for brand in book.names() for style in book.get(brand).allowed_styles()}

@@ -20,6 +20,9 @@ class StylizerSettings(AtelierSettings):
     stylizer_precision: Precision = "auto"
     # torch.compile the network (auto: on CUDA, where it measured 3-4x eager; compiled at model load).
     stylizer_compile: Compile = "auto"
+    # Where JPEGs are decoded and resized (auto: on the GPU through nvJPEG when the pool runs on CUDA
+    # and torchvision, the `gpu` extra, is installed; else Pillow, with the reason logged).
+    stylizer_decode: Literal["auto", "pillow", "nvjpeg"] = "auto"
     # CPU threads for inference; 0 uses every core.
     stylizer_threads: int = Field(0, ge=0)
     # Requests per inference batch; 0: 8 on CUDA, 1 on CPU, where batching measured slower per image

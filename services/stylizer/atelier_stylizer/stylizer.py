@@ -26,8 +26,9 @@ from atelier_shared import (
     sha256_hex,
     tracer,
 )
-from atelier_shared.images import ImageLimits, decode, encode
-from atelier_stylizer.batches import Prepared, cache_key, finish, prepare, to_batch
+from atelier_shared.images import ImageInfo, ImageLimits, decode, encode, probe
+from atelier_stylizer.batches import Prepared, cache_key, finish, prepare, to_batch, working_size
+from atelier_stylizer.devicedecode import DeviceDecoder
 from atelier_stylizer.inference import Engine
 from atelier_stylizer.models import Models
 from atelier_stylizer.reporting import PoolMeter
@@ -63,6 +64,28 @@ def _ref_from(stored: StoredObject) -> events.ObjectRef:
         height=int(stored.metadata.get("height", 0)),
         content_type=stored.content_type,
     )
+
+
+def device_decodable(info: ImageInfo) -> bool:
+    """Whether Pillow would do no more than decode and resize this image, so the GPU can do it instead:
+    a JPEG in RGB or greyscale, upright, with no colour profile but our own sRGB to apply."""
+    return (
+        info.content_type == "image/jpeg"
+        and info.mode in ("RGB", "L")
+        and info.orientation == 1
+        and not info.foreign_profile
+    )
+
+
+def load_original(data: bytes, limits: ImageLimits, side: int, decoder: DeviceDecoder | None) -> tuple[Prepared, str]:
+    """An original at working size, and which decoder made it: the GPU's where it can, else Pillow."""
+    info = probe(data, limits)
+    if decoder is not None and device_decodable(info):
+        try:
+            return Prepared(decoder(data, *working_size(info.width, info.height, side)), None), "nvjpeg"
+        except RuntimeError as exc:  # nvJPEG refuses some valid JPEGs (and all corrupt ones: Pillow says why).
+            log.info("the GPU decoder refused a JPEG; Pillow decodes it", error=str(exc)[:200])
+    return prepare(decode(data, limits, side, info), side), "pillow"
 
 
 def _span(name: str, delivery: Delivery, start_ns: int, end_ns: int, **attributes: object) -> None:
@@ -111,12 +134,21 @@ _ENGINE_FAILURES = 3
 class Stylizer:
     """The batch handler of one pool."""
 
-    def __init__(self, pool: str, store: ObjectStore, models: Models, bucket: str, limits: ImageLimits) -> None:
+    def __init__(
+        self,
+        pool: str,
+        store: ObjectStore,
+        models: Models,
+        bucket: str,
+        limits: ImageLimits,
+        decoder: DeviceDecoder | None = None,
+    ) -> None:
         self._pool = pool
         self._store = store
         self._models = models
         self._bucket = bucket
         self._limits = limits
+        self._decoder = decoder
         self.meter = PoolMeter()
         self._failures_in_a_row = 0
         CACHE_HITS.labels(pool)  # At zero from the start: no hits yet reads as 0, not as no data.
@@ -179,9 +211,15 @@ class Stylizer:
         with trace.use_span(delivery.span, end_on_exit=False):
             data = await self._store.get(original.bucket, original.key)
         start = time.time_ns()
-        image = await asyncio.to_thread(decode, data, self._limits, side)
-        prepared = await asyncio.to_thread(prepare, image, side)
-        _span("decode", delivery, start, time.time_ns(), **{"image.width": image.width, "image.height": image.height})
+        prepared, decoder = await asyncio.to_thread(load_original, data, self._limits, side, self._decoder)
+        height, width = prepared.rgb.shape[:2]
+        _span(
+            "decode",
+            delivery,
+            start,
+            time.time_ns(),
+            **{"image.width": width, "image.height": height, "atelier.decoder": decoder},
+        )
         return prepared
 
     async def _render(

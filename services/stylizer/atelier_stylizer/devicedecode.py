@@ -1,0 +1,63 @@
+"""JPEG decoding on the GPU: nvJPEG through torchvision, resized to working size on the device.
+
+On a GPU node the host's codecs, not the network, bound a pool: Pillow took 43 ms of a core to decode
+and resize a 1080x1080 JPEG to 1024 px, where the quality network ran 1 MP in 4 ms compiled on an H200
+(bench/results/gpu-nvidia-h200-service.md). Imports only PyTorch, NumPy and torchvision, so
+`make bench-gpu` measures exactly this beside Pillow on a GPU machine.
+
+torchvision is the stylizer's `gpu` extra (its PyPI build is the CUDA one, matched to the pinned
+torch; it does not load beside the CPU build of torch). The stylizer sends a JPEG here only where
+Pillow would do nothing more than decode and resize it: upright, without a colour profile to apply,
+in RGB or greyscale (stylizer.py). Anything nvJPEG refuses goes to Pillow instead.
+"""
+
+import threading
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+
+class DeviceDecoder:
+    """JPEG bytes in, (height, width, 3) uint8 RGB at the working size out, decoded on a CUDA device."""
+
+    def __init__(self, device: str) -> None:
+        from torchvision.io import ImageReadMode, decode_jpeg  # The `gpu` extra; ImportError without it.
+
+        self.device = torch.device(device)
+        self._decode_jpeg = decode_jpeg
+        self._rgb = ImageReadMode.RGB
+        # One decode at a time: torchvision keeps one nvJPEG handle per device, and a decode is short.
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes, width: int, height: int) -> np.ndarray:
+        encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        with self._lock, torch.inference_mode():
+            image = self._decode_jpeg(encoded, mode=self._rgb, device=self.device)
+            return np.asarray(resize(image, width, height).permute(1, 2, 0).cpu().numpy())
+
+
+def resize(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """(3, H, W) uint8 to (3, height, width) uint8, antialiased bicubic on the image's device (Pillow's
+    Lanczos, which the CPU path uses, differs by a fraction of a level: test_devicedecode)."""
+    if tuple(image.shape[1:]) == (height, width):
+        return image
+    scaled = functional.interpolate(image[None].float(), size=(height, width), mode="bicubic", antialias=True)
+    return scaled[0].clamp_(0.0, 255.0).round_().to(torch.uint8)
+
+
+def open_decoder(device: str) -> tuple[DeviceDecoder | None, str]:
+    """The device's JPEG decoder, or None and why not (not a CUDA device, or torchvision absent or built
+    for another torch)."""
+    if torch.device(device).type != "cuda":
+        return None, f"the stylizer runs on {device}"
+    try:
+        decoder = DeviceDecoder(device)
+        from torchvision.io import encode_jpeg
+
+        sample = bytes(encode_jpeg(torch.full((3, 16, 16), 128, dtype=torch.uint8)).numpy())
+        if decoder(sample, 8, 8).shape != (8, 8, 3):
+            raise RuntimeError("a 16x16 test JPEG did not come back as 8x8 RGB")
+    except Exception as exc:  # ImportError, or RuntimeError from a torchvision built for another torch.
+        return None, f"torchvision cannot decode on {device}: {type(exc).__name__}: {exc}"[:300]
+    return decoder, f"nvJPEG on {device}"
