@@ -10,7 +10,8 @@ is reported as skipped. The report (bench/results/gpu-<device>.{md,json}, or --o
 after every section, so a run cut short still leaves what it measured.
 0. the stylizer service's own runner (atelier_stylizer.runner), host arrays in and out as the
    service hands them over: its uint8 pinned path eager and compiled beside the float32 path it
-   replaced; then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow;
+   replaced; then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow,
+   and its whole batch path (decode, runner, PNG encode), one batch at a time and two in flight;
 1. networks at --size (1 MP by default): quality and fast, FP16/BF16/FP32, eager, CUDA graph and
    torch.compile, batch 1/8/32: median ms per batch, MP/s and the compute floor;
 2. batch-1 latency p50/p99 of the quality network;
@@ -500,6 +501,73 @@ def decode_all(
     return list(mapper(decode, jpegs))
 
 
+def png(pixels: np.ndarray) -> bytes:
+    """The stylized result as the stylizer stores it for the exporter (Pillow, compression level 1)."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+class StylizerPath:
+    """One batch of the stylizer's path, host to host: decode to working size, runner, PNG encode."""
+
+    def __init__(self, device: str, side: int, batch: int) -> None:
+        self.decoder, _ = open_decoder(device)
+        self.jpegs = photos(batch, side * 135 // 128)
+        self.side = side
+        self.height, self.width = pillow_working(self.jpegs[0], side).shape[:2]
+        precision = "fp16" if device == "cuda" else "fp32"
+        self.runner = TorchRunner(load("quality"), device, precision, compiled=device == "cuda")
+        for count in _pieces(self.runner, batch, side):
+            self.runner.compile_now(count, self.height, self.width)
+        self.pool = ThreadPoolExecutor(os.cpu_count() or 1)
+
+    def batch(self, _: object = None) -> dict[str, float]:
+        """Seconds spent in each stage."""
+        begun = time.perf_counter()
+        if self.decoder is not None:
+            arrays = [self.decoder(jpeg, self.width, self.height) for jpeg in self.jpegs]
+        else:
+            arrays = list(self.pool.map(functools.partial(pillow_working, side=self.side), self.jpegs))
+        decoded = time.perf_counter()
+        outputs = self.runner(np.stack(arrays))
+        inferred = time.perf_counter()
+        list(self.pool.map(png, outputs))
+        return {"decode": decoded - begun, "runner": inferred - decoded, "encode": time.perf_counter() - inferred}
+
+    def batches(self, flights: ThreadPoolExecutor, count: int, stages: list[dict[str, float]]) -> None:
+        stages.extend(flights.map(self.batch, range(count)))
+
+
+def pipeline_rows(report: Report, device: str, side: int = 1024, batch: int = 8) -> None:
+    """Section 0, last part: the stylizer's batch path without Kafka and S3, quality network: 1080 px
+    JPEG originals decoded to working size (nvJPEG where the pool has it, else Pillow, a thread per
+    image), the runner (compiled on CUDA), each result encoded as the PNG the exporter reads (a thread
+    per image); one batch at a time, then two in flight as the pool runs them on CUDA. The stage
+    medians show what bounds it (with two in flight they include waiting for the other batch: the
+    runner runs one at a time, and the codec threads are shared)."""
+    with section(report, "service pipeline", needs=60 if device == "cuda" else 15) as go:
+        if not go:
+            return
+        path = StylizerPath(device, side, batch)
+        path.batch()  # Warm-up.
+        for in_flight in (1, 2):
+            stages: list[dict[str, float]] = []
+            with ThreadPoolExecutor(in_flight) as flights:
+                times = timings(functools.partial(path.batches, flights, 4, stages), no_sync, seconds=3.0, least=3)
+            per_image = statistics.median(times) / (4 * batch)
+            report.add("service pipeline", {
+                "decoder": "nvjpeg" if path.decoder is not None else "pillow",
+                "batch": batch,
+                "in_flight": in_flight,
+                "ms_per_image": round(per_image * 1e3, 2),
+                "working_mp_per_s": round(path.width * path.height / 1e6 / per_image, 1),
+                **{f"{stage}_ms_per_batch": round(statistics.median(row[stage] for row in stages) * 1e3, 1)
+                   for stage in stages[0]},
+            })  # fmt: skip
+        path.pool.shutdown()
+
+
 def psnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     mse = float(((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2).mean())
     return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
@@ -771,9 +839,11 @@ def main(argv: list[str] | None = None) -> int:
     if torch.cuda.is_available() and args.only == "service":
         service_rows(report, args.size, "cuda")
         decode_rows(report, "cuda")
+        pipeline_rows(report, "cuda")
     elif torch.cuda.is_available():
         service_rows(report, args.size, "cuda")
         decode_rows(report, "cuda")
+        pipeline_rows(report, "cuda")
         network_rows(report, args.size, FIRST)
         latency_rows(report, args.size)
         jpeg_rows(report, args.size, batch=8)
@@ -785,6 +855,7 @@ def main(argv: list[str] | None = None) -> int:
         report.note("CUDA rows skipped: PyTorch sees no CUDA device (short mode, CPU rows only)")
         service_rows(report, args.size, "cpu")
         decode_rows(report, "cpu", side=args.size)
+        pipeline_rows(report, "cpu", side=args.size, batch=2)
         cpu_rows(report, args.size)
     print(f"wrote {report.write()}")
     return 0

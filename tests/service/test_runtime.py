@@ -312,6 +312,56 @@ async def test_handover_to_a_new_member_redelivers_what_was_not_committed(
         stuck.set()
 
 
+async def test_batches_in_flight_overlap_up_to_their_limit(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    settings = deployment.settings()
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def hold(event: events.AssetUploaded) -> None:
+        started.append(event.asset.asset_id)
+        await release.wait()
+
+    seen: list[str] = []
+    ids = [f"asset-{index}" for index in range(6)]
+    stopped_after.append(await running(settings, tagger(seen, hold), batch=BatchPolicy(max_items=1), in_flight=2))
+    await publish(settings, ids)
+    await wait_until(lambda: len(started) == 2)
+    await asyncio.sleep(0.5)  # Room for a third batch to start, were there room for one.
+    assert len(started) == 2
+    release.set()
+    await wait_until(lambda: sorted(seen) == ids)
+
+
+async def test_a_batch_in_flight_holds_back_its_partitions_commit_while_later_ones_finish(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """With two batches in flight the second may finish first; the committed offset must not pass the first."""
+    settings = deployment.settings()
+    release = asyncio.Event()
+
+    async def stick_on_one(event: events.AssetUploaded) -> None:
+        if event.asset.asset_id == "asset-0":
+            await release.wait()
+
+    seen: list[str] = []
+    ids = [f"asset-{index}" for index in range(8)]
+    stopped_after.append(
+        await running(settings, tagger(seen, stick_on_one), batch=BatchPolicy(max_items=1), in_flight=2)
+    )
+    await publish(settings, ids)
+    await wait_until(lambda: sorted(seen) == ids[1:])
+    uploaded_topic = settings.topics.name(topics.UPLOADED)
+    assert await group_lag(settings.kafka_bootstrap, settings.topics.group(GROUP), [uploaded_topic]) >= 1
+    release.set()
+    await wait_until(lambda: sorted(seen) == ids)
+    deadline = time.monotonic() + 10
+    while await group_lag(settings.kafka_bootstrap, settings.topics.group(GROUP), [uploaded_topic]):
+        assert time.monotonic() < deadline, "offsets were not committed"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_consumer_loop_that_dies_crashes_the_service_and_it_is_not_ready(
     deployment: Deployment, stopped_after: list[Service]
 ) -> None:

@@ -44,7 +44,9 @@ def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) ->
         for way in ("pillow, 1 core", f"pillow, {os.cpu_count()} cores")
         for source in (67, 192)
     }
-    assert set(report["sections"]) == {"service", "service decode", "cpu"}
+    flights = [(row["decoder"], row["in_flight"]) for row in report["sections"]["service pipeline"]]
+    assert flights == [("pillow", 1), ("pillow", 2)]
+    assert set(report["sections"]) == {"service", "service decode", "service pipeline", "cpu"}
     markdown = (tmp_path / "gpu-cpu-only.md").read_text()
     assert "CUDA rows skipped" in markdown
     assert "service decode nvjpeg: skipped, the stylizer runs on cpu" in markdown

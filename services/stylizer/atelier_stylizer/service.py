@@ -61,6 +61,7 @@ def declare(settings: StylizerSettings) -> Service:
         group=f"stylizer-{pool}",
         options=Options(
             batch=batch_policy(settings),
+            in_flight=settings.stylizer_in_flight or (2 if resolve_device(settings.stylizer_device) == "cuda" else 1),
             buffer=settings.stylizer_buffer,
             batch_key=lambda request: request.route.style,
             cost=lambda request: cost(request.asset.original, cost_side),

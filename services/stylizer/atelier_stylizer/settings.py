@@ -29,6 +29,9 @@ class StylizerSettings(AtelierSettings):
     # (bench/results/models-cpu-2core.md).
     stylizer_max_batch: int = Field(0, ge=0, le=256)
     stylizer_max_wait_ms: float = Field(25.0, ge=0)
+    # Batches handled at once; 0: 2 on CUDA (one decoded and stored while the GPU runs the other), 1 on
+    # CPU, where the model takes every core.
+    stylizer_in_flight: int = Field(0, ge=0, le=8)
     # Summed working-size pixels per batch: the GPU memory budget.
     stylizer_max_batch_pixels: int = Field(16 * 1024 * 1024, ge=1)
     # Longest side the model runs at; 0 takes the model manifest's.

@@ -9,6 +9,7 @@ partitions are paused (the consumer stays in its group) and resumed at half. A p
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,7 +51,11 @@ class ConsumerLoop:
         self._on_failure = on_failure
         self._queue: FairQueue[Delivery] = FairQueue()
         self._offsets = OffsetTracker()
-        self._handling = asyncio.Lock()
+        # Batches being handled (at most options.in_flight), and the gate a rebalance closes to let
+        # them finish while no new one starts.
+        self._room = asyncio.Semaphore(subscription.options.in_flight)
+        self._handling: set[asyncio.Task[None]] = set()
+        self._gate = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
         # A fetch or work loop that died: the service cannot go on and should be restarted.
@@ -127,18 +132,16 @@ class ConsumerLoop:
         self._on_failure(self.failure)  # type: ignore[arg-type]
 
     async def stop(self, timeout_s: float = 30.0) -> None:
-        """Finish the batch in flight (bounded), commit, and leave the group."""
+        """Finish the batches in flight (bounded), commit, and leave the group."""
         self._shutdown.begin()
-        if self._tasks:
-            fetch, work = self._tasks
-            fetch.cancel()
-            if not self._handling.locked():
-                work.cancel()
-            try:
-                await asyncio.wait_for(asyncio.gather(work, return_exceptions=True), timeout_s)
-            except TimeoutError:
-                work.cancel()
-            await asyncio.gather(fetch, work, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if handling := set(self._handling):
+            _, unfinished = await asyncio.wait(handling, timeout=timeout_s)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*handling, return_exceptions=True)
         for delivery in self._queue.drain():
             metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
         if self._consumer is not None:
@@ -224,13 +227,29 @@ class ConsumerLoop:
                 return await self._queue.take(options.batch, self._subscription.batch_key, self._subscription.cost)
 
     async def _work_loop(self) -> None:
+        """Take a batch whenever there is room for one, and handle it in a task of its own."""
         while not self._shutdown.begun:
-            batch = await self._next_batch()
-            async with self._handling:
-                try:
-                    await self._process(batch)
-                except Abandoned:
-                    return
+            await self._room.acquire()
+            try:
+                batch = await self._next_batch()
+                async with self._gate:
+                    task = asyncio.create_task(self._run(batch), name=f"{self._group}-batch")
+            except BaseException:
+                self._room.release()
+                raise
+            self._handling.add(task)
+            task.add_done_callback(self._handled)
+
+    async def _run(self, batch: Sequence[Delivery]) -> None:
+        # Abandoned: the service is stopping, and the batch stays uncommitted, to be redelivered.
+        with contextlib.suppress(Abandoned):
+            await self._process(batch)
+
+    def _handled(self, task: "asyncio.Task[None]") -> None:
+        self._handling.discard(task)
+        self._on_task_done(task)
+        if self.failure is None:  # After a failure no further batch is taken: the service stops.
+            self._room.release()
 
     async def _process(self, batch: Sequence[Delivery]) -> None:
         now_ns = time.time_ns()
@@ -264,8 +283,9 @@ class ConsumerLoop:
     # Rebalances
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Finish the batch in flight, commit what is done, drop buffered records of revoked partitions."""
-        async with self._handling:
+        """Finish the batches in flight, commit what is done, drop buffered records of revoked partitions."""
+        async with self._gate:
+            await asyncio.gather(*self._handling, return_exceptions=True)
             await self._commit(revoked)
             for delivery in self._queue.discard(revoked):
                 metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()

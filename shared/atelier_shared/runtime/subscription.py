@@ -54,6 +54,9 @@ class Options:
     batch: BatchPolicy = BatchPolicy(max_items=16)
     # Records handled at once by a record handler.
     concurrency: int = 1
+    # Batches handled at once: a GPU pool decodes and stores one batch while the device runs another.
+    # They may finish out of order; offsets are committed in order all the same.
+    in_flight: int = 1
     # Records buffered per priority before its partitions are paused.
     buffer: int = 1000
     # Attempts for errors of unknown kind; transient errors are retried until they clear.
