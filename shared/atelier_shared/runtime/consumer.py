@@ -232,13 +232,13 @@ class ConsumerLoop:
             await self._room.acquire()
             try:
                 batch = await self._next_batch()
-                async with self._gate:
+                async with self._gate:  # A rebalance sees every batch started.
                     task = asyncio.create_task(self._run(batch), name=f"{self._group}-batch")
+                    self._handling.add(task)
+                    task.add_done_callback(self._handled)
             except BaseException:
                 self._room.release()
                 raise
-            self._handling.add(task)
-            task.add_done_callback(self._handled)
 
     async def _run(self, batch: Sequence[Delivery]) -> None:
         # Abandoned: the service is stopping, and the batch stays uncommitted, to be redelivered.
