@@ -838,12 +838,12 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report.info), flush=True)
     if torch.cuda.is_available() and args.only == "service":
         service_rows(report, args.size, "cuda")
-        decode_rows(report, "cuda")
-        pipeline_rows(report, "cuda")
+        decode_rows(report, "cuda", side=args.size)
+        pipeline_rows(report, "cuda", side=args.size)
     elif torch.cuda.is_available():
         service_rows(report, args.size, "cuda")
-        decode_rows(report, "cuda")
-        pipeline_rows(report, "cuda")
+        decode_rows(report, "cuda", side=args.size)
+        pipeline_rows(report, "cuda", side=args.size)
         network_rows(report, args.size, FIRST)
         latency_rows(report, args.size)
         jpeg_rows(report, args.size, batch=8)

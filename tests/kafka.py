@@ -58,16 +58,17 @@ async def partitions_of(bootstrap: str, topics: list[str]) -> list[TopicPartitio
 
 async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     """Records on `topics` not yet committed by `group` (end offsets minus committed offsets)."""
+    return sum((await partition_lags(bootstrap, group, topics)).values())
+
+
+async def partition_lags(bootstrap: str, group: str, topics: list[str]) -> dict[TopicPartition, int]:
+    """Per partition of `topics`, the records not yet committed by `group`."""
     partitions = await partitions_of(bootstrap, topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions)
-        lag = 0
-        for partition in partitions:
-            committed = await consumer.committed(partition)
-            lag += ends[partition] - (committed or 0)
-        return lag
+        return {partition: ends[partition] - (await consumer.committed(partition) or 0) for partition in partitions}
     finally:
         await consumer.stop()
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
+from aiokafka.structs import TopicPartition
 
 from atelier_shared import (
     AtelierSettings,
@@ -24,7 +25,7 @@ from atelier_shared import (
     topics,
 )
 from tests.conftest import Deployment
-from tests.kafka import group_lag, produce, read_topic
+from tests.kafka import group_lag, partition_lags, produce, read_topic
 
 pytestmark = pytest.mark.service
 
@@ -351,15 +352,31 @@ async def test_a_batch_in_flight_holds_back_its_partitions_commit_while_later_on
         await running(settings, tagger(seen, stick_on_one), batch=BatchPolicy(max_items=1), in_flight=2)
     )
     await publish(settings, ids)
-    await wait_until(lambda: sorted(seen) == ids[1:])
     uploaded_topic = settings.topics.name(topics.UPLOADED)
-    assert await group_lag(settings.kafka_bootstrap, settings.topics.group(GROUP), [uploaded_topic]) >= 1
+    records = await read_topic(settings.kafka_bootstrap, uploaded_topic, until=lambda found: len(found) >= len(ids))
+    stuck = next(record for record in records if record.key == b"asset-0")
+    partition = TopicPartition(uploaded_topic, stuck.partition)
+    behind = sum(1 for record in records if record.partition == stuck.partition and record.offset >= stuck.offset)
+    await wait_until(lambda: sorted(seen) == ids[1:])
+    deadline = time.monotonic() + 10
+    while True:
+        lags = await partition_lags(*lag_of(settings))
+        if not any(lag for other, lag in lags.items() if other != partition):
+            break
+        assert time.monotonic() < deadline, f"the other partitions were not committed: {lags}"
+        await asyncio.sleep(0.1)
+    assert lags[partition] == behind  # Committed up to the stuck record, not past it.
     release.set()
     await wait_until(lambda: sorted(seen) == ids)
     deadline = time.monotonic() + 10
-    while await group_lag(settings.kafka_bootstrap, settings.topics.group(GROUP), [uploaded_topic]):
+    while await group_lag(*lag_of(settings)):
         assert time.monotonic() < deadline, "offsets were not committed"
         await asyncio.sleep(0.1)
+
+
+def lag_of(settings: AtelierSettings) -> tuple[str, str, list[str]]:
+    """group_lag's and partition_lags' arguments for the test group on `uploaded`."""
+    return settings.kafka_bootstrap, settings.topics.group(GROUP), [settings.topics.name(topics.UPLOADED)]
 
 
 async def test_a_consumer_loop_that_dies_crashes_the_service_and_it_is_not_ready(

@@ -21,12 +21,17 @@ class PoolMeter:
     _items: int = 0
     _batches: int = 0
     _since: float = field(default_factory=time.monotonic)
+    _last_finished: float = 0.0
 
-    def observe(self, seconds: float, items: int) -> None:
-        """A batch of `items` took `seconds` to handle."""
+    def observe(self, started: float, finished: float, items: int) -> None:
+        """A batch of `items` was handled from `started` to `finished` (monotonic seconds). With batches
+        in flight, a batch counts from when the one before it finished: the time they overlapped is
+        the pool's once, or its service time would read up to twice what it is."""
+        busy = finished - max(started, self._last_finished)
+        self._last_finished = max(finished, self._last_finished)
         if items <= 0:
             return
-        per_item = seconds * 1000 / items
+        per_item = max(busy, 0.0) * 1000 / items
         if self.item_service_ms == 0.0:
             self.item_service_ms = per_item
         else:

@@ -27,6 +27,7 @@ from atelier_shared import (
     tracer,
 )
 from atelier_shared.images import ImageInfo, ImageLimits, decode, encode, probe
+from atelier_stylizer import devicedecode
 from atelier_stylizer.batches import Prepared, cache_key, finish, prepare, to_batch, working_size
 from atelier_stylizer.devicedecode import DeviceDecoder
 from atelier_stylizer.inference import Engine
@@ -68,12 +69,14 @@ def _ref_from(stored: StoredObject) -> events.ObjectRef:
 
 def device_decodable(info: ImageInfo) -> bool:
     """Whether Pillow would do no more than decode and resize this image, so the GPU can do it instead:
-    a JPEG in RGB or greyscale, upright, with no colour profile but our own sRGB to apply."""
+    a JPEG in RGB or greyscale, upright, with no colour profile but our own sRGB to apply, and not so
+    large that its full-size decode would crowd the batch on the device."""
     return (
         info.content_type == "image/jpeg"
         and info.mode in ("RGB", "L")
         and info.orientation == 1
         and not info.foreign_profile
+        and info.pixels <= devicedecode.MAX_PIXELS
     )
 
 
@@ -177,9 +180,9 @@ class Stylizer:
                 outcomes.append(result)
             else:
                 outcomes.append(self._stylized(delivery, result, engine, timings.get(key), len(misses), started))
-        elapsed = time.monotonic() - started
-        ITEM_SERVICE_SECONDS.labels(self._pool).observe(elapsed / len(batch))
-        self.meter.observe(elapsed, len(batch))
+        finished = time.monotonic()
+        ITEM_SERVICE_SECONDS.labels(self._pool).observe((finished - started) / len(batch))
+        self.meter.observe(started, finished, len(batch))
         return outcomes
 
     def _stylized(

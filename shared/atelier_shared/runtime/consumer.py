@@ -9,7 +9,6 @@ partitions are paused (the consumer stays in its group) and resumed at half. A p
 """
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,7 +22,7 @@ from atelier_shared.logging import get_logger
 from atelier_shared.runtime.delivery import Delivery
 from atelier_shared.runtime.layers import Handle
 from atelier_shared.runtime.retrying import Abandoned, Shutdown, kafka_retriable, retrying, warn
-from atelier_shared.runtime.scheduling import FairQueue, OffsetTracker
+from atelier_shared.runtime.scheduling import FairQueue, InFlight, OffsetTracker
 from atelier_shared.runtime.subscription import Subscription
 from atelier_shared.settings import AtelierSettings
 
@@ -51,11 +50,8 @@ class ConsumerLoop:
         self._on_failure = on_failure
         self._queue: FairQueue[Delivery] = FairQueue()
         self._offsets = OffsetTracker()
-        # Batches being handled (at most options.in_flight), and the gate a rebalance closes to let
-        # them finish while no new one starts.
-        self._room = asyncio.Semaphore(subscription.options.in_flight)
-        self._handling: set[asyncio.Task[None]] = set()
-        self._gate = asyncio.Lock()
+        self._in_flight: InFlight[list[Delivery]] = InFlight(subscription.options.in_flight, self._go_on)
+        self._committing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
         # A fetch or work loop that died: the service cannot go on and should be restarted.
@@ -137,11 +133,7 @@ class ConsumerLoop:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if handling := set(self._handling):
-            _, unfinished = await asyncio.wait(handling, timeout=timeout_s)
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*handling, return_exceptions=True)
+        await self._in_flight.finish(timeout_s)
         for delivery in self._queue.drain():
             metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
         if self._consumer is not None:
@@ -229,27 +221,13 @@ class ConsumerLoop:
     async def _work_loop(self) -> None:
         """Take a batch whenever there is room for one, and handle it in a task of its own."""
         while not self._shutdown.begun:
-            await self._room.acquire()
-            try:
-                batch = await self._next_batch()
-                async with self._gate:  # A rebalance sees every batch started.
-                    task = asyncio.create_task(self._run(batch), name=f"{self._group}-batch")
-                    self._handling.add(task)
-                    task.add_done_callback(self._handled)
-            except BaseException:
-                self._room.release()
-                raise
+            if not await self._in_flight.start(self._next_batch, self._process, f"{self._group}-batch"):
+                return
 
-    async def _run(self, batch: Sequence[Delivery]) -> None:
-        # Abandoned: the service is stopping, and the batch stays uncommitted, to be redelivered.
-        with contextlib.suppress(Abandoned):
-            await self._process(batch)
-
-    def _handled(self, task: "asyncio.Task[None]") -> None:
-        self._handling.discard(task)
-        self._on_task_done(task)
-        if self.failure is None:  # After a failure no further batch is taken: the service stops.
-            self._room.release()
+    def _go_on(self, batch: "asyncio.Task[None]") -> bool:
+        """Whether to take further batches after one ended: not after a failure (the service stops)."""
+        self._on_task_done(batch)
+        return self.failure is None
 
     async def _process(self, batch: Sequence[Delivery]) -> None:
         now_ns = time.time_ns()
@@ -259,6 +237,8 @@ class ConsumerLoop:
             metrics.HANDLING.labels(self._service, delivery.record.topic).inc()
         try:
             await self._handle(batch)
+        except Abandoned:
+            return  # The service is stopping: the batch stays uncommitted, to be redelivered.
         finally:
             for delivery in batch:
                 metrics.HANDLING.labels(self._service, delivery.record.topic).dec()
@@ -269,23 +249,25 @@ class ConsumerLoop:
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
         if self._consumer is None:
             return
-        owned = self._consumer.assignment() if partitions is None else partitions
-        offsets = {p: o for p, o in self._offsets.committable().items() if p in owned}
-        if not offsets:
-            return
-        try:
-            await self._consumer.commit(offsets)
-            self._offsets.committed(offsets)
-        except KafkaError as exc:
-            # The group moved on; the new owner will redeliver these records (at-least-once).
-            log.warning("commit failed", error=repr(exc), service=self._service)
+        # One commit at a time, its offsets read inside: batches in flight end in any order, and an
+        # older commit retried by the client must not land after a newer one.
+        async with self._committing:
+            owned = self._consumer.assignment() if partitions is None else partitions
+            offsets = {p: o for p, o in self._offsets.committable().items() if p in owned}
+            if not offsets:
+                return
+            try:
+                await self._consumer.commit(offsets)
+                self._offsets.committed(offsets)
+            except KafkaError as exc:
+                # The group moved on; the new owner will redeliver these records (at-least-once).
+                log.warning("commit failed", error=repr(exc), service=self._service)
 
     # Rebalances
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Finish the batches in flight, commit what is done, drop buffered records of revoked partitions."""
-        async with self._gate:
-            await asyncio.gather(*self._handling, return_exceptions=True)
+        async with self._in_flight.drained():
             await self._commit(revoked)
             for delivery in self._queue.discard(revoked):
                 metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()

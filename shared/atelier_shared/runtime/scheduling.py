@@ -1,4 +1,5 @@
-"""Buffering between Kafka and a service's handler: priority, fairness, batching, commit offsets.
+"""Buffering between Kafka and a service's handler: priority, fairness, batching, batches in flight,
+commit offsets.
 
 Records are served by priority (lower number first), and within a priority round-robin across
 fairness keys (brands), so one brand's burst cannot starve another. Batches gather items that
@@ -7,11 +8,12 @@ against a GPU memory budget), waiting at most a bounded time for stragglers.
 """
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka.structs import TopicPartition
 
@@ -30,6 +32,7 @@ class Schedulable(Protocol):
 
 
 Item = TypeVar("Item", bound=Schedulable)
+Batch = TypeVar("Batch")
 
 
 @dataclass(frozen=True)
@@ -183,3 +186,58 @@ class OffsetTracker:
             self._pending.pop(partition, None)
             self._position.pop(partition, None)
             self._committed.pop(partition, None)
+
+
+class InFlight(Generic[Batch]):
+    """Batches being handled, each in a task of its own: at most `limit` at once, and a gate that a
+    rebalance closes to let them end while none starts. `on_end` is told of each task that ended and
+    says whether to go on: after a failure no further batch is taken."""
+
+    def __init__(self, limit: int, on_end: Callable[["asyncio.Task[None]"], bool]) -> None:
+        if limit < 1:
+            raise ValueError(f"at least one batch must be in flight, not {limit}")
+        self._room = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gate = asyncio.Lock()
+        self._on_end = on_end
+        self.stopped = False
+
+    async def start(
+        self, take: Callable[[], Awaitable[Batch]], handle: Callable[[Batch], Coroutine[Any, Any, None]], name: str
+    ) -> bool:
+        """Wait for room, take a batch, and start handling it; False once stopped (the batch taken
+        then stays uncommitted, for the next member)."""
+        await self._room.acquire()
+        try:
+            batch = await take()
+            async with self._gate:  # A rebalance waits for every batch started.
+                if self.stopped:
+                    self._room.release()
+                    return False
+                task = asyncio.create_task(handle(batch), name=name)
+                self._tasks.add(task)
+                task.add_done_callback(self._ended)
+        except BaseException:
+            self._room.release()
+            raise
+        return True
+
+    def _ended(self, task: "asyncio.Task[None]") -> None:
+        self._tasks.discard(task)
+        self.stopped = self.stopped or not self._on_end(task)
+        self._room.release()
+
+    @contextlib.asynccontextmanager
+    async def drained(self) -> AsyncIterator[None]:
+        """Every batch started has ended, and none starts until the block is left."""
+        async with self._gate:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            yield
+
+    async def finish(self, timeout_s: float) -> None:
+        """Let the batches in flight end, cancelling those still running after timeout_s."""
+        if tasks := set(self._tasks):
+            _, unfinished = await asyncio.wait(tasks, timeout=timeout_s)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -4,7 +4,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, PngImagePlugin
 
 from atelier_shared import images
 from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
@@ -50,6 +50,10 @@ def test_probing_a_png_decodes_no_pixels(monkeypatch: pytest.MonkeyPatch) -> Non
     Image.new("RGB", (40, 30)).save(oriented, "PNG", exif=exif)
     plain = io.BytesIO()
     Image.new("RGB", (40, 30)).save(plain, "PNG")
+    xmp = io.BytesIO()
+    text = PngImagePlugin.PngInfo()
+    text.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta><rdf:Description tiff:Orientation="8"/></x:xmpmeta>')
+    Image.new("RGB", (40, 30)).save(xmp, "PNG", pnginfo=text)
 
     def refuse(self: ImageFile.ImageFile) -> None:
         raise AssertionError("probe decoded pixels")
@@ -57,6 +61,7 @@ def test_probing_a_png_decodes_no_pixels(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
     assert probe(oriented.getvalue(), LIMITS).upright_size == (30, 40)
     assert probe(plain.getvalue(), LIMITS).orientation == 1
+    assert probe(xmp.getvalue(), LIMITS).orientation == 8
     with pytest.raises(ImageTooLarge, match="9000x9000"):
         probe(bomb_png(9000, 9000), LIMITS)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka.structs import TopicPartition
 
-from atelier_shared.runtime.scheduling import BatchPolicy, FairQueue, OffsetTracker
+from atelier_shared.runtime.scheduling import BatchPolicy, FairQueue, InFlight, OffsetTracker
 
 PARTITION = TopicPartition("topic", 0)
 
@@ -111,3 +111,56 @@ def test_a_failed_commit_is_offered_again() -> None:
     tracker.done(PARTITION, 0)
     assert tracker.committable() == {PARTITION: 1}
     assert tracker.committable() == {PARTITION: 1}  # Not committed yet: still offered.
+
+
+async def test_batches_in_flight_stay_within_the_limit_and_a_drain_waits_for_them() -> None:
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def handle(batch: int) -> None:
+        started.append(batch)
+        await release.wait()
+
+    batches = iter(range(10))
+
+    async def take() -> int:
+        return next(batches)
+
+    in_flight: InFlight[int] = InFlight(2, lambda task: True)
+    assert await in_flight.start(take, handle, "1") and await in_flight.start(take, handle, "2")
+    third = asyncio.create_task(in_flight.start(take, handle, "3"))
+    await asyncio.sleep(0.05)
+    assert started == [0, 1] and not third.done()  # No room: the third is not even taken.
+    release.set()
+    assert await asyncio.wait_for(third, 5)
+    async with in_flight.drained():
+        assert started == [0, 1, 2]
+
+
+async def test_after_a_batch_fails_no_further_batch_starts() -> None:
+    """Regression: with two batches in flight, the loop holding the other slot started one more batch
+    after a batch's failure had stopped the service."""
+    handled: list[int] = []
+
+    async def handle(batch: int) -> None:
+        handled.append(batch)
+        if batch == 0:
+            raise RuntimeError("a bug past every handler")
+
+    batches = iter(range(10))
+
+    async def take() -> int:
+        return next(batches)
+
+    ended: list[BaseException | None] = []
+
+    def go_on(task: "asyncio.Task[None]") -> bool:
+        ended.append(task.exception())
+        return task.exception() is None
+
+    in_flight: InFlight[int] = InFlight(2, go_on)
+    assert await in_flight.start(take, handle, "fails")
+    async with in_flight.drained():
+        assert isinstance(ended[0], RuntimeError)
+    assert not await in_flight.start(take, handle, "after")
+    assert handled == [0]

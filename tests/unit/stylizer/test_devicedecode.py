@@ -41,6 +41,7 @@ def test_only_jpegs_pillow_would_just_decode_and_resize_go_to_the_gpu() -> None:
         "turned by EXIF": (saved(rgb, exif=turned), False),
         "CMYK": (saved(rgb.convert("CMYK")), False),
         "PNG": (saved(rgb, "PNG"), False),
+        "over 25 MP": (saved(Image.new("RGB", (6000, 4200))), False),
     }
     chosen = {name: device_decodable(probe(data, LIMITS)) for name, (data, _) in cases.items()}
     assert chosen == {name: expected for name, (_, expected) in cases.items()}
