@@ -10,6 +10,8 @@ from atelier_stylizer.reporting import PoolReporter
 from atelier_stylizer.settings import StylizerSettings
 from atelier_stylizer.stylizer import Stylizer
 
+log = get_logger(__name__)
+
 
 def batch_policy(settings: StylizerSettings) -> BatchPolicy:
     """Up to max_batch requests (default 8 on CUDA, 1 on CPU, where batching measured slower) within a pixel budget."""
@@ -19,9 +21,6 @@ def batch_policy(settings: StylizerSettings) -> BatchPolicy:
         max_wait_ms=settings.stylizer_max_wait_ms,
         max_cost=settings.stylizer_max_batch_pixels,
     )
-
-
-log = get_logger(__name__)
 
 
 def jpeg_decoder(settings: StylizerSettings) -> DeviceDecoder | None:

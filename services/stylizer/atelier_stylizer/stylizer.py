@@ -27,9 +27,8 @@ from atelier_shared import (
     tracer,
 )
 from atelier_shared.images import ImageInfo, ImageLimits, decode, encode, probe
-from atelier_stylizer import devicedecode
 from atelier_stylizer.batches import Prepared, cache_key, finish, prepare, to_batch, working_size
-from atelier_stylizer.devicedecode import DeviceDecoder
+from atelier_stylizer.devicedecode import MAX_PIXELS, DeviceDecoder
 from atelier_stylizer.inference import Engine
 from atelier_stylizer.models import Models
 from atelier_stylizer.reporting import PoolMeter
@@ -76,7 +75,7 @@ def device_decodable(info: ImageInfo) -> bool:
         and info.mode in ("RGB", "L")
         and info.orientation == 1
         and not info.foreign_profile
-        and info.pixels <= devicedecode.MAX_PIXELS
+        and info.pixels <= MAX_PIXELS
     )
 
 

@@ -224,9 +224,9 @@ class ConsumerLoop:
             if not await self._in_flight.start(self._next_batch, self._process, f"{self._group}-batch"):
                 return
 
-    def _go_on(self, batch: "asyncio.Task[None]") -> bool:
+    def _go_on(self, task: "asyncio.Task[None]") -> bool:
         """Whether to take further batches after one ended: not after a failure (the service stops)."""
-        self._on_task_done(batch)
+        self._on_task_done(task)
         return self.failure is None
 
     async def _process(self, batch: Sequence[Delivery]) -> None:

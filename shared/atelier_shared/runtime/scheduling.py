@@ -231,7 +231,8 @@ class InFlight(Generic[Batch]):
     async def drained(self) -> AsyncIterator[None]:
         """Every batch started has ended, and none starts until the block is left."""
         async with self._gate:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))  # Not gather: a cancelled wait leaves them running.
             yield
 
     async def finish(self, timeout_s: float) -> None:
