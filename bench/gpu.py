@@ -11,7 +11,7 @@ after every section, so a run cut short still leaves what it measured.
 0. the stylizer service's own runner (atelier_stylizer.runner), host arrays in and out as the
    service hands them over: its uint8 pinned path eager and compiled beside the float32 path it
    replaced; then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow,
-   and its whole batch path (decode, runner, PNG encode), one batch at a time and two in flight;
+   and its whole batch path (decode, runner, encode), one batch at a time and two in flight;
 1. networks at --size (1 MP by default): quality and fast, FP16/BF16/FP32, eager, CUDA graph and
    torch.compile, batch 1/8/32: median ms per batch, MP/s and the compute floor;
 2. batch-1 latency p50/p99 of the quality network;
@@ -501,15 +501,15 @@ def decode_all(
     return list(mapper(decode, jpegs))
 
 
-def png(pixels: np.ndarray) -> bytes:
-    """The stylized result as the stylizer stores it for the exporter (Pillow, compression level 1)."""
+def stored(pixels: np.ndarray) -> bytes:
+    """The stylized result as the stylizer stores it for the exporter (uncompressed TIFF)."""
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    Image.fromarray(pixels).save(buffer, "TIFF", compression="raw")
     return buffer.getvalue()
 
 
 class StylizerPath:
-    """One batch of the stylizer's path, host to host: decode to working size, runner, PNG encode."""
+    """One batch of the stylizer's path, host to host: decode to working size, runner, encode."""
 
     def __init__(self, device: str, side: int, batch: int) -> None:
         self.decoder, _ = open_decoder(device)
@@ -532,7 +532,7 @@ class StylizerPath:
         decoded = time.perf_counter()
         outputs = self.runner(np.stack(arrays))
         inferred = time.perf_counter()
-        list(self.pool.map(png, outputs))
+        list(self.pool.map(stored, outputs))
         return {"decode": decoded - begun, "runner": inferred - decoded, "encode": time.perf_counter() - inferred}
 
     def batches(self, flights: ThreadPoolExecutor, count: int, stages: list[dict[str, float]]) -> None:
@@ -542,7 +542,7 @@ class StylizerPath:
 def pipeline_rows(report: Report, device: str, side: int = 1024, batch: int = 8) -> None:
     """Section 0, last part: the stylizer's batch path without Kafka and S3, quality network: 1080 px
     JPEG originals decoded to working size (nvJPEG where the pool has it, else Pillow, a thread per
-    image), the runner (compiled on CUDA), each result encoded as the PNG the exporter reads (a thread
+    image), the runner (compiled on CUDA), each result encoded as the TIFF the exporter reads (a thread
     per image); one batch at a time, then two in flight as the pool runs them on CUDA. The stage
     medians show what bounds it (with two in flight they include waiting for the other batch: the
     runner runs one at a time, and the codec threads are shared)."""

@@ -102,7 +102,7 @@ def test_the_stylizer_from_its_wheel_publishes_the_shipped_models_and_serves(
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", process, timeout_s=120)
         served = asyncio.run(serve_one(deployment))
-        assert served.model == "tiles-fast@2" and served.stylized.content_type == "image/png"
+        assert served.model == "tiles-fast@2" and served.stylized.content_type == "image/tiff"
     finally:
         process.terminate()
         process.wait(timeout=60)

@@ -32,7 +32,7 @@ def cost(original: events.ObjectRef, working_side: int) -> float:
 
 def cache_key(sha256: str, model_ref: str, strength: float, working_side: int) -> str:
     """Object key of a stylized result: same content, model version and parameters, same key."""
-    return f"cache/{sha256[:2]}/{sha256}/{model_ref}/s{strength:.3f}-w{working_side}.png"
+    return f"cache/{sha256[:2]}/{sha256}/{model_ref}/s{strength:.3f}-w{working_side}.tif"
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,11 @@ class _Render:
     end_ns: int = 0
 
 
+# What a result is stored as for the exporter: uncompressed TIFF, which the stylizer writes in 0.5 ms and
+# the exporter reads in 0.9 ms at 1024 px, where PNG took 56 and 24 ms of a core (2026-11-27, 2-core AMD
+# EPYC) for 2.3x fewer bytes: on a GPU node PNG bounded a pool. It crosses one hop, inside the cluster.
+RESULT_TYPE = "image/tiff"
+
 # More inference failures in a row than this is the engine's trouble (a broken device), not the inputs'.
 _ENGINE_FAILURES = 3
 
@@ -307,7 +312,7 @@ class Stylizer:
         )
         encode_start = time.time_ns()
         image = finish(output, item, delivery.event.route.strength)
-        data = await asyncio.to_thread(encode, image, "image/png")
+        data = await asyncio.to_thread(encode, image, RESULT_TYPE)
         encode_end = time.time_ns()
         _span("encode", delivery, encode_start, encode_end, **{"image.bytes": len(data)})
         ref = events.ObjectRef(
@@ -317,11 +322,11 @@ class Stylizer:
             size=len(data),
             width=image.width,
             height=image.height,
-            content_type="image/png",
+            content_type=RESULT_TYPE,
         )
         metadata = {"sha256": ref.sha256, "width": str(ref.width), "height": str(ref.height)}
         with trace.use_span(delivery.span, end_on_exit=False):
-            await self._store.put(self._bucket, key, data, "image/png", metadata=metadata)
+            await self._store.put(self._bucket, key, data, RESULT_TYPE, metadata=metadata)
         timing = events.StylizeTimings(
             decode_ms=render.decode_ms,
             inference_ms=(render.end_ns - render.start_ns) / 1e6,

@@ -162,9 +162,17 @@ def test_jpeg_is_decoded_at_reduced_scale_when_asked() -> None:
     assert max(image.size) == 200
 
 
-@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "image/webp", "image/avif"])
+@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "image/webp", "image/avif", "image/tiff"])
 def test_encoding_embeds_srgb(content_type: str) -> None:
     data = encode(Image.new("RGB", (32, 24), (1, 2, 3)), content_type)
     with Image.open(io.BytesIO(data)) as reopened:
         assert reopened.size == (32, 24)
         assert reopened.info.get("icc_profile") == SRGB_ICC
+
+
+def test_a_stylized_result_passes_between_services_exactly_with_its_alpha() -> None:
+    """What the stylizer stores for the exporter (uncompressed TIFF) comes back pixel for pixel."""
+    pixels = np.random.default_rng(3).integers(0, 256, (48, 64, 4), dtype=np.uint8)
+    data = encode(Image.fromarray(pixels, "RGBA"), "image/tiff")
+    assert probe(data, LIMITS).content_type == "image/tiff"
+    assert np.array_equal(np.asarray(decode(data, LIMITS)), pixels)
