@@ -62,6 +62,7 @@ models: install
 
 bench: install
 	$(BIN)/python -m bench.tagger
+	$(BIN)/python -m bench.codecs
 	$(BIN)/python -m bench.pipeline
 	$(BIN)/python -m bench.preview
 

@@ -13,31 +13,55 @@ log = get_logger(__name__)
 
 
 @dataclass
+class Share:
+    """A batch's share of the pool's time so far, in seconds."""
+
+    seconds: float = 0.0
+
+
+@dataclass
 class PoolMeter:
-    """This instance's per-item service time (exponentially weighted) and throughput."""
+    """This instance's per-item service time (exponentially weighted) and throughput.
+
+    With batches in flight the pool's time is shared: each interval is divided equally among the
+    batches running in it, so overlapping batches count it once between them, in whatever order they
+    end (a batch's own start-to-end time would read up to twice the pool's)."""
 
     smoothing: float = 0.3
     item_service_ms: float = 0.0
+    clock: Callable[[], float] = time.monotonic
     _items: int = 0
     _batches: int = 0
     _since: float = field(default_factory=time.monotonic)
-    _last_finished: float = 0.0
+    _running: list[Share] = field(default_factory=list)
+    _last: float = 0.0
 
-    def observe(self, started: float, finished: float, items: int) -> None:
-        """A batch of `items` was handled from `started` to `finished` (monotonic seconds). With batches
-        in flight, a batch counts from when the one before it finished: the time they overlapped is
-        the pool's once, or its service time would read up to twice what it is."""
-        busy = finished - max(started, self._last_finished)
-        self._last_finished = max(finished, self._last_finished)
-        if items <= 0:
-            return
-        per_item = max(busy, 0.0) * 1000 / items
-        if self.item_service_ms == 0.0:
-            self.item_service_ms = per_item
-        else:
-            self.item_service_ms += self.smoothing * (per_item - self.item_service_ms)
-        self._items += items
-        self._batches += 1
+    def begin(self) -> Share:
+        """A batch starts; hand its share back to end()."""
+        self._advance()
+        share = Share()
+        self._running.append(share)
+        return share
+
+    def end(self, share: Share, items: int) -> float:
+        """A batch of `items` ended (0: it failed, no sample); its share of the pool's time, in seconds."""
+        self._advance()
+        self._running.remove(share)
+        if items > 0:
+            per_item = share.seconds * 1000 / items
+            if self.item_service_ms == 0.0:
+                self.item_service_ms = per_item
+            else:
+                self.item_service_ms += self.smoothing * (per_item - self.item_service_ms)
+            self._items += items
+            self._batches += 1
+        return share.seconds
+
+    def _advance(self) -> None:
+        now = self.clock()
+        for share in self._running:
+            share.seconds += (now - self._last) / len(self._running)
+        self._last = now
 
     def report(self, pool: str, instance: str, buffered: int, paused: int) -> events.PoolReported:
         """The report for the interval since the last one (and start a new interval)."""

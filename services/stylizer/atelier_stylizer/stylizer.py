@@ -47,7 +47,7 @@ INFERENCE_BATCH = Histogram(
 )
 ITEM_SERVICE_SECONDS = Histogram(
     "atelier_item_service_seconds",
-    "Per-item service time: a batch's handling time divided by its items.",
+    "Per-item service time: a batch's share of the pool's time (batches in flight share it) divided by its items.",
     ["pool"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
@@ -130,8 +130,9 @@ class _Render:
 
 
 # What a result is stored as for the exporter: uncompressed TIFF, which the stylizer writes in 0.5 ms and
-# the exporter reads in 0.9 ms at 1024 px, where PNG took 56 and 24 ms of a core (2026-11-27, 2-core AMD
-# EPYC) for 2.3x fewer bytes: on a GPU node PNG bounded a pool. It crosses one hop, inside the cluster.
+# the exporter reads in 0.75 ms at 1024 px, where PNG took 39 and 17 ms of a core, for 2.3 to 4.6x fewer
+# bytes (bench/results/codecs-cpu-2core.md): on a GPU node, where the network takes 4 ms a megapixel, PNG
+# bounded a pool. Results are also the cache (and `GET /v1/assets/{id}` links them): 3.1 MB at 1024 px.
 RESULT_TYPE = "image/tiff"
 
 # More inference failures in a row than this is the engine's trouble (a broken device), not the inputs'.
@@ -162,7 +163,17 @@ class Stylizer:
 
     async def stylize(self, batch: Sequence[Delivery]) -> list[Produced | BaseException]:
         """StyleRequested in, AssetStylized out, for every request of a batch (each may fail alone)."""
-        started = time.monotonic()
+        share = self.meter.begin()
+        try:
+            outcomes = await self._stylize(batch, time.monotonic())
+        except BaseException:
+            self.meter.end(share, 0)
+            raise
+        ITEM_SERVICE_SECONDS.labels(self._pool).observe(self.meter.end(share, len(batch)) / len(batch))
+        return outcomes
+
+    async def _stylize(self, batch: Sequence[Delivery], started: float) -> list[Produced | BaseException]:
+        """The batch's outcomes, as stylize() returns them (`started`: when it began, for its timings)."""
         engine = await self._models.engine(batch[0].event.route.style)
         side = self._models.working_side(engine)
         keys = [
@@ -184,9 +195,6 @@ class Stylizer:
                 outcomes.append(result)
             else:
                 outcomes.append(self._stylized(delivery, result, engine, timings.get(key), len(misses), started))
-        finished = time.monotonic()
-        ITEM_SERVICE_SECONDS.labels(self._pool).observe((finished - started) / len(batch))
-        self.meter.observe(started, finished, len(batch))
         return outcomes
 
     def _stylized(
