@@ -130,8 +130,8 @@ class _Render:
 
 
 # What a result is stored as for the exporter: uncompressed TIFF, which the stylizer writes in 0.5 ms and
-# the exporter reads in 0.75 ms at 1024 px, where PNG took 39 and 17 ms of a core, for 2.3 to 4.6x fewer
-# bytes (bench/results/codecs-cpu-2core.md): on a GPU node, where the network takes 4 ms a megapixel, PNG
+# the exporter reads in 0.75 ms at 1024 px, where PNG took 39 and 17 ms of a core, for 4.6x fewer bytes
+# (bench/results/codecs-cpu-2core.md): on a GPU node, where the network takes 4 ms a megapixel, PNG
 # bounded a pool. Results are also the cache (and `GET /v1/assets/{id}` links them): 3.1 MB at 1024 px.
 RESULT_TYPE = "image/tiff"
 
