@@ -10,7 +10,6 @@ Writes bench/results/codecs-<cpu|gpu>-<cores>core.{md,json}.
 import json
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from atelier_shared.images import ImageLimits, decode, encode
 from atelier_stylizer.batches import finish
 from atelier_stylizer.stylizer import load_original
 from bench.common import SHARED_CONTENT, machine, result_stem
+from bench.models import timed
 from bench.preview import jpegs
 
 ROUNDS = 7
@@ -28,12 +28,7 @@ LIMITS = ImageLimits(max_bytes=2**62, max_pixels=200_000_000, max_side=16_384)
 
 
 def median_ms(step: Callable[[], object]) -> float:
-    times = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return timed(step, ROUNDS)[0]
 
 
 def measure(originals: list[bytes]) -> list[dict[str, Any]]:
@@ -80,7 +75,7 @@ def main() -> None:
     stem.with_suffix(".md").write_text(
         f"# Codec benchmark ({info['date']})\n\n"
         f"Machine: {info['cpu']} ({info['cores']} cores). Produced by `make bench` (bench/codecs.py): per\n"
-        f"image, medians of {ROUNDS} runs each over {rows[0]['images']} 1080 px JPEG originals, in one run,\n"
+        f"image, medians of {ROUNDS} runs each (after one warm-up) over {rows[0]['images']} 1080 px JPEG originals, in one run,\n"
         "milliseconds unless stated. The stylizer decodes an original to its working side and writes its\n"
         "result; the exporter reads it.\n\n"
         + "| "

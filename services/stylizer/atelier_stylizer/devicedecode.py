@@ -1,6 +1,6 @@
 """JPEG decoding on the GPU: nvJPEG through torchvision, resized to working size on the device.
 
-On a GPU node the host's codecs, not the network, bound a pool: Pillow took 17.9 ms of a core (a 2-core
+On a GPU node the host's codecs, not the network, bound a pool: Pillow took 17.8 ms of a core (a 2-core
 AMD EPYC) to decode a 1080x1080 JPEG to 1024 px (bench/results/codecs-cpu-2core.md), where the
 quality network ran 1 MP in 4 ms compiled on an H200 (bench/results/gpu-nvidia-h200-service.md).
 Imports only PyTorch, NumPy and torchvision, so `make bench-gpu` measures exactly this beside Pillow
