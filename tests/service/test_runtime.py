@@ -260,6 +260,48 @@ async def test_a_paused_subscription_takes_nothing_new_and_holds_nothing_a_rebal
     await wait_until(lambda: "while-paused" in seen)
 
 
+async def test_a_batch_taken_while_a_rebalance_drains_drops_its_revoked_records(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Bug: a batch taken while a rebalance waited for the batches in flight was handled after it,
+    revoked records and all, duplicating the work of the partitions' new owner."""
+    settings = deployment.settings()
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def stick_on_first(event: events.AssetUploaded) -> None:
+        if event.asset.asset_id == "first":
+            held.set()
+            await release.wait()
+
+    seen: list[str] = []
+    service = await running(settings, tagger(seen, stick_on_first), batch=BatchPolicy(max_items=1), in_flight=2)
+    stopped_after.append(service)
+    loop = service.loop(GROUP)
+    await publish(settings, ["first"])
+    await wait_until(held.is_set)
+    revoking = asyncio.create_task(loop.on_revoked(loop.consumer.assignment()))  # Waits for "first".
+    try:
+        await publish(settings, ["late"])
+        deadline = time.monotonic() + 30
+        while sum([await loop.consumer.position(tp) for tp in loop.consumer.assignment()]) < 2:
+            assert time.monotonic() < deadline, '"late" was not fetched'
+            await asyncio.sleep(0.05)
+        await wait_until(lambda: loop.buffered == 0)  # Fetched and taken: the batch waits to start.
+        await asyncio.sleep(0.2)
+        assert not revoking.done() and "late" not in seen
+    finally:
+        release.set()
+    await asyncio.wait_for(revoking, 10)
+    await asyncio.sleep(0.5)  # Long enough for the batch taken to run, were it not dropped.
+    assert seen == ["first"]
+    # As a real rebalance would, the partitions are handed back from their committed offsets.
+    await loop.on_assigned(loop.consumer.assignment())
+    for partition in loop.consumer.assignment():
+        loop.consumer.seek(partition, await loop.consumer.committed(partition) or 0)
+    await wait_until(lambda: "late" in seen)
+    assert seen == ["first", "late"]
+
+
 async def test_broker_outage_delays_but_loses_nothing(deployment: Deployment, stopped_after: list[Service]) -> None:
     settings = deployment.settings()
     stopped_after.append(await running(settings, tagger([])))

@@ -138,22 +138,8 @@ class ConsumerLoop:
             metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
         if self._consumer is not None:
             await self._commit()
-            await self._leave(self._consumer)
+            await _leave(self._consumer, self._service)
             self._consumer = None
-
-    async def _leave(self, consumer: AIOKafkaConsumer) -> None:
-        try:
-            await consumer.stop()
-        except KafkaError as exc:
-            # Leaving the group failed (a broker is down): the group will expire this member.
-            log.warning("leaving the group failed", error=repr(exc), service=self._service)
-        except asyncio.CancelledError:
-            # After a broker outage aiokafka's fetcher can let the cancellation of its own fetch
-            # task escape from stop(); re-raise only if this task is the one being cancelled.
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            log.warning("consumer stop interrupted by its fetcher; left without it", service=self._service)
 
     # Fetching
 
@@ -177,10 +163,10 @@ class ConsumerLoop:
             for partition, batch in records.items():
                 if partition not in assigned:
                     continue
-                spec = self._specs[partition.topic]
+                spec, epoch = self._specs[partition.topic], self._offsets.epoch(partition)
                 for record in batch:
                     self._offsets.add(partition, record.offset)
-                    self._queue.put(Delivery.of(record, spec, self._subscription.priorities[spec]))
+                    self._queue.put(Delivery.of(record, spec, self._subscription.priorities[spec], epoch))
                     metrics.BUFFERED.labels(self._service, partition.topic).inc()
 
     def _apply_flow_control(self) -> None:
@@ -216,7 +202,10 @@ class ConsumerLoop:
             await self._queue.wait_for_items()
             if flowing.is_set():  # Nothing awaited since: taking now cannot race a pause.
                 options = self._subscription.options
-                return await self._queue.take(options.batch, self._subscription.batch_key, self._subscription.cost)
+                batch = await self._queue.take(options.batch, self._subscription.batch_key, self._subscription.cost)
+                for delivery in batch:
+                    metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
+                return batch
 
     async def _work_loop(self) -> None:
         """Take a batch whenever there is room for one, and handle it in a task of its own."""
@@ -229,11 +218,16 @@ class ConsumerLoop:
         self._on_task_done(task)
         return self.failure is None
 
-    async def _process(self, batch: Sequence[Delivery]) -> None:
+    async def _process(self, taken: Sequence[Delivery]) -> None:
+        # A batch taken while a rebalance drained waited for it: its revoked records are the new owner's.
+        batch = [delivery for delivery in taken if delivery.epoch == self._offsets.epoch(delivery.topic_partition)]
+        if len(batch) < len(taken):
+            log.info("dropped records of revoked partitions", count=len(taken) - len(batch), service=self._service)
+        if not batch:
+            return
         now_ns = time.time_ns()
         for delivery in batch:
             delivery.handling_ns = now_ns
-            metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
             metrics.HANDLING.labels(self._service, delivery.record.topic).inc()
         try:
             await self._handle(batch)
@@ -278,6 +272,21 @@ class ConsumerLoop:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Log the new assignment; positions come from the committed offsets."""
         log.info("partitions assigned", count=len(assigned), service=self._service)
+
+
+async def _leave(consumer: AIOKafkaConsumer, service: str) -> None:
+    try:
+        await consumer.stop()
+    except KafkaError as exc:
+        # Leaving the group failed (a broker is down): the group will expire this member.
+        log.warning("leaving the group failed", error=repr(exc), service=service)
+    except asyncio.CancelledError:
+        # After a broker outage aiokafka's fetcher can let the cancellation of its own fetch
+        # task escape from stop(); re-raise only if this task is the one being cancelled.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("consumer stop interrupted by its fetcher; left without it", service=service)
 
 
 def fetch_wait_ms(settings: AtelierSettings, specs: Sequence[topics.TopicSpec[Any]]) -> int:

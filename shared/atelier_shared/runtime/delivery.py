@@ -51,13 +51,17 @@ class Delivery:
     # When the record was produced, and when its handling began (taken from the buffer).
     produced_ns: int = 0
     handling_ns: int = 0
+    # The partition's ownership epoch when fetched (see OffsetTracker.epoch).
+    epoch: int = 0
 
     @classmethod
-    def of(cls, record: ConsumerRecord[bytes, bytes], spec: TopicSpec[Any], priority: int) -> "Delivery":
+    def of(
+        cls, record: ConsumerRecord[bytes, bytes], spec: TopicSpec[Any], priority: int, epoch: int = 0
+    ) -> "Delivery":
         """A fetched record, decoded (a record that does not decode carries its InvalidEvent)."""
         now_ns = time.time_ns()
         produced_ns = min(record.timestamp * 1_000_000, now_ns) if record.timestamp else now_ns
-        delivery = cls(record=record, spec=spec, priority=priority, produced_ns=produced_ns)
+        delivery = cls(record=record, spec=spec, priority=priority, produced_ns=produced_ns, epoch=epoch)
         try:
             delivery.event = spec.decode(record.value)
         except AtelierError as exc:

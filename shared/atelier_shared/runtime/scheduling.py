@@ -126,20 +126,25 @@ class FairQueue(Generic[Item]):
         key = batch_key(first)
         spent = cost(first)
         deadline = time.monotonic() + policy.max_wait_ms / 1000
-        while len(batch) < policy.max_items:
-            item = self._pop(lambda item: batch_key(item) == key, policy.max_cost - spent, cost)
-            if item is not None:
-                batch.append(item)
-                spent += cost(item)
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                break
+        try:
+            while len(batch) < policy.max_items:
+                item = self._pop(lambda item: batch_key(item) == key, policy.max_cost - spent, cost)
+                if item is not None:
+                    batch.append(item)
+                    spent += cost(item)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    break
+        except asyncio.CancelledError:
+            for item in batch:  # Back in the buffer, where a shutdown's drain counts them.
+                self.put(item)
+            raise
         return batch
 
 
@@ -150,6 +155,11 @@ class OffsetTracker:
         self._pending: dict[TopicPartition, OrderedDict[int, bool]] = {}
         self._position: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
+        self._epochs: dict[TopicPartition, int] = {}
+
+    def epoch(self, partition: TopicPartition) -> int:
+        """How many times the partition was forgotten: a record fetched in an older epoch was revoked."""
+        return self._epochs.get(partition, 0)
 
     def add(self, partition: TopicPartition, offset: int) -> None:
         """A record was fetched and must be done before its offset is committed."""
@@ -186,6 +196,7 @@ class OffsetTracker:
             self._pending.pop(partition, None)
             self._position.pop(partition, None)
             self._committed.pop(partition, None)
+            self._epochs[partition] = self.epoch(partition) + 1
 
 
 class InFlight(Generic[Batch]):

@@ -4,6 +4,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import pytest
 from aiokafka.structs import TopicPartition
 
 from atelier_shared.runtime.scheduling import BatchPolicy, FairQueue, InFlight, OffsetTracker
@@ -88,6 +89,32 @@ async def test_discard_removes_revoked_partitions_only() -> None:
     removed = queue.discard({PARTITION})
     assert [item.name for item in removed] == ["revoked"]
     assert len(queue) == 1 and queue.count(0) == 1
+
+
+async def test_a_batch_cancelled_while_gathering_goes_back_to_the_buffer() -> None:
+    """Bug: a take cancelled at shutdown while waiting for stragglers lost the items it had popped
+    from the buffer's count, so the buffered-records gauge never came back to zero."""
+    queue: FairQueue[Item] = FairQueue()
+    queue.put(Item("first"))
+    taking = asyncio.create_task(queue.take(BatchPolicy(max_items=2, max_wait_ms=10_000)))
+    await asyncio.sleep(0.05)
+    assert len(queue) == 0  # Popped, waiting for a second item.
+    taking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await taking
+    assert [item.name for item in queue.drain()] == ["first"]
+
+
+def test_forgetting_a_partition_starts_a_new_epoch() -> None:
+    """Records fetched before a revocation carry the old epoch, so a batch taken then is told apart."""
+    tracker = OffsetTracker()
+    other = TopicPartition("topic", 1)
+    assert tracker.epoch(PARTITION) == tracker.epoch(other) == 0
+    tracker.add(PARTITION, 0)
+    tracker.forget({PARTITION})
+    assert (tracker.epoch(PARTITION), tracker.epoch(other)) == (1, 0)
+    tracker.done(PARTITION, 0)  # A record of the old epoch finishing: nothing to commit.
+    assert tracker.committable() == {}
 
 
 def test_offsets_commit_only_past_contiguous_done_records() -> None:
