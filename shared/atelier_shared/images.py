@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
@@ -195,6 +195,18 @@ def _to_srgb(image: Image.Image) -> Image.Image:
     return image
 
 
+# EXIF orientation to the transposition that makes the image upright (as ImageOps.exif_transpose).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
 def decode(data: bytes, limits: ImageLimits, max_side: int | None = None, info: ImageInfo | None = None) -> Image.Image:
     """Decode to upright sRGB RGB/RGBA, optionally reduced so the longest side is about `max_side`.
 
@@ -210,7 +222,9 @@ def decode(data: bytes, limits: ImageLimits, max_side: int | None = None, info: 
                 if scale >= 2:
                     image.draft("RGB", (max(1, int(info.width / scale)), max(1, int(info.height / scale))))
             image.load()
-            upright = ImageOps.exif_transpose(image) or image
+            # The orientation the probe read, not what load() found: a PNG's eXIf after its pixels
+            # is ignored by both, so the decoded size is always the probe's upright size.
+            upright = image.transpose(_TRANSPOSE[info.orientation]) if info.orientation in _TRANSPOSE else image
             result = _to_srgb(upright)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidImage(f"corrupt or truncated {info.content_type}: {exc}") from exc

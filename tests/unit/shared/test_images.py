@@ -1,6 +1,7 @@
 """Sniffing, header limits before decoding, safe decoding to upright sRGB, encoding."""
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -64,6 +65,23 @@ def test_probing_a_png_decodes_no_pixels(monkeypatch: pytest.MonkeyPatch) -> Non
     assert probe(xmp.getvalue(), LIMITS).orientation == 8
     with pytest.raises(ImageTooLarge, match="9000x9000"):
         probe(bomb_png(9000, 9000), LIMITS)
+
+
+def test_a_png_exif_after_its_pixels_is_ignored_by_probe_and_decode_alike() -> None:
+    """Bug: the probe ignores an eXIf chunk after the pixels but decode applied it, so a rotated
+    image came out of decode with the width and height the probe had swapped the other way."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    plain = saved(Image.new("RGB", (60, 40)), "PNG")
+    raw = exif.tobytes().removeprefix(b"Exif\x00\x00")
+    chunk = len(raw).to_bytes(4, "big") + b"eXIf" + raw + zlib.crc32(b"eXIf" + raw).to_bytes(4, "big")
+    trailing = plain[: plain.rindex(b"IEND") - 4] + chunk + plain[plain.rindex(b"IEND") - 4 :]
+    with Image.open(io.BytesIO(trailing)) as image:
+        image.load()
+        assert image.getexif()[0x0112] == 6  # Pillow does find it once the pixels are read.
+    info = probe(trailing, LIMITS)
+    assert info.orientation == 1
+    assert decode(trailing, LIMITS, info=info).size == info.upright_size == (60, 40)
 
 
 def test_byte_limit_is_checked_first() -> None:
