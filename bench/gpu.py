@@ -10,7 +10,8 @@ is reported as skipped. The report (bench/results/gpu-<device>.{md,json}, or --o
 after every section, so a run cut short still leaves what it measured.
 0. the stylizer service's own runner (atelier_stylizer.runner), host arrays in and out as the
    service hands them over: its uint8 pinned path eager and compiled beside the float32 path it
-   replaced; then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow,
+   replaced, and compiled called from one thread and from two (its copies overlapping the other
+   batch's compute); then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow,
    and its whole batch path (decode, runner, encode), one batch at a time and two in flight;
 1. networks at --size (1 MP by default): quality and fast, FP16/BF16/FP32, eager, CUDA graph and
    torch.compile, batch 1/8/32: median ms per batch, MP/s and the compute floor;
@@ -418,6 +419,10 @@ def service_row(
             for batch in batches
         }
     setup = time.perf_counter() - begun
+    if isinstance(run, TorchRunner) and mode == (
+        "uint8 runner, compiled" if device == "cuda" else "uint8 runner, eager"
+    ):
+        in_flight_rows(report, f"{tier} {precision} {mode}", run, [inputs[batch] for batch in batches if batch <= 8])
     for batch in batches:
         times = timings(lambda: run(inputs[batch]), sync, seconds=1.5)  # noqa: B023
         median = statistics.median(times)
@@ -435,6 +440,30 @@ def service_row(
                 "compiled_after_s": compiled_after_s,
             },
         )
+
+
+def in_flight_rows(report: Report, name: str, run: TorchRunner, batches: list[np.ndarray], calls: int = 8) -> None:
+    """The runner called from one thread and from two at once, as the stylizer's batches in flight
+    call it (their copies overlap the other's compute): median ms per batch over `calls` calls, and
+    the largest difference between the two ways' outputs, which a race between streams would show."""
+    for batch in batches:
+        alone = [run(batch) for _ in range(2)][-1]
+        per_batch: dict[int, float] = {}
+        for threads in (1, 2):
+            with ThreadPoolExecutor(threads) as pool:
+                times = timings(lambda: list(pool.map(run, [batch] * calls)), no_sync, seconds=1.5, least=3)  # noqa: B023
+                outputs = list(pool.map(run, [batch] * calls))
+            per_batch[threads] = statistics.median(times) / calls
+            difference = max(int(np.abs(out.astype(np.int16) - alone).max()) for out in outputs)
+            report.add("service in flight", {
+                "runner": name,
+                "batch": len(batch),
+                "threads": threads,
+                "ms_per_batch": round(per_batch[threads] * 1e3, 3),
+                "mp_per_s": round(batch[0].size / 3 * len(batch) / 1e6 / per_batch[threads], 1),
+                "vs_one_thread": round(per_batch[1] / per_batch[threads], 2),
+                "max_difference": difference,
+            })  # fmt: skip
 
 
 def pillow_working(jpeg: bytes, side: int) -> np.ndarray:

@@ -46,7 +46,12 @@ def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) ->
     }
     flights = [(row["decoder"], row["in_flight"]) for row in report["sections"]["service pipeline"]]
     assert flights == [("pillow", 1), ("pillow", 2)]
-    assert set(report["sections"]) == {"service", "service decode", "service pipeline", "cpu"}
+    threads = {(row["runner"], row["threads"]): row for row in report["sections"]["service in flight"]}
+    for tier in ("quality", "fast"):
+        for count in (1, 2):
+            row = threads[(f"{tier} fp32 uint8 runner, eager", count)]
+            assert row["ms_per_batch"] > 0 and row["max_difference"] == 0, row
+    assert set(report["sections"]) == {"service", "service in flight", "service decode", "service pipeline", "cpu"}
     markdown = (tmp_path / "gpu-cpu-only.md").read_text()
     assert "CUDA rows skipped" in markdown
     assert "service decode nvjpeg: skipped, the stylizer runs on cpu" in markdown

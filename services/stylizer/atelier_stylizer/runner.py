@@ -2,10 +2,15 @@
 
 Imports only PyTorch, NumPy and the network code, so `make bench-gpu` runs exactly this on a GPU
 machine that has no project environment. Batches cross the host boundary as uint8 NHWC (a quarter of
-float32's bytes); on CUDA they go through pinned staging buffers with non-blocking copies, and
-scaling, precision and layout change on the device. Compiled, the network runs channels-last (NHWC
-memory viewed as NCHW already is); eager, NCHW, which measured 1.25x channels-last for the quality
-network at batch 8 on the H200 (bench/results/gpu-nvidia-h200-service.md).
+float32's bytes); on CUDA they go through pinned host memory with non-blocking copies, and scaling,
+precision and layout change on the device. Compiled, the network runs channels-last (NHWC memory
+viewed as NCHW already is); eager, NCHW, which measured 1.25x channels-last for the quality network
+at batch 8 on the H200 (bench/results/gpu-nvidia-h200-service.md).
+
+On CUDA, batches called from several threads (the stylizer's batches in flight) overlap: a call's
+host copies run outside the lock, its upload on a stream of its own while the batch before computes,
+its download on another while the batch after does; only placing work on the device is serialised.
+(Not yet measured on a GPU: `make bench-gpu` times the runner from one thread and from two.)
 
 Inductor (torch.compile) fuses the instance normalisation and activations
 around cuDNN's convolutions (3-4x eager at 1 MP on an H200, bench/results/gpu-nvidia-h200.md), but
@@ -74,9 +79,11 @@ class TorchRunner:
         self.ready: set[tuple[int, ...]] = set()
         self._started: set[tuple[int, ...]] = set()
         self.compile_errors: list[str] = []
-        # One batch at a time: the staging buffers are reused (the device runs one batch at a time anyway).
+        # Placing a batch's work on the device (all of it on CPU) is serialised; on CUDA the copies
+        # of one batch overlap another's compute, on streams of their own.
         self._lock = threading.Lock()
-        self._staging: dict[str, torch.Tensor] = {}
+        self._upload = torch.cuda.Stream(self.device) if self._cuda else None  # type: ignore[no-untyped-call]
+        self._download = torch.cuda.Stream(self.device) if self._cuda else None  # type: ignore[no-untyped-call]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         """The batch in as few passes as 32-bit indexing allows (a batch of 32 quality images at 1 MP
@@ -86,11 +93,12 @@ class TorchRunner:
             raise ValueError(f"expected uint8 (N, H, W, 3), got {batch.dtype} {batch.shape}")
         most = largest_batch(self._architecture, *self._padded(batch.shape[1], batch.shape[2]))
         sizes = powers_of_two(len(batch), most) if self._compiled is not None else equal_passes(len(batch), most)
-        with self._lock, torch.inference_mode():
+        run = self._run_cuda if self._cuda else self._run_cpu
+        with torch.inference_mode():
             if len(sizes) == 1:
-                return self._run(batch)
+                return run(batch)
             bounds = np.cumsum([0, *sizes])
-            return np.concatenate([self._run(batch[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)])
+            return np.concatenate([run(batch[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)])
 
     def compile_now(self, count: int, height: int, width: int) -> None:
         """Compile one bucket in the caller's thread."""
@@ -109,10 +117,34 @@ class TorchRunner:
             return height, width
         return _bucket(height), _bucket(width)
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:
-        pixels = torch.from_numpy(np.ascontiguousarray(batch))
-        if self._cuda:
-            pixels = self._stage("in", pixels).to(self.device, non_blocking=True)
+    def _run_cpu(self, batch: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._compute(torch.from_numpy(np.ascontiguousarray(batch))).contiguous().numpy())
+
+    def _run_cuda(self, batch: np.ndarray) -> np.ndarray:
+        assert self._upload is not None and self._download is not None
+        # Pinned host memory lets the copies run asynchronously; PyTorch's caching host allocator
+        # reuses its blocks once the copies that used them are done.
+        host_in = torch.from_numpy(np.ascontiguousarray(batch)).pin_memory()
+        host_out = torch.empty(batch.shape, dtype=torch.uint8, pin_memory=True)
+        with self._lock:
+            compute = torch.cuda.current_stream(self.device)
+            with torch.cuda.stream(self._upload):
+                pixels = host_in.to(self.device, non_blocking=True)
+            compute.wait_stream(self._upload)
+            pixels.record_stream(compute)  # Allocated on the upload stream, used on this one.
+            out = self._compute(pixels)
+            self._download.wait_stream(compute)
+            with torch.cuda.stream(self._download):
+                host_out.copy_(out, non_blocking=True)
+                out.record_stream(self._download)
+                downloaded = torch.cuda.Event()  # type: ignore[no-untyped-call]
+                downloaded.record()
+        downloaded.synchronize()  # Outside the lock: the next batch is placed meanwhile.
+        return host_out.numpy().copy()  # Not holding on to pinned memory.
+
+    def _compute(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC in, uint8 NHWC out, on the pixels' device."""
         # NHWC memory seen as NCHW is channels-last.
         x = pixels.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
         height, width = x.shape[2:]
@@ -121,13 +153,7 @@ class TorchRunner:
             x = functional.pad(x, (0, padded_width - width, 0, padded_height - height), mode="reflect")
         x = x.contiguous(memory_format=torch.channels_last if self._channels_last else torch.contiguous_format)
         y = self._forward(x)[:, :, :height, :width]
-        out = y.float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)
-        if not self._cuda:
-            return np.asarray(out.contiguous().numpy())
-        host = self._stage("out", out)
-        host.copy_(out, non_blocking=True)
-        torch.cuda.current_stream(self.device).synchronize()
-        return np.asarray(host.numpy()).copy()
+        return y.float().clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = tuple(x.shape)
@@ -156,18 +182,6 @@ class TorchRunner:
             log.warning("compilation failed; this shape runs eager: %s", self.compile_errors[-1])
             return
         self.ready.add(shape)
-
-    def _stage(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
-        """A pinned host buffer of the tensor's shape (grown as needed, then reused), holding it if on
-        the host: pinned memory is what lets a copy to or from the device run asynchronously."""
-        buffer = self._staging.get(name)
-        if buffer is None or buffer.numel() < tensor.numel():
-            buffer = torch.empty(tensor.numel(), dtype=torch.uint8, pin_memory=True)
-            self._staging[name] = buffer
-        staged = buffer[: tensor.numel()].view(tensor.shape)
-        if tensor.device.type == "cpu":
-            staged.copy_(tensor)
-        return staged
 
 
 def _bucket(side: int) -> int:
