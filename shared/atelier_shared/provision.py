@@ -1,7 +1,8 @@
 """Create a deployment's topics and buckets on real Kafka and MinIO: a deploy step, idempotent.
 
 `python -m atelier_shared.provision` (or `atelier provision`). The status view's changelog is
-compacted; the dead-letter topic keeps records for 30 days so they can be inspected and replayed.
+compacted; the dead-letter topic keeps records for 30 days so they can be inspected and replayed; the
+stylized results expire after ATELIER_STYLIZED_RETENTION_DAYS (30).
 Against the embedded broker use LocalInfra.provision (it does not support CreateTopics).
 """
 
@@ -53,12 +54,19 @@ async def create_topics(settings: AtelierSettings, replication: int) -> list[str
     return created
 
 
+async def create_buckets(settings: AtelierSettings) -> None:
+    """Create missing buckets, and set the stylized results' expiry."""
+    store = ObjectStore(settings)
+    await store.ensure_buckets(settings.buckets())
+    await store.set_expiry(settings.bucket_stylized, settings.stylized_retention_days)
+
+
 async def provision(settings: AtelierSettings, replication: int) -> None:
     """Topics, then buckets, retrying while Kafka or the store is still starting."""
     for attempt in range(60):
         try:
             created = await create_topics(settings, replication)
-            await ObjectStore(settings).ensure_buckets(settings.buckets())
+            await create_buckets(settings)
             log.info("provisioned", topics_created=created, buckets=settings.buckets())
             return
         except (KafkaError, OSError) as exc:

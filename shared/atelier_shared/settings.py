@@ -88,6 +88,10 @@ class AtelierSettings(BaseSettings):
     bucket_inbox: str = "atelier-inbox"
     bucket_originals: str = "atelier-originals"
     bucket_stylized: str = "atelier-stylized"
+    # Stylized results are working copies and the render cache (uncompressed, 3.1 MB at 1024 px): the
+    # store expires them this many days after they were written (a lifecycle rule set by provisioning;
+    # 0 keeps them). An expired one is rendered again if asked for; renditions are kept.
+    stylized_retention_days: int = Field(30, ge=0)
     bucket_renditions: str = "atelier-renditions"
     bucket_models: str = "atelier-models"
     # API keys (hashes only), read by every uploader replica.

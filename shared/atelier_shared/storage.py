@@ -1,6 +1,7 @@
 """The object store (S3 protocol, MinIO in production), with errors mapped to retry policy."""
 
 import asyncio
+import functools
 import hashlib
 import io
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from urllib.parse import urlparse
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
 from minio.credentials.providers import IamAwsProvider, Provider, StaticProvider
 from minio.error import S3Error, ServerError
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from opentelemetry import trace
 
 from atelier_shared.errors import ObjectMissing, PermanentError, StoreUnavailable
@@ -22,6 +25,7 @@ from atelier_shared.tracing import tracer
 T = TypeVar("T")
 
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
+_EXPIRY_RULE = "atelier-expiry"
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,30 @@ class ObjectStore:
                     self._client.make_bucket(bucket)
 
         await self._call("CreateBucket", ",".join(buckets), "", ensure)
+
+    async def set_expiry(self, bucket: str, days: int) -> None:
+        """Have the store expire the bucket's objects `days` after they were written (0: never); the
+        bucket's other lifecycle rules (an operator's) are kept."""
+
+        def configure() -> None:
+            config = self._client.get_bucket_lifecycle(bucket)
+            rules = [rule for rule in (config.rules if config else []) if rule.rule_id != _EXPIRY_RULE]
+            if days:
+                expiry = Expiration(days=days)
+                rules.append(Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=_EXPIRY_RULE, expiration=expiry))
+            if rules:
+                self._client.set_bucket_lifecycle(bucket, LifecycleConfig(rules))
+            elif config:
+                self._client.delete_bucket_lifecycle(bucket)
+
+        await self._call("PutBucketLifecycleConfiguration", bucket, "", configure)
+
+    async def expiry_days(self, bucket: str) -> int | None:
+        """After how many days the bucket's objects expire, by the rule set_expiry sets; None: never."""
+        read = functools.partial(self._client.get_bucket_lifecycle, bucket)
+        config = await self._call("GetBucketLifecycleConfiguration", bucket, "", read)
+        rules = [rule for rule in config.rules if rule.rule_id == _EXPIRY_RULE] if config else []
+        return rules[0].expiration.days if rules and rules[0].expiration else None
 
     async def ping(self) -> bool:
         """Whether the store answers (for readiness)."""

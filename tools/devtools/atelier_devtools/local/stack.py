@@ -24,6 +24,7 @@ from atelier_devtools.local.longpoll import LongPolling
 from atelier_devtools.local.s3 import S3Server, free_port
 from atelier_devtools.local.traces import TraceSink
 from atelier_shared.brands import BrandBook
+from atelier_shared.provision import create_buckets
 from atelier_shared.settings import AtelierSettings
 from atelier_shared.storage import ObjectStore
 from atelier_uploader.keys import ADMIN, KeyStore
@@ -153,7 +154,7 @@ class LocalInfra:
     def provision(self, settings: AtelierSettings) -> None:
         """Create the deployment's topics and buckets (a deploy step against real Kafka and MinIO)."""
         self.cluster.create_topics(settings.topics.provisioned_names(), settings.topic_partitions)
-        asyncio.run(ObjectStore(settings).ensure_buckets(settings.buckets()))
+        asyncio.run(create_buckets(settings))
 
     def create_keys(self, settings: AtelierSettings) -> dict[str, str]:
         """A new API key for each brand in the guidelines folder, and an admin key (under ADMIN)."""
