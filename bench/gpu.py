@@ -444,17 +444,22 @@ def service_row(
 
 def in_flight_rows(report: Report, name: str, run: TorchRunner, batches: list[np.ndarray], calls: int = 8) -> None:
     """The runner called from one thread and from two at once, as the stylizer's batches in flight
-    call it (their copies overlap the other's compute): median ms per batch over `calls` calls, and
-    the largest difference between the two ways' outputs, which a race between streams would show."""
+    call it (their copies overlap the other's compute): median ms per batch over `calls` calls; then
+    `calls` different batches run both ways, each output compared with its batch's run alone, where
+    a race between streams or over a buffer would show."""
+    rng = np.random.default_rng(3)
     for batch in batches:
-        alone = [run(batch) for _ in range(2)][-1]
+        distinct = [rng.integers(0, 256, batch.shape, dtype=np.uint8) for _ in range(calls)]
+        alone = [run(pixels) for pixels in distinct]
         per_batch: dict[int, float] = {}
         for threads in (1, 2):
             with ThreadPoolExecutor(threads) as pool:
                 times = timings(lambda: list(pool.map(run, [batch] * calls)), no_sync, seconds=1.5, least=3)  # noqa: B023
-                outputs = list(pool.map(run, [batch] * calls))
+                outputs = list(pool.map(run, distinct))
             per_batch[threads] = statistics.median(times) / calls
-            difference = max(int(np.abs(out.astype(np.int16) - alone).max()) for out in outputs)
+            difference = max(
+                int(np.abs(out.astype(np.int16) - ref).max()) for out, ref in zip(outputs, alone, strict=True)
+            )
             report.add("service in flight", {
                 "runner": name,
                 "batch": len(batch),

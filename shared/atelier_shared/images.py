@@ -24,6 +24,9 @@ register_heif_opener()
 SUPPORTED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/heic", "image/avif")
 _PIL_FORMATS = {
     "JPEG": "image/jpeg",
+    # A JPEG whose multi-picture header lists more images (Ultra HDR's gain map, a camera's depth map
+    # or preview): Pillow reads the first, the photo.
+    "MPO": "image/jpeg",
     "PNG": "image/png",
     "WEBP": "image/webp",
     "GIF": "image/gif",

@@ -124,7 +124,8 @@ class TorchRunner:
     def _run_cuda(self, batch: np.ndarray) -> np.ndarray:
         assert self._upload is not None and self._download is not None
         # Pinned host memory lets the copies run asynchronously; PyTorch's caching host allocator
-        # reuses its blocks once the copies that used them are done.
+        # reuses its blocks once the copies that used them are done, and keeps them: two per batch in
+        # flight per power-of-two size met (with two in flight and passes of 32 at 1 MP, about 1 GB).
         host_in = torch.from_numpy(np.ascontiguousarray(batch)).pin_memory()
         host_out = torch.empty(batch.shape, dtype=torch.uint8, pin_memory=True)
         with self._lock:

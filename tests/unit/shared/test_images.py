@@ -121,6 +121,21 @@ def test_gif_tiff_heic_and_avif_decode_to_srgb() -> None:
     assert first[0] > 200 and first[1] < 60  # The first frame, red.
 
 
+def test_a_jpeg_with_more_pictures_decodes_as_its_first() -> None:
+    """Bug: a JPEG whose multi-picture header lists a second image (Android's Ultra HDR gain map, a
+    camera's depth map) opens in Pillow as MPO, and was refused as "decode as nothing"."""
+    photo = Image.new("RGB", (64, 48), (220, 20, 20))
+    data = saved(photo, "MPO", save_all=True, append_images=[Image.new("RGB", (32, 24))], quality=95)
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.format == "MPO" and opened.n_frames == 2
+    info = probe(data, LIMITS)
+    assert (info.content_type, info.width, info.height) == ("image/jpeg", 64, 48)
+    image = decode(data, LIMITS, info=info)
+    assert image.size == (64, 48)
+    assert np.asarray(image).mean(axis=(0, 1))[0] > 200  # The photo, not the dark second picture.
+    assert decode(data, LIMITS, max_side=16).size == (16, 12)  # Draft mode as for any JPEG.
+
+
 def test_sixteen_bit_tiff_is_scaled_not_clipped() -> None:
     ramp = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
     sixteen = Image.fromarray(ramp)
