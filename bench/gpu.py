@@ -12,7 +12,8 @@ after every section, so a run cut short still leaves what it measured.
    service hands them over: its uint8 pinned path eager and compiled beside the float32 path it
    replaced, and compiled called from one thread and from two (its copies overlapping the other
    batch's compute); then its decoding of JPEG originals to working size, nvJPEG (devicedecode) vs Pillow,
-   and its whole batch path (decode, runner, encode), one batch at a time and two in flight;
+   and its whole batch path (decode, runner, encode), one batch at a time and two in flight; and
+   what bounds the quality network: the kernels it spends its time in (torch.profiler);
 1. networks at --size (1 MP by default): quality and fast, FP16/BF16/FP32, eager, CUDA graph and
    torch.compile, batch 1/8/32: median ms per batch, MP/s and the compute floor;
 2. batch-1 latency p50/p99 of the quality network;
@@ -602,6 +603,64 @@ def pipeline_rows(report: Report, device: str, side: int = 1024, batch: int = 8)
         path.pool.shutdown()
 
 
+def profile_rows(report: Report, side: int, device: str, batch: int = 8, top: int = 12) -> None:
+    """Section 0, what bounds it: the kernels the quality network spends its time in (torch.profiler),
+    as the service runs it on the device (CUDA: FP16 compiled; CPU: FP32 eager), a batch of `batch`;
+    the `top` kernels by time with their share, then the shares of convolution kernels (cuDNN, or
+    oneDNN on CPU) and of the rest (inductor's fused normalisation, activation and padding)."""
+    with section(report, "profile", needs=60 if device == "cuda" else 10) as go:
+        if not go:
+            return
+        from torch.profiler import ProfilerActivity, profile
+
+        cuda = device == "cuda"
+        network = on_device(load("quality"), device, torch.float16 if cuda else torch.float32)
+        x = torch.rand(batch, 3, side, side, device=device, dtype=torch.float16 if cuda else torch.float32)
+        x = x.contiguous(memory_format=torch.channels_last if cuda else torch.contiguous_format)
+        rounds = 5
+        with torch.inference_mode():
+            run = runner(network, "compiled" if cuda else "eager", x)
+            for _ in range(3):
+                run(x)
+            sync = cuda_sync if cuda else no_sync
+            sync()
+            with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as profiler:
+                for _ in range(rounds):
+                    run(x)
+                sync()
+        spent = {event.key: (event.self_device_time_total if cuda else event.self_cpu_time_total, event.count)
+                 for event in profiler.key_averages()}  # fmt: skip
+        spent = {key: value for key, value in spent.items() if value[0] > 0}
+        total = sum(time_us for time_us, _ in spent.values())
+        mode = "fp16 compiled" if cuda else "fp32 eager"
+        for key, (time_us, count) in sorted(spent.items(), key=lambda item: -item[1][0])[:top]:
+            report.add("profile", {
+                "network": f"quality {mode}, batch {batch}",
+                "kernel": key[:100],
+                "calls_per_batch": round(count / rounds, 1),
+                "ms_per_batch": round(time_us / 1e3 / rounds, 3),
+                "share": f"{time_us / total:.1%}",
+            })  # fmt: skip
+        convolution = sum(time_us for key, (time_us, _) in spent.items() if _is_convolution(key))
+        for kind, time_us in (("all convolution kernels", convolution), ("all other kernels", total - convolution)):
+            report.add("profile", {
+                "network": f"quality {mode}, batch {batch}",
+                "kernel": kind,
+                "calls_per_batch": "",
+                "ms_per_batch": round(time_us / 1e3 / rounds, 3),
+                "share": f"{time_us / total:.1%}" if total else "",
+            })  # fmt: skip
+
+
+def _is_convolution(kernel: str) -> bool:
+    """A convolution kernel by its name: cuDNN's and CUTLASS's (implicit GEMM, fprop, Winograd) or an
+    aten convolution op on CPU."""
+    name = kernel.lower()
+    return "triton" not in name and any(
+        word in name for word in ("conv", "fprop", "implicit", "gemm", "xmma", "winograd", "cudnn", "cutlass")
+    )
+
+
 def psnr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     mse = float(((reference.astype(np.float64) - candidate.astype(np.float64)) ** 2).mean())
     return float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
@@ -870,14 +929,12 @@ def main(argv: list[str] | None = None) -> int:
     report.info["size"] = args.size
     report.info["quick"] = args.quick
     print(json.dumps(report.info), flush=True)
-    if torch.cuda.is_available() and args.only == "service":
+    if torch.cuda.is_available():
         service_rows(report, args.size, "cuda")
         decode_rows(report, "cuda", side=args.size)
         pipeline_rows(report, "cuda", side=args.size)
-    elif torch.cuda.is_available():
-        service_rows(report, args.size, "cuda")
-        decode_rows(report, "cuda", side=args.size)
-        pipeline_rows(report, "cuda", side=args.size)
+        profile_rows(report, args.size, "cuda")
+    if torch.cuda.is_available() and args.only != "service":
         network_rows(report, args.size, FIRST)
         latency_rows(report, args.size)
         jpeg_rows(report, args.size, batch=8)
@@ -885,11 +942,12 @@ def main(argv: list[str] | None = None) -> int:
         if report.info["onnxruntime"]:
             onnx_rows(report, args.size)
         network_rows(report, args.size, REST)
-    else:
+    if not torch.cuda.is_available():
         report.note("CUDA rows skipped: PyTorch sees no CUDA device (short mode, CPU rows only)")
         service_rows(report, args.size, "cpu")
         decode_rows(report, "cpu", side=args.size)
         pipeline_rows(report, "cpu", side=args.size, batch=2)
+        profile_rows(report, args.size, "cpu", batch=2)
         cpu_rows(report, args.size)
     print(f"wrote {report.write()}")
     return 0

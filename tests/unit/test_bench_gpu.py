@@ -51,7 +51,10 @@ def test_short_mode_writes_cpu_rows_and_says_cuda_was_skipped(tmp_path: Path) ->
         for count in (1, 2):
             row = threads[(f"{tier} fp32 uint8 runner, eager", count)]
             assert row["ms_per_batch"] > 0 and row["max_difference"] == 0, row
-    assert set(report["sections"]) == {"service", "service in flight", "service decode", "service pipeline", "cpu"}
+    kernels = {row["kernel"]: row for row in report["sections"]["profile"]}
+    assert kernels["all convolution kernels"]["ms_per_batch"] > 0 and "all other kernels" in kernels
+    sections = {"service", "service in flight", "service decode", "service pipeline", "profile", "cpu"}
+    assert set(report["sections"]) == sections
     markdown = (tmp_path / "gpu-cpu-only.md").read_text()
     assert "CUDA rows skipped" in markdown
     assert "service decode nvjpeg: skipped, the stylizer runs on cpu" in markdown

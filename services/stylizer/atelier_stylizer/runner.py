@@ -64,6 +64,10 @@ class TorchRunner:
         self.compiled = compiled
         self._architecture = network.architecture
         self._cuda = self.device.type == "cuda"
+        if self._cuda:
+            # cuDNN times its convolution algorithms once per shape and keeps the fastest: shapes come
+            # in buckets here, and `make bench-gpu` measured every row with this on.
+            torch.backends.cudnn.benchmark = True
         self._channels_last = (self._cuda and compiled) if channels_last is None else channels_last
         layout = torch.channels_last if self._channels_last else torch.contiguous_format
         # A copy: Module.to converts in place, and the caller's network may serve at another precision.
