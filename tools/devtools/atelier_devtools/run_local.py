@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
 
 from atelier_client.cli import follow, key_variable
 from atelier_client.client import ApiError, AtelierClient, Submission
@@ -72,19 +73,23 @@ class Endpoints:
         path.write_text("\n".join(lines) + "\n")
 
     def panel(self, settings: AtelierSettings) -> Panel:
-        """What a developer needs to know, on the console."""
-        return Panel.fit(
-            f"studio        {self.api}/studio/  (sign in with a brand's key below; drop images, watch them)\n"
-            f"API           {self.api}  (POST /v1/assets, GET /v1/assets/<id>; contract at {self.api}/docs)\n"
-            f"API keys      {', '.join(sorted(self.key_variables()))} (below, and in the endpoints file)\n"
-            f"Kafka         {self.kafka}  (topics {settings.topic_prefix}*)\n"
-            f"S3            {self.s3}  access key {settings.s3_access_key}, "
-            f"secret {settings.s3_secret_key.get_secret_value()}\n"
-            f"traces        {WORKDIR / 'traces.jsonl'}  (OTLP/HTTP sink at {self.otlp})\n"
-            f"service logs  {WORKDIR / 'logs'}\n"
-            f"endpoints     {ENDPOINTS_FILE}",
-            title="Atelier is running",
-        )
+        """What a developer needs to know, on the console (values wrap under their column)."""
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        rows = {
+            "studio": f"{self.api}/studio/  (sign in with a brand's key below; drop images, watch them)",
+            "API": f"{self.api}  (POST /v1/assets, GET /v1/assets/<id>; contract at {self.api}/docs)",
+            "API keys": f"{', '.join(sorted(self.key_variables()))} (below, and in the endpoints file)",
+            "Kafka": f"{self.kafka}  (topics {settings.topic_prefix}*)",
+            "S3": f"{self.s3}  access key {settings.s3_access_key}, secret {settings.s3_secret_key.get_secret_value()}",
+            "traces": f"{WORKDIR / 'traces.jsonl'}  (OTLP/HTTP sink at {self.otlp})",
+            "service logs": str(WORKDIR / "logs"),
+            "endpoints": str(ENDPOINTS_FILE),
+        }
+        for name, value in rows.items():
+            grid.add_row(name, value)
+        return Panel(grid, title="Atelier is running", expand=False)
 
 
 async def _publish_models(settings: AtelierSettings, console: Console) -> None:
@@ -95,7 +100,7 @@ async def _publish_models(settings: AtelierSettings, console: Console) -> None:
     published = await publish_defaults(registry)
     if not published:
         raise SystemExit("no shipped models found: run `make models` to train them")
-    console.print(f"models: {', '.join(manifest.ref for manifest in published)}")
+    console.print(f"models: {', '.join(manifest.ref for manifest in published)}", soft_wrap=True)
 
 
 class _SampleSender:
