@@ -141,6 +141,11 @@ def load_engine(
     engine: Engine
     if chosen_backend == "torch":
         compiled = compile == "on" or (compile == "auto" and chosen_device == "cuda")
+        if compiled and chosen_device == "cuda":
+            # cuDNN times its convolution algorithms once per shape and keeps the fastest: compiled
+            # shapes come in buckets (eager ones do not: each new size would be timed), and `make
+            # bench-gpu` measured every row with this on.
+            torch.backends.cudnn.benchmark = True
         engine = TorchEngine(network, manifest, chosen_device, chosen_precision, compiled)
         if compiled:
             warm_up(engine.runner, working_side or manifest.working_side)

@@ -64,10 +64,6 @@ class TorchRunner:
         self.compiled = compiled
         self._architecture = network.architecture
         self._cuda = self.device.type == "cuda"
-        if self._cuda:
-            # cuDNN times its convolution algorithms once per shape and keeps the fastest: shapes come
-            # in buckets here, and `make bench-gpu` measured every row with this on.
-            torch.backends.cudnn.benchmark = True
         self._channels_last = (self._cuda and compiled) if channels_last is None else channels_last
         layout = torch.channels_last if self._channels_last else torch.contiguous_format
         # A copy: Module.to converts in place, and the caller's network may serve at another precision.
@@ -98,11 +94,12 @@ class TorchRunner:
         most = largest_batch(self._architecture, *self._padded(batch.shape[1], batch.shape[2]))
         sizes = powers_of_two(len(batch), most) if self._compiled is not None else equal_passes(len(batch), most)
         run = self._run_cuda if self._cuda else self._run_cpu
+        result = np.empty_like(batch)
+        bounds = np.cumsum([0, *sizes])
         with torch.inference_mode():
-            if len(sizes) == 1:
-                return run(batch)
-            bounds = np.cumsum([0, *sizes])
-            return np.concatenate([run(batch[start:end]) for start, end in zip(bounds, bounds[1:], strict=False)])
+            for start, end in zip(bounds, bounds[1:], strict=False):
+                run(batch[start:end], result[start:end])
+        return result
 
     def compile_now(self, count: int, height: int, width: int) -> None:
         """Compile one bucket in the caller's thread."""
@@ -121,11 +118,11 @@ class TorchRunner:
             return height, width
         return _bucket(height), _bucket(width)
 
-    def _run_cpu(self, batch: np.ndarray) -> np.ndarray:
+    def _run_cpu(self, batch: np.ndarray, result: np.ndarray) -> None:
         with self._lock:
-            return np.asarray(self._compute(torch.from_numpy(np.ascontiguousarray(batch))).contiguous().numpy())
+            result[...] = self._compute(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
 
-    def _run_cuda(self, batch: np.ndarray) -> np.ndarray:
+    def _run_cuda(self, batch: np.ndarray, result: np.ndarray) -> None:
         assert self._upload is not None and self._download is not None
         # Pinned host memory lets the copies run asynchronously; PyTorch's caching host allocator
         # reuses its blocks once the copies that used them are done, and keeps them: two per batch in
@@ -146,7 +143,7 @@ class TorchRunner:
                 downloaded = torch.cuda.Event()  # type: ignore[no-untyped-call]
                 downloaded.record()
         downloaded.synchronize()  # Outside the lock: the next batch is placed meanwhile.
-        return host_out.numpy().copy()  # Not holding on to pinned memory.
+        result[...] = host_out.numpy()  # Out of pinned memory, which goes back to the allocator.
 
     def _compute(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 NHWC in, uint8 NHWC out, on the pixels' device."""
