@@ -63,8 +63,9 @@ def _tags(status: dict[str, Any]) -> str:
 
 def _times(status: dict[str, Any]) -> str:
     stages = ", ".join(f"{name} {value:.0f}" for name, value in status.get("stage_ms", {}).items() if name != "total")
-    timings = status.get("stylized", {}).get("timings", {})
-    if not stages or not timings or status.get("stylized", {}).get("cache_hit"):
+    stylized = status.get("stylized", {})
+    timings = stylized.get("timings", {})
+    if not stages or not timings or stylized.get("cache_hit"):
         return f"{stages} ms" if stages else ""
     inside = ", ".join(
         f"{name} {timings.get(key, 0):.0f}"
@@ -73,22 +74,26 @@ def _times(status: dict[str, Any]) -> str:
     return f"{stages} ms (stylize: {inside}, encode {timings.get('encode_ms', 0):.0f})"
 
 
+def fields(rows: dict[str, str], label_style: str = "dim") -> Table:
+    """Labelled values, each wrapping under its own column; empty ones left out."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style=label_style, no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in rows.items():
+        if value:
+            grid.add_row(label, value)
+    return grid
+
+
 def _details(submission: Submission, saved: dict[str, list[str]]) -> Table:
     status = submission.status
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="dim", no_wrap=True)
-    grid.add_column(overflow="fold")
-    rows = {
+    return fields({
         "tags": _tags(status),
         "why": status.get("route", {}).get("reason", ""),
         "engine": _engine(status),
         "times": _times(status),
         "outputs": "\n".join(_outputs(submission, saved)),
-    }
-    for label, value in rows.items():
-        if value:
-            grid.add_row(label, value)
-    return grid
+    })  # fmt: skip
 
 
 def print_summary(console: Console, submissions: list[Submission], saved: dict[str, list[str]]) -> None:
@@ -99,21 +104,13 @@ def print_summary(console: Console, submissions: list[Submission], saved: dict[s
     table.add_column("route", overflow="fold")
     table.add_column("model", overflow="fold")
     table.add_column("ms", justify="right", no_wrap=True)
-    for submission in submissions:
-        colour = _COLOURS.get(submission.stage, "yellow")
-        table.add_row(
-            submission.path.name,
-            f"[{colour}]{submission.stage}[/{colour}]",
-            _route(submission.status),
-            _model(submission.status),
-            _total_ms(submission.status),
-        )
+    stages = [Text(submission.stage, _COLOURS.get(submission.stage, "yellow")) for submission in submissions]
+    for submission, stage in zip(submissions, stages, strict=True):
+        status = submission.status
+        table.add_row(submission.path.name, stage, _route(status), _model(status), _total_ms(status))
     console.print(table)
-    for submission in submissions:
-        colour = _COLOURS.get(submission.stage, "yellow")
+    for submission, stage in zip(submissions, stages, strict=True):
         title = Text.assemble(
-            (submission.path.name, "bold"),
-            f"  {submission.asset_id}  {submission.status.get('source', '')}  ",
-            (submission.stage, colour),
+            (submission.path.name, "bold"), f"  {submission.asset_id}  {submission.status.get('source', '')}  ", stage
         )
         console.print(title, _details(submission, saved), "", sep="\n")

@@ -16,11 +16,10 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 from atelier_client.cli import follow, key_variable
 from atelier_client.client import ApiError, AtelierClient, Submission
-from atelier_client.report import print_summary
+from atelier_client.report import fields, print_summary
 from atelier_devtools.local.notifications import minio_notification
 from atelier_devtools.local.s3 import free_port, port_is_free
 from atelier_devtools.local.samples import write_samples
@@ -74,9 +73,6 @@ class Endpoints:
 
     def panel(self, settings: AtelierSettings) -> Panel:
         """What a developer needs to know, on the console (values wrap under their column)."""
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(overflow="fold")
         rows = {
             "studio": f"{self.api}/studio/  (sign in with a brand's key below; drop images, watch them)",
             "API": f"{self.api}  (POST /v1/assets, GET /v1/assets/<id>; contract at {self.api}/docs)",
@@ -87,9 +83,7 @@ class Endpoints:
             "service logs": str(WORKDIR / "logs"),
             "endpoints": str(ENDPOINTS_FILE),
         }
-        for name, value in rows.items():
-            grid.add_row(name, value)
-        return Panel(grid, title="Atelier is running", expand=False)
+        return Panel(fields(rows, label_style="bold"), title="Atelier is running", expand=False)
 
 
 async def _publish_models(settings: AtelierSettings, console: Console) -> None:
