@@ -1,7 +1,6 @@
 """The object store (S3 protocol, MinIO in production), with errors mapped to retry policy."""
 
 import asyncio
-import functools
 import hashlib
 import io
 from collections.abc import Callable
@@ -209,13 +208,6 @@ class ObjectStore:
                 self._client.delete_bucket_lifecycle(bucket)
 
         await self._call("PutBucketLifecycleConfiguration", bucket, "", configure)
-
-    async def expiry_days(self, bucket: str) -> int | None:
-        """After how many days the bucket's objects expire, by the rule set_expiry sets; None: never."""
-        read = functools.partial(self._client.get_bucket_lifecycle, bucket)
-        config = await self._call("GetBucketLifecycleConfiguration", bucket, "", read)
-        rules = [rule for rule in config.rules if rule.rule_id == _EXPIRY_RULE] if config else []
-        return rules[0].expiration.days if rules and rules[0].expiration else None
 
     async def ping(self) -> bool:
         """Whether the store answers (for readiness)."""

@@ -5,44 +5,51 @@ from minio import Minio
 from minio.commonconfig import ENABLED, Filter
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 
-from atelier_shared import ObjectStore
+from atelier_shared import AtelierSettings
 from atelier_shared.provision import create_buckets
 from tests.conftest import Deployment
 
 pytestmark = pytest.mark.service
 
 
+def client(settings: AtelierSettings) -> Minio:
+    secret = settings.s3_secret_key.get_secret_value()
+    return Minio(settings.s3_endpoint.split("//")[-1], settings.s3_access_key, secret, secure=False)
+
+
+def rules(store: Minio, bucket: str) -> dict[str, int | None]:
+    """The bucket's lifecycle rules: each one's expiry in days (None: the rule expires nothing)."""
+    config = store.get_bucket_lifecycle(bucket)
+    return {
+        rule.rule_id: rule.expiration.days if rule.expiration else None for rule in (config.rules if config else [])
+    }
+
+
 async def test_stylized_results_expire_as_configured_and_nothing_else_does(deployment: Deployment) -> None:
     settings = deployment.settings()  # Provisioned by the fixture, with the default retention.
-    store = ObjectStore(settings)
-    assert await store.expiry_days(settings.bucket_stylized) == 30
+    store = client(settings)
+    assert rules(store, settings.bucket_stylized) == {"atelier-expiry": 30}
     for bucket in set(settings.buckets()) - {settings.bucket_stylized}:
-        assert await store.expiry_days(bucket) is None, bucket
+        assert rules(store, bucket) == {}, bucket
     await create_buckets(deployment.settings(stylized_retention_days=7))  # Provisioning again: idempotent.
-    assert await store.expiry_days(settings.bucket_stylized) == 7
+    assert rules(store, settings.bucket_stylized) == {"atelier-expiry": 7}
     await create_buckets(deployment.settings(stylized_retention_days=0))
-    assert await store.expiry_days(settings.bucket_stylized) is None
+    assert rules(store, settings.bucket_stylized) == {}
 
 
 async def test_an_operators_own_lifecycle_rules_are_kept(deployment: Deployment) -> None:
     settings = deployment.settings()
-    client = Minio(
-        settings.s3_endpoint.split("//")[-1],
-        settings.s3_access_key,
-        settings.s3_secret_key.get_secret_value(),
-        secure=False,
-    )
+    store = client(settings)
     theirs = Rule(
         ENABLED,
         rule_filter=Filter(prefix="tmp/"),
         rule_id="operator-uploads",
         abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(days_after_initiation=2),
     )
-    client.set_bucket_lifecycle(settings.bucket_stylized, LifecycleConfig([theirs]))
+    store.set_bucket_lifecycle(settings.bucket_stylized, LifecycleConfig([theirs]))
     await create_buckets(deployment.settings(stylized_retention_days=14))
-    assert await ObjectStore(settings).expiry_days(settings.bucket_stylized) == 14
+    assert rules(store, settings.bucket_stylized) == {"operator-uploads": None, "atelier-expiry": 14}
     await create_buckets(deployment.settings(stylized_retention_days=0))
-    for _ in range(2):  # Setting and removing ours, twice, leaves theirs as it was.
-        config = client.get_bucket_lifecycle(settings.bucket_stylized)
-        assert config is not None and [rule.rule_id for rule in config.rules] == ["operator-uploads"]
-        await create_buckets(deployment.settings(stylized_retention_days=0))
+    assert rules(store, settings.bucket_stylized) == {"operator-uploads": None}
+    await create_buckets(deployment.settings(stylized_retention_days=0))  # Nothing of ours to remove.
+    assert rules(store, settings.bucket_stylized) == {"operator-uploads": None}
