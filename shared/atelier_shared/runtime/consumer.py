@@ -134,8 +134,7 @@ class ConsumerLoop:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._in_flight.finish(timeout_s)
-        for delivery in self._queue.drain():
-            metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
+        self._unbuffered(self._queue.drain())
         if self._consumer is not None:
             await self._commit()
             await _leave(self._consumer, self._service)
@@ -189,6 +188,11 @@ class ConsumerLoop:
             consumer.resume(*resuming)
         metrics.PAUSED_PARTITIONS.labels(self._service).set(len(consumer.paused()))
 
+    def _unbuffered(self, deliveries: Sequence[Delivery]) -> None:
+        """Records that left the buffer (taken, dropped, or drained at shutdown)."""
+        for delivery in deliveries:
+            metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
+
     def _priority(self, partition: TopicPartition) -> int:
         return self._subscription.priorities[self._specs[partition.topic]]
 
@@ -203,8 +207,7 @@ class ConsumerLoop:
             if flowing.is_set():  # Nothing awaited since: taking now cannot race a pause.
                 options = self._subscription.options
                 batch = await self._queue.take(options.batch, self._subscription.batch_key, self._subscription.cost)
-                for delivery in batch:
-                    metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
+                self._unbuffered(batch)
                 return batch
 
     async def _work_loop(self) -> None:
@@ -263,8 +266,7 @@ class ConsumerLoop:
         """Finish the batches in flight, commit what is done, drop buffered records of revoked partitions."""
         async with self._in_flight.drained():
             await self._commit(revoked)
-            for delivery in self._queue.discard(revoked):
-                metrics.BUFFERED.labels(self._service, delivery.record.topic).dec()
+            self._unbuffered(self._queue.discard(revoked))
             self._offsets.forget(revoked)
         if revoked:
             log.info("partitions revoked", count=len(revoked), service=self._service)

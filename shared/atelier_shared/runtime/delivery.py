@@ -55,9 +55,7 @@ class Delivery:
     epoch: int = 0
 
     @classmethod
-    def of(
-        cls, record: ConsumerRecord[bytes, bytes], spec: TopicSpec[Any], priority: int, epoch: int = 0
-    ) -> "Delivery":
+    def of(cls, record: ConsumerRecord[bytes, bytes], spec: TopicSpec[Any], priority: int, epoch: int) -> "Delivery":
         """A fetched record, decoded (a record that does not decode carries its InvalidEvent)."""
         now_ns = time.time_ns()
         produced_ns = min(record.timestamp * 1_000_000, now_ns) if record.timestamp else now_ns
