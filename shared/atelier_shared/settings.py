@@ -90,8 +90,10 @@ class AtelierSettings(BaseSettings):
     bucket_stylized: str = "atelier-stylized"
     # Stylized results are working copies and the render cache (uncompressed, 3.1 MB at 1024 px): the
     # store expires them this many days after they were written (a lifecycle rule set by provisioning;
-    # 0 keeps them). An expired one is rendered again if asked for; renditions are kept. The status
-    # API's link to it then answers 404, and a replayed `stylized` event older than this fails.
+    # 0 keeps them). A cached one used after half that time is written again in place (a cache hit
+    # never points the exporter at one about to expire); an expired one is rendered again if asked
+    # for; renditions are kept. The status API's link to an expired one answers 404, and a replayed
+    # `stylized` event older than this fails.
     stylized_retention_days: int = Field(30, ge=0)
     bucket_renditions: str = "atelier-renditions"
     bucket_models: str = "atelier-models"

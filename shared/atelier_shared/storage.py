@@ -5,13 +5,13 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlparse
 
 import urllib3
 from minio import Minio
-from minio.commonconfig import ENABLED, Filter
+from minio.commonconfig import ENABLED, REPLACE, CopySource, Filter
 from minio.credentials.providers import IamAwsProvider, Provider, StaticProvider
 from minio.error import S3Error, ServerError
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
@@ -37,6 +37,8 @@ class StoredObject:
     etag: str
     content_type: str
     metadata: dict[str, str]
+    # When it was written (the store's Last-Modified): lifecycle expiry counts from it.
+    modified: datetime | None = None
 
 
 def sha256_hex(data: bytes) -> str:
@@ -158,12 +160,24 @@ class ObjectStore:
                 etag=(info.etag or "").strip('"'),
                 content_type=info.content_type or "",
                 metadata=metadata,
+                modified=info.last_modified,
             )
 
         try:
             return await self._call("HeadObject", bucket, key, stat)
         except ObjectMissing:
             return None
+
+    async def renew(self, stored: StoredObject) -> None:
+        """Write an object again onto itself (a copy inside the store: same bytes, type and metadata),
+        so that lifecycle expiry counts from now."""
+        headers: dict[str, str | list[str] | tuple[str]] = {"Content-Type": stored.content_type, **stored.metadata}
+        source = CopySource(stored.bucket, stored.key)
+
+        def renew() -> None:
+            self._client.copy_object(stored.bucket, stored.key, source, metadata=headers, metadata_directive=REPLACE)
+
+        await self._call("CopyObject", stored.bucket, stored.key, renew)
 
     async def delete(self, bucket: str, key: str) -> None:
         """Remove an object (no error when it does not exist)."""

@@ -1,5 +1,7 @@
 """The stylizer: one process per pool (quality or fast), micro-batching style requests through its models."""
 
+from datetime import timedelta
+
 from atelier_shared import BatchPolicy, BrandBook, ObjectStore, Options, Service, get_logger, topics
 from atelier_stylizer.batches import cost
 from atelier_stylizer.devicedecode import DeviceDecoder, open_decoder
@@ -42,7 +44,12 @@ def declare(settings: StylizerSettings) -> Service:
     store = ObjectStore(settings)
     registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
     models = Models(registry, settings)
-    stylizer = Stylizer(pool, store, models, settings.bucket_stylized, settings.limits, jpeg_decoder(settings))
+    # A cached result used after half its retention is renewed (see renew_aging).
+    retention = settings.stylized_retention_days
+    renew_after = timedelta(days=retention / 2) if retention else None
+    stylizer = Stylizer(
+        pool, store, models, settings.bucket_stylized, settings.limits, jpeg_decoder(settings), renew_after
+    )
     cost_side = settings.stylizer_working_side or 1024
     book = BrandBook.load(settings.brands_dir)
     styles = {style for brand in book.names() for style in book.get(brand).allowed_styles()}

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from opentelemetry import trace
@@ -63,6 +64,18 @@ def _ref_from(stored: StoredObject) -> events.ObjectRef:
         width=int(stored.metadata.get("width", 0)),
         height=int(stored.metadata.get("height", 0)),
         content_type=stored.content_type,
+    )
+
+
+async def renew_aging(store: ObjectStore, found: Sequence[StoredObject], after: timedelta | None) -> None:
+    """Cached results written longer than `after` ago are written again in place, so that a cache hit
+    leaves its result time to reach the exporter before the store's lifecycle rule expires it (None:
+    results do not expire)."""
+    if after is None:
+        return
+    now = datetime.now(UTC)
+    await asyncio.gather(
+        *(store.renew(stored) for stored in found if stored.modified and now - stored.modified > after)
     )
 
 
@@ -150,6 +163,7 @@ class Stylizer:
         bucket: str,
         limits: ImageLimits,
         decoder: DeviceDecoder | None = None,
+        renew_after: timedelta | None = None,
     ) -> None:
         self._pool = pool
         self._store = store
@@ -157,6 +171,7 @@ class Stylizer:
         self._bucket = bucket
         self._limits = limits
         self._decoder = decoder
+        self._renew_after = renew_after
         self.meter = PoolMeter()
         self._failures_in_a_row = 0
         CACHE_HITS.labels(pool)  # At zero from the start: no hits yet reads as 0, not as no data.
@@ -181,6 +196,7 @@ class Stylizer:
         ]
         unique = list(dict.fromkeys(keys))
         found = await asyncio.gather(*(self._store.stat(self._bucket, key) for key in unique))
+        await renew_aging(self._store, [stored for stored in found if stored is not None], self._renew_after)
         results: dict[str, events.ObjectRef | Exception] = {
             key: _ref_from(stored) for key, stored in zip(unique, found, strict=True) if stored is not None
         }
