@@ -32,9 +32,12 @@ class PoolMeter:
     clock: Callable[[], float] = time.monotonic
     _items: int = 0
     _batches: int = 0
-    _since: float = field(default_factory=time.monotonic)
+    _since: float = 0.0
     _running: list[Share] = field(default_factory=list)
     _last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._since = self._last = self.clock()
 
     def begin(self) -> Share:
         """A batch starts; hand its share back to end()."""
@@ -65,7 +68,7 @@ class PoolMeter:
 
     def report(self, pool: str, instance: str, buffered: int, paused: int) -> events.PoolReported:
         """The report for the interval since the last one (and start a new interval)."""
-        now = time.monotonic()
+        now = self.clock()
         elapsed = max(now - self._since, 1e-9)
         reported = events.PoolReported(
             pool=pool,

@@ -15,9 +15,9 @@ from atelier_stylizer.stylizer import Stylizer
 log = get_logger(__name__)
 
 
-def batch_policy(settings: StylizerSettings) -> BatchPolicy:
+def batch_policy(settings: StylizerSettings, device: str) -> BatchPolicy:
     """Up to max_batch requests (default 8 on CUDA, 1 on CPU, where batching measured slower) within a pixel budget."""
-    default = 8 if resolve_device(settings.stylizer_device) == "cuda" else 1
+    default = 8 if device == "cuda" else 1
     return BatchPolicy(
         max_items=settings.stylizer_max_batch or default,
         max_wait_ms=settings.stylizer_max_wait_ms,
@@ -25,13 +25,13 @@ def batch_policy(settings: StylizerSettings) -> BatchPolicy:
     )
 
 
-def jpeg_decoder(settings: StylizerSettings) -> DeviceDecoder | None:
+def jpeg_decoder(settings: StylizerSettings, device: str) -> DeviceDecoder | None:
     """The GPU's JPEG decoder where the settings and the node allow it (ValueError where it was asked
     for and cannot be had); the choice and its reason are logged."""
     if settings.stylizer_decode == "pillow":
         decoder, reason = None, "ATELIER_STYLIZER_DECODE=pillow"
     else:
-        decoder, reason = open_decoder(resolve_device(settings.stylizer_device))
+        decoder, reason = open_decoder(device)
     if decoder is None and settings.stylizer_decode == "nvjpeg":
         raise ValueError(f"ATELIER_STYLIZER_DECODE=nvjpeg, but {reason}")
     log.info("jpeg decoding", decoder="nvjpeg" if decoder else "pillow", reason=reason)
@@ -41,6 +41,7 @@ def jpeg_decoder(settings: StylizerSettings) -> DeviceDecoder | None:
 def declare(settings: StylizerSettings) -> Service:
     """The stylizer service of the configured pool."""
     pool = settings.stylizer_pool
+    device = resolve_device(settings.stylizer_device)
     store = ObjectStore(settings)
     registry = ModelRegistry.open(settings.registry_url, store, settings.model_cache_dir)
     models = Models(registry, settings)
@@ -48,7 +49,7 @@ def declare(settings: StylizerSettings) -> Service:
     retention = settings.stylized_retention_days
     renew_after = timedelta(days=retention / 2) if retention else None
     stylizer = Stylizer(
-        pool, store, models, settings.bucket_stylized, settings.limits, jpeg_decoder(settings), renew_after
+        pool, store, models, settings.bucket_stylized, settings.limits, jpeg_decoder(settings, device), renew_after
     )
     cost_side = settings.stylizer_working_side or 1024
     book = BrandBook.load(settings.brands_dir)
@@ -66,8 +67,8 @@ def declare(settings: StylizerSettings) -> Service:
         publishes=topics.STYLIZED,
         group=f"stylizer-{pool}",
         options=Options(
-            batch=batch_policy(settings),
-            in_flight=settings.stylizer_in_flight or (2 if resolve_device(settings.stylizer_device) == "cuda" else 1),
+            batch=batch_policy(settings, device),
+            in_flight=settings.stylizer_in_flight or (2 if device == "cuda" else 1),
             buffer=settings.stylizer_buffer,
             batch_key=lambda request: request.route.style,
             cost=lambda request: cost(request.asset.original, cost_side),

@@ -93,6 +93,6 @@ def test_a_jpeg_the_device_decoder_refuses_is_decoded_by_pillow() -> None:
 def test_without_a_gpu_pillow_decodes_and_asking_for_nvjpeg_fails_with_the_reason() -> None:
     decoder, reason = open_decoder("cpu")
     assert decoder is None and "cpu" in reason
-    assert jpeg_decoder(StylizerSettings(stylizer_device="cpu")) is None
+    assert jpeg_decoder(StylizerSettings(stylizer_device="cpu"), "cpu") is None
     with pytest.raises(ValueError, match="ATELIER_STYLIZER_DECODE=nvjpeg, but the stylizer runs on cpu"):
-        jpeg_decoder(StylizerSettings(stylizer_device="cpu", stylizer_decode="nvjpeg"))
+        jpeg_decoder(StylizerSettings(stylizer_device="cpu", stylizer_decode="nvjpeg"), "cpu")
