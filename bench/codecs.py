@@ -1,7 +1,7 @@
 """The image work around the model, per image, as the services do it (`make bench`).
 
 Side by side in one run, interleaved: the stylizer's decode of a JPEG original to its working size
-(Pillow: the reduced DCT scale where it can, then Lanczos), and its result
+(Pillow: the reduced DCT scale where it can, then Lanczos), square and 4:5 portrait, and its result
 written for the exporter and read back there, as PNG (what it stored before) and as uncompressed
 TIFF (what it stores now). The originals are the 1080 px JPEGs the preview benchmark uploads.
 Writes bench/results/codecs-<cpu|gpu>-<cores>core.{md,json}.
@@ -24,6 +24,8 @@ from bench.preview import jpegs
 
 ROUNDS = 7
 SIDES = (512, 1024)
+# The social feed's 4:5, which no working side divides into multiples of 4.
+PORTRAIT = (1080, 1350)
 LIMITS = ImageLimits(max_bytes=2**62, max_pixels=200_000_000, max_side=16_384)
 
 
@@ -31,12 +33,16 @@ def median_ms(step: Callable[[], object]) -> float:
     return timed(step, ROUNDS)[0]
 
 
-def measure(originals: list[bytes]) -> list[dict[str, Any]]:
+def measure(originals: list[bytes], portraits: list[bytes]) -> list[dict[str, Any]]:
     """Median milliseconds per image of each step, over the originals, and the stored bytes."""
     rows = []
     for side in SIDES:
         steps: dict[str, list[float]] = {}
         sizes: dict[str, list[int]] = {"png": [], "tiff": []}
+        for portrait in portraits:
+            steps.setdefault("decode portrait (Pillow)", []).append(
+                median_ms(lambda: load_original(portrait, LIMITS, side, None))  # noqa: B023
+            )
         for original in originals:
             steps.setdefault("decode original (Pillow)", []).append(
                 median_ms(lambda: load_original(original, LIMITS, side, None))  # noqa: B023
@@ -66,8 +72,7 @@ def main() -> None:
         sources = write_samples(Path(work) / "samples") + (
             sorted(SHARED_CONTENT.iterdir()) if SHARED_CONTENT.is_dir() else []
         )
-        originals = jpegs(sources, len(sources))
-        rows = measure(originals)
+        rows = measure(jpegs(sources, len(sources)), jpegs(sources, len(sources), PORTRAIT))
     print(json.dumps(rows, indent=2))
     stem = result_stem("codecs", info)
     stem.with_suffix(".json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
@@ -75,8 +80,8 @@ def main() -> None:
     stem.with_suffix(".md").write_text(
         f"# Codec benchmark ({info['date']})\n\n"
         f"Machine: {info['cpu']} ({info['cores']} cores). Produced by `make bench` (bench/codecs.py): per\n"
-        f"image, medians of {ROUNDS} runs each (after one warm-up) over {rows[0]['images']} 1080 px JPEG originals, in one run,\n"
-        "milliseconds unless stated. The stylizer decodes an original to its working side and writes its\n"
+        f"image, medians of {ROUNDS} runs each (after one warm-up) over {rows[0]['images']} 1080x1080 JPEG originals (portraits:\n"
+        f"as many {PORTRAIT[0]}x{PORTRAIT[1]}), in one run, milliseconds unless stated. The stylizer decodes an original to its working side and writes its\n"
         "result; the exporter reads it.\n\n"
         + "| "
         + " | ".join(columns)

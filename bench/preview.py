@@ -41,14 +41,16 @@ READING = "## Reading"
 STAGES = ("uploaded_at", "tagged_at", "routed_at", "stylized_at", "exported_at")
 
 
-def jpegs(sources: list[Path], count: int) -> list[bytes]:
-    """`count` distinct 1080x1080 JPEGs (crops and mirrors of the sources)."""
+def jpegs(sources: list[Path], count: int, size: tuple[int, int] = (1080, 1080)) -> list[bytes]:
+    """`count` distinct JPEGs of `size` (crops and mirrors of the sources)."""
+    width, height = size
     made = []
     for index in range(count):
         image = ImageOps.exif_transpose(Image.open(sources[index % len(sources)])).convert("RGB")
         inset = index // len(sources) * 7
-        side = min(image.size) - inset
-        image = image.crop((inset, inset, inset + side, inset + side)).resize((1080, 1080), Image.Resampling.LANCZOS)
+        scale = min((image.width - inset) / width, (image.height - inset) / height)
+        box = (inset, inset, inset + round(width * scale), inset + round(height * scale))
+        image = image.crop(box).resize(size, Image.Resampling.LANCZOS)
         if index // len(sources) % 2:
             image = ImageOps.mirror(image)
         buffer = io.BytesIO()

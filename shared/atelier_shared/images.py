@@ -210,20 +210,30 @@ _TRANSPOSE = {
 }
 
 
-def decode(data: bytes, limits: ImageLimits, max_side: int | None = None, info: ImageInfo | None = None) -> Image.Image:
-    """Decode to upright sRGB RGB/RGBA, optionally reduced so the longest side is about `max_side`.
+def decode(
+    data: bytes,
+    limits: ImageLimits,
+    max_side: int | None = None,
+    info: ImageInfo | None = None,
+    *,
+    size: tuple[int, int] | None = None,
+) -> Image.Image:
+    """Decode to upright sRGB RGB/RGBA, optionally reduced so the longest side is about `max_side`, or
+    resized to exactly `size` (upright width, height: the stylizer's working size).
 
-    JPEG is decoded at a reduced DCT scale when that suffices (a fraction of the work). Raises
-    InvalidImage for truncated or corrupt data and ImageTooLarge before decoding a bomb. Pass the
-    `info` from an earlier `probe` of the same bytes to skip reading the header again.
+    Either way the pixels are resampled once: JPEG is decoded at a reduced DCT scale when that
+    suffices (a fraction of the work), then one Lanczos pass makes the size. Raises InvalidImage for
+    truncated or corrupt data and ImageTooLarge before decoding a bomb. Pass the `info` from an earlier
+    `probe` of the same bytes to skip reading the header again.
     """
     info = info or probe(data, limits)
+    if size is None and max_side:
+        size = fit_within(info.upright_size, max_side)
     try:
         with Image.open(io.BytesIO(data)) as image:
-            if max_side and info.content_type == "image/jpeg":
-                scale = max(info.width, info.height) / max_side
-                if scale >= 2:
-                    image.draft("RGB", (max(1, int(info.width / scale)), max(1, int(info.height / scale))))
+            if size and info.content_type == "image/jpeg":
+                # The draft keeps at least the requested size, in the file's own orientation.
+                image.draft("RGB", size[::-1] if info.orientation in (5, 6, 7, 8) else size)
             image.load()
             # The orientation the probe read, not what load() found: a PNG's eXIf after its pixels
             # is ignored by both, so the decoded size is always the probe's upright size.
@@ -231,9 +241,22 @@ def decode(data: bytes, limits: ImageLimits, max_side: int | None = None, info: 
             result = _to_srgb(upright)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidImage(f"corrupt or truncated {info.content_type}: {exc}") from exc
-    if max_side and max(result.size) > max_side:
-        result.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return result
+    return resize(result, size) if size else result
+
+
+def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` at `size` in one Lanczos pass, or itself where it has that size already. A box reduction
+    by a whole factor comes first where the target is over 3x smaller: Pillow's documentation calls a
+    `reducing_gap` of 3 indistinguishable from Lanczos all the way in most cases, for a fraction of
+    the time from a large original."""
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def fit_within(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` scaled down (never up) so its longest side is at most `max_side`, keeping its shape."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def encode(image: Image.Image, content_type: str, quality: int = 85, fast: bool = False) -> bytes:

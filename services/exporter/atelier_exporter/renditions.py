@@ -4,7 +4,7 @@ from PIL import Image
 
 from atelier_shared import ExportProfileSpec, events
 from atelier_shared.brands import DEFAULT_EXPORT_PROFILES
-from atelier_shared.images import encode
+from atelier_shared.images import encode, fit_within, resize
 
 CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg", "png": "image/png"}
 EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg", "png": "png"}
@@ -28,18 +28,14 @@ def rendition_key(brand: str, asset_id: str, profile: events.ExportProfile) -> s
 
 def target_size(full: tuple[int, int], max_side: int) -> tuple[int, int]:
     """The rendition's size: the original's aspect and size, capped at `max_side` (0: uncapped)."""
-    width, height = full
-    if max_side and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        return max(1, round(width * scale)), max(1, round(height * scale))
-    return width, height
+    return fit_within(full, max_side) if max_side else full
 
 
 def render(image: Image.Image, profile: events.ExportProfile, full: tuple[int, int], fast: bool = False) -> bytes:
     """Resize (Lanczos) to the profile's size and encode in its format with the sRGB profile (`fast`:
     the codec's quicker effort, for previews)."""
     size = target_size(full, profile.max_side)
-    resized = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if image.size != size else image
+    resized = resize(image, size)
     if profile.format == "jpeg" and resized.mode == "RGBA":
         background = Image.new("RGB", resized.size, (255, 255, 255))
         background.paste(resized, mask=resized.getchannel("A"))

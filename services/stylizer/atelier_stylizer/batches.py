@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from atelier_shared import events
+from atelier_shared.images import resize
 
 # Networks downsample twice: inputs must be multiples of 4.
 _MULTIPLE = 4
@@ -45,8 +46,7 @@ class Prepared:
 
 def prepare(image: Image.Image, working_side: int) -> Prepared:
     """Resize to working size and split off alpha (cutouts stay cutouts)."""
-    size = working_size(image.width, image.height, working_side)
-    resized = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if size != image.size else image
+    resized = resize(image, working_size(image.width, image.height, working_side))
     alpha = np.asarray(resized.getchannel("A")) if resized.mode == "RGBA" else None
     return Prepared(rgb=np.asarray(resized.convert("RGB")), alpha=alpha)
 

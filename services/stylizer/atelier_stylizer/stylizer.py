@@ -95,12 +95,15 @@ def device_decodable(info: ImageInfo) -> bool:
 def load_original(data: bytes, limits: ImageLimits, side: int, decoder: DeviceDecoder | None) -> tuple[Prepared, str]:
     """An original at working size, and which decoder made it: the GPU's where it can, else Pillow."""
     info = probe(data, limits)
+    size = working_size(*info.upright_size, side)
     if decoder is not None and device_decodable(info):
         try:
-            return Prepared(decoder(data, *working_size(info.width, info.height, side)), None), "nvjpeg"
+            return Prepared(decoder(data, *size), None), "nvjpeg"
         except RuntimeError as exc:  # nvJPEG refuses some valid JPEGs (and all corrupt ones: Pillow says why).
             log.info("the GPU decoder refused a JPEG; Pillow decodes it", error=str(exc)[:200])
-    return prepare(decode(data, limits, side, info), side), "pillow"
+    # Decoded straight to working size: one resampling, not a fit within `side` and then another to
+    # the multiple of 4 (a 1080x1350 portrait went to 819x1024, then to 820x1024).
+    return prepare(decode(data, limits, info=info, size=size), side), "pillow"
 
 
 def _span(name: str, delivery: Delivery, start_ns: int, end_ns: int, **attributes: object) -> None:

@@ -209,3 +209,13 @@ def test_a_stylized_result_passes_between_services_exactly_with_its_alpha() -> N
     data = encode(Image.fromarray(pixels, "RGBA"), "image/tiff")
     assert probe(data, LIMITS).content_type == "image/tiff"
     assert np.array_equal(np.asarray(decode(data, LIMITS)), pixels)
+
+
+def test_a_rotated_jpeg_decodes_to_an_exact_upright_size_at_reduced_scale() -> None:
+    stored = Image.new("RGB", (1600, 1200), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Upright it is 1200x1600.
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif.tobytes())
+    assert decode(buffer.getvalue(), LIMITS, size=(300, 400)).size == (300, 400)
+    assert decode(buffer.getvalue(), LIMITS, max_side=400).size == (300, 400)
