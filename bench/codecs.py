@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from atelier_devtools.local.samples import write_samples
-from atelier_shared.images import ImageLimits, decode, encode
+from atelier_exporter.settings import ExporterSettings
+from atelier_shared.images import decode, encode
 from atelier_stylizer.batches import finish
 from atelier_stylizer.stylizer import load_original
 from bench.common import SHARED_CONTENT, machine, result_stem
@@ -26,11 +27,15 @@ ROUNDS = 7
 SIDES = (512, 1024)
 # The social feed's 4:5, which no working side divides into multiples of 4.
 PORTRAIT = (1080, 1350)
-LIMITS = ImageLimits(max_bytes=2**62, max_pixels=200_000_000, max_side=16_384)
+# What the exporter reads a stylized result with.
+LIMITS = ExporterSettings().limits
 
 
-def median_ms(step: Callable[[], object]) -> float:
-    return timed(step, ROUNDS)[0]
+def step(steps: dict[str, list[float]], name: str, run: Callable[[], Any]) -> Any:
+    """Time `run` into the step's medians; its output, for the next step."""
+    milliseconds, output = timed(run, ROUNDS)
+    steps.setdefault(name, []).append(milliseconds)
+    return output
 
 
 def measure(originals: list[bytes], portraits: list[bytes]) -> list[dict[str, Any]]:
@@ -40,22 +45,16 @@ def measure(originals: list[bytes], portraits: list[bytes]) -> list[dict[str, An
         steps: dict[str, list[float]] = {}
         sizes: dict[str, list[int]] = {"png": [], "tiff": []}
         for portrait in portraits:
-            steps.setdefault("decode portrait (Pillow)", []).append(
-                median_ms(lambda: load_original(portrait, LIMITS, side, None))  # noqa: B023
-            )
+            step(steps, "decode portrait (Pillow)", lambda: load_original(portrait, LIMITS, side, None))  # noqa: B023
         for original in originals:
-            steps.setdefault("decode original (Pillow)", []).append(
-                median_ms(lambda: load_original(original, LIMITS, side, None))  # noqa: B023
-            )
-            prepared, _ = load_original(original, LIMITS, side, None)
+            prepared, _ = step(steps, "decode original (Pillow)", lambda: load_original(original, LIMITS, side, None))  # noqa: B023
             result = finish(prepared.rgb, prepared, 1.0)
             for kind, content_type in (("png", "image/png"), ("tiff", "image/tiff")):
-                stored = encode(result, content_type)
+                stored = step(steps, f"write result ({kind})", lambda: encode(result, content_type))  # noqa: B023
                 sizes[kind].append(len(stored))
-                steps.setdefault(f"write result ({kind})", []).append(median_ms(lambda: encode(result, content_type)))  # noqa: B023
-                steps.setdefault(f"read result ({kind})", []).append(median_ms(lambda: decode(stored, LIMITS)))  # noqa: B023
+                step(steps, f"read result ({kind})", lambda: decode(stored, LIMITS))  # noqa: B023
         row: dict[str, Any] = {"side": side, "images": len(originals)}
-        row.update({step: round(statistics.median(values), 2) for step, values in steps.items()})
+        row.update({name: round(statistics.median(values), 2) for name, values in steps.items()})
         row.update({f"{kind} bytes": int(statistics.median(values)) for kind, values in sizes.items()})
         row["png / tiff, write + read"] = round(
             (row["write result (png)"] + row["read result (png)"])
