@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms
 from pillow_heif import register_heif_opener
 
 from atelier_shared.errors import ImageTooLarge, InvalidImage, UnsupportedImageType
@@ -138,7 +138,9 @@ def probe(data: bytes, limits: ImageLimits) -> ImageInfo:
                 foreign_profile = (image.info.get("icc_profile") or SRGB_ICC) != SRGB_ICC
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(str(exc)) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 Pillow's plugins raise OverflowError, TypeError, struct.error, ...
         raise InvalidImage(f"unreadable {content_type} header: {exc}") from exc
     if content_type in _ISOBMFF and actual in _ISOBMFF:
         content_type = actual
@@ -163,9 +165,12 @@ def _header_exif(image: Image.Image) -> Image.Exif:
 
 def _eight_bit(image: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer or float greyscale (TIFF, PNG) as 8-bit L, scaled rather than clipped."""
-    values = np.asarray(image, dtype=np.float64)
+    values = np.array(image, dtype=np.float32)  # A copy, scaled in place: one float image in memory, not four.
     top = 1.0 if image.mode == "F" else 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 255.0)
-    return Image.fromarray((np.clip(values / top, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "L")
+    values *= 255.0 / top
+    np.clip(values, 0.0, 255.0, out=values)
+    values += 0.5
+    return Image.fromarray(values.astype(np.uint8), "L")
 
 
 @functools.lru_cache(maxsize=32)
@@ -239,7 +244,9 @@ def decode(
             # is ignored by both, so the decoded size is always the probe's upright size.
             upright = image.transpose(_TRANSPOSE[info.orientation]) if info.orientation in _TRANSPOSE else image
             result = _to_srgb(upright)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 on crafted files, not only OSError: each is a bad image.
         raise InvalidImage(f"corrupt or truncated {info.content_type}: {exc}") from exc
     return resize(result, size) if size else result
 

@@ -52,8 +52,8 @@ def parse_notification(notification: Any) -> list[DroppedObject]:
                     metadata=metadata,
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidEvent(f"malformed bucket notification record: {exc!r}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise InvalidEvent(f"malformed bucket notification record: {exc!r}"[:500]) from exc
     return objects
 
 

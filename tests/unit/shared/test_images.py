@@ -219,3 +219,27 @@ def test_a_rotated_jpeg_decodes_to_an_exact_upright_size_at_reduced_scale() -> N
     stored.save(buffer, "JPEG", exif=exif.tobytes())
     assert decode(buffer.getvalue(), LIMITS, size=(300, 400)).size == (300, 400)
     assert decode(buffer.getvalue(), LIMITS, max_side=400).size == (300, 400)
+
+
+def test_a_crafted_header_is_an_invalid_image_whatever_pillow_raises() -> None:
+    """Regression: an EXIF orientation stored as a DOUBLE holding infinity raised OverflowError from
+    probe, outside the errors it caught, so the API answered 500 instead of 422 (and crafted TIFFs
+    raised TypeError from decode the same way)."""
+    import struct
+
+    # A TIFF header with one IFD entry: Orientation, type 12 (DOUBLE), its value at offset 26.
+    entry = struct.pack("<HHII", 0x0112, 12, 1, 26)
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + entry + struct.pack("<Id", 0, float("inf"))
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    with pytest.raises(InvalidImage, match="infinity"):
+        probe(buffer.getvalue(), LIMITS)
+
+
+def test_sixteen_bit_png_is_scaled_to_the_nearest_eight_bit_value() -> None:
+    values = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, "PNG")
+    decoded = np.asarray(decode(buffer.getvalue(), LIMITS).convert("L"))
+    expected = np.floor(values.astype(np.float64) * 255.0 / 65535.0 + 0.5).astype(np.uint8)
+    assert np.abs(decoded.astype(int) - expected.astype(int)).max() <= 1

@@ -58,3 +58,32 @@ def test_aws_s3_and_ceph_rgw_records_are_parsed_like_minios() -> None:
         ceph_rgw_record("acme/y.jpg", [], "ObjectRemoved:Delete"),
     ]
     assert parse_notification({"Records": removed}) == []
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"eventName": "s3:ObjectCreated:Put", "s3": {"bucket": {"name": "inbox"}, "object": ["acme/x.jpg"]}},
+        {
+            "eventName": "s3:ObjectCreated:Put",
+            "s3": {"bucket": {"name": "inbox"}, "object": {"key": "a/x", "size": 1e400}},
+        },
+    ],
+)
+def test_a_malformed_record_is_an_invalid_event(record: dict[str, object]) -> None:
+    """Regression: an `object` that is a list (AttributeError) or a size of 1e400 (OverflowError) escaped
+    as themselves, and their dead letters named the wrong kind of error."""
+    with pytest.raises(InvalidEvent):
+        parse_notification({"Records": [record]})
+
+
+def test_a_record_that_does_not_parse_is_an_invalid_event_whatever_the_parser_raises() -> None:
+    """Regression: JSON nested 100,000 deep raised RecursionError, which only DecodeError, UnicodeDecodeError
+    and ValueError were caught around: the uploader's fetch loop died on the inbox record and, restarted,
+    fetched it again."""
+    from atelier_shared import topics
+
+    with pytest.raises(InvalidEvent):
+        topics.INBOX.decode(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(InvalidEvent):
+        topics.INTAKE.decode(b"\x0a\xff\xff\xff\xff\x0f")
