@@ -31,6 +31,11 @@ class DeadLetter:
     def id(self) -> str:
         return f"{self.partition}:{self.offset}"
 
+    @property
+    def replayable(self) -> bool:
+        """Whether it holds its record: one over the letter's limit is kept only by size and hash."""
+        return len(self.event.original_value) >= self.event.original_size
+
 
 async def read_all(settings: AtelierSettings, timeout_s: float = 60.0) -> list[DeadLetter]:
     """Every record of the dead-letter topic, from the beginning to its current end (TimeoutError when
@@ -101,6 +106,11 @@ async def _run(args: argparse.Namespace) -> int:
     if missing or not chosen:
         print(f"nothing replayed: no dead letter {sorted(missing) or 'matches'}", file=sys.stderr)
         return 1
+    for letter in chosen:
+        if not letter.replayable:
+            size, digest = letter.event.original_size, letter.event.original_sha256
+            print(f"not replayed {letter.id}: its record ({size} bytes, sha256 {digest}) was too large to keep")
+    chosen = [letter for letter in chosen if letter.replayable]
     await replay(settings, chosen)
     for letter in chosen:
         print(f"replayed {letter.id} ({letter.event.asset_id}) to {letter.event.original_topic}")

@@ -6,6 +6,7 @@ clear, and a handover between two members.
 """
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
@@ -125,6 +126,34 @@ async def test_outputs_then_commit_and_a_poison_message_does_not_block(
     while await group_lag(settings.kafka_bootstrap, settings.topics.group(GROUP), [uploaded_topic]):
         assert time.monotonic() < deadline, "offsets were not committed"
         await asyncio.sleep(0.1)
+
+
+async def test_a_record_too_large_to_keep_in_its_dead_letter_is_kept_by_size_and_hash(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Regression: the dead letter of a record near Kafka's 1 MiB limit, with a long error message, was
+    itself over the limit; Kafka refused it, the refusal stopped the consumer, and after a restart it
+    fetched the same record again. The letter now keeps such a record by size and hash only."""
+    settings = deployment.settings()
+
+    async def fail_at_length(event: events.AssetUploaded) -> None:
+        raise InvalidImage("unreadable: " + "x" * 100_000, asset_id=event.asset.asset_id)
+
+    stopped_after.append(await running(settings, tagger([], fail_at_length)))
+    large = uploaded("large")
+    large.asset.source_uri = "s3://inbox/" + "a" * 1_000_000
+    producer = EventProducer(settings.kafka_bootstrap, "test", settings.topics)
+    await producer.start()
+    try:
+        await producer.send([Outgoing(topics.UPLOADED, large), Outgoing(topics.UPLOADED, uploaded("small"))])
+    finally:
+        await producer.stop()
+    letters = {letter.asset_id: letter for letter in await dead_letters(settings, 2)}
+    value = large.SerializeToString()
+    assert letters["large"].original_value == b"" and letters["large"].original_size == len(value)
+    assert letters["large"].original_sha256 == hashlib.sha256(value).hexdigest()
+    assert len(letters["large"].error_message) <= 4096
+    assert events.AssetUploaded.FromString(letters["small"].original_value).asset.asset_id == "small"
 
 
 async def test_transient_errors_are_retried_until_they_clear_and_never_dead_lettered(

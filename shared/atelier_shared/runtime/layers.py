@@ -15,6 +15,7 @@ The core loop (consumer.py) commits a record's offset only after all of this ret
 
 import asyncio
 import functools
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -171,10 +172,19 @@ def in_trace_of(delivery: Delivery, outgoing: Sequence[Outgoing]) -> list[Outgoi
     return [replace(item, context=delivery.context) for item in outgoing]
 
 
+# A dead letter keeps the failed record's value up to this size, and the error's message up to this
+# length: with the rest of the letter well inside Kafka's default record limit of 1 MiB. A letter
+# Kafka refused failed its whole batch, the consumer stopped, and after a restart fetched the same
+# record again.
+MAX_ORIGINAL_BYTES = 512 * 1024
+MAX_ERROR_CHARS = 4096
+
+
 def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgoing:
     """The dead-letter record of a delivery that failed for good: what, where, why, how often."""
     header = getattr(delivery.event, "asset", None)
     record = delivery.record
+    original = record.value or b""
     asset_id = getattr(error, "asset_id", "") or delivery.asset_id
     tier = cast(Tier, header.tier if header is not None else getattr(delivery.event, "tier", 0))
     event = DeadLettered(
@@ -185,10 +195,12 @@ def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgo
         original_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        original_key=record.key or b"",
-        original_value=record.value or b"",
+        original_key=(record.key or b"")[:MAX_ORIGINAL_BYTES],
+        original_value=original if len(original) <= MAX_ORIGINAL_BYTES else b"",
+        original_size=len(original),
+        original_sha256=hashlib.sha256(original).hexdigest(),
         error_type=error_type(error),
-        error_message=str(error) or repr(error),
+        error_message=(str(error) or repr(error))[:MAX_ERROR_CHARS],
         attempts=max(delivery.attempts, 1),
         traceparent=traceparent_of(record.headers),
         failed_at=now_timestamp(),
@@ -211,8 +223,19 @@ class DeadLetter:
             if isinstance(outcome, BaseException)
         ]
         if letters:
-            await self._sender.send(letters)
+            try:
+                await self._sender.send(letters)
+            except PublishRefused as exc:  # A topic with a lower record limit than Kafka's default.
+                log.error("Kafka refused dead letters; sending them without their records", error=str(exc)[:500])
+                await self._sender.send([_without_original(letter) for letter in letters])
         return outcomes
+
+
+def _without_original(letter: Outgoing) -> Outgoing:
+    event = DeadLettered()
+    event.CopyFrom(letter.event)
+    event.ClearField("original_value")
+    return replace(letter, event=event)
 
 
 class _Pending(Exception):
