@@ -11,6 +11,7 @@ import hmac
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -56,12 +57,24 @@ async def attempt(
         "X-Atelier-Timestamp": timestamp,
         "X-Atelier-Signature": signature(secret, timestamp, body),
     }
-    result = events.WebhookDelivery(url=url)
+    shown = shown_url(url)
+    result = events.WebhookDelivery(url=shown)
     try:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
-        async with session.post(url, data=body, headers=headers, timeout=timeout) as response:
+        # Not redirected: aiohttp would turn a 301-303 into a GET without the body (and count its 200 as
+        # delivered), and send the signed body wherever a 307 or 308 points.
+        async with session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False) as response:
             result.status_code = response.status
-            result.error = "" if 200 <= response.status < 300 else f"HTTP {response.status}"
+            if 300 <= response.status < 400:
+                result.error = f"HTTP {response.status}: redirects are not followed; configure the final URL"
+            else:
+                result.error = "" if 200 <= response.status < 300 else f"HTTP {response.status}"
     except (aiohttp.ClientError, TimeoutError) as exc:
-        result.error = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+        result.error = (type(exc).__name__ + (f": {exc}" if str(exc) else "")).replace(url, shown)
     return result
+
+
+def shown_url(url: str) -> str:
+    """The URL as reports, logs and dead letters show it: without a query or user info, where tokens sit."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))

@@ -52,6 +52,23 @@ async def test_one_signed_attempt_reports_a_server_error_then_succeeds(receiver:
     assert json.loads(body) == {"type": "asset.exported", "data": {"asset": "a1"}}
 
 
+async def test_a_redirect_is_a_failed_attempt_not_followed() -> None:
+    """Regression: aiohttp followed redirects, so the signed body went wherever a 307 pointed and the
+    answer there counted as delivered (a 301-303 became a GET without the body, its 200 "delivered"
+    too); and the report showed the URL with its query, where receivers put their tokens."""
+    posted: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        posted.append(request.query_string)
+        return web.Response(status=200 if "moved" in request.query else 307, headers={"Location": "/hook?moved=1"})
+
+    async with answering_posts("/hook", hook) as url, aiohttp.ClientSession() as session:
+        result = await attempt(session, f"{url}/hook?token=s3cret", b"k", "asset.exported", "a1:m@1:render", {})
+    assert posted == ["token=s3cret"]
+    assert result.status_code == 307 and result.error.startswith("HTTP 307: redirects are not followed")
+    assert result.url == f"{url}/hook" and "s3cret" not in str(result)
+
+
 async def test_an_unreachable_receiver_is_reported_not_raised() -> None:
     async with aiohttp.ClientSession() as session:
         result = await attempt(session, "http://127.0.0.1:9/hook", b"k", "asset.exported", "d", {}, timeout_s=1)
