@@ -117,6 +117,16 @@ async def test_an_idempotency_key_with_another_body_conflicts(api: RunningApi) -
     assert status == 202 and other["asset_id"] != accepted["asset_id"]
 
 
+async def test_an_idempotency_key_with_another_tier_conflicts(api: RunningApi) -> None:
+    """Regression: a retry with the same key and image but another tier was accepted (202) and published
+    the same asset again with the new tier; only the image was compared."""
+    status, _ = await submit(api, "acme", jpeg_bytes(), "?tier=preview", **{"Idempotency-Key": "k-2"})
+    assert status == 202
+    status, body = await submit(api, "acme", jpeg_bytes(), "?tier=production", **{"Idempotency-Key": "k-2"})
+    assert (status, body["error"]["code"]) == (409, "idempotency_conflict")
+    assert (await submit(api, "acme", jpeg_bytes(), "?tier=preview", **{"Idempotency-Key": "k-2"}))[0] == 202
+
+
 async def test_over_the_rate_limit_answers_429_with_retry_after(deployment: Deployment, tmp_path: Path) -> None:
     brands = limited_brands(tmp_path / "brands", rate="3/minute")
     async with running_api(deployment, brands_dir=brands) as api:
@@ -172,3 +182,54 @@ async def test_a_malformed_multipart_body_is_a_400(api: RunningApi) -> None:
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     status, answer = await submit(api, "acme", body, **headers)
     assert (status, answer["error"]["code"]) == (400, "malformed_body")
+
+
+async def raw_post(api: RunningApi, head: bytes, body: bytes) -> tuple[int, bytes]:
+    """POST /v1/assets with header lines exactly as given (bytes aiohttp's client would not send)."""
+    host, port = api.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        request = b"POST /v1/assets?brand=acme HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + head
+        writer.write(request + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        answer = await asyncio.wait_for(reader.read(), timeout=30)
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+async def test_bodies_aiohttp_cannot_read_and_undecodable_headers_are_4xx(api: RunningApi) -> None:
+    """Regression: a form part with an unknown Content-Transfer-Encoding (RuntimeError), a body declared
+    gzip that is not (RequestPayloadError), and header bytes that are not UTF-8 in the Idempotency-Key
+    or the key's secret (UnicodeEncodeError) were each answered 500."""
+    boundary = "b0undary"
+    part = f'--{boundary}\r\nContent-Disposition: form-data; name="tier"\r\nContent-Transfer-Encoding: x-foo\r\n\r\n'
+    body = (part + f"preview\r\n--{boundary}--\r\n").encode()
+    status, answer = await submit(api, "acme", body, **{"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert (status, answer["error"]["code"]) == (400, "malformed_body")
+    status, answer = await submit(api, "acme", b"not gzip at all", **{"Content-Encoding": "gzip"})
+    assert (status, answer["error"]["code"]) == (400, "malformed_body")
+    key = f"Authorization: Bearer {api.keys['acme']}\r\n".encode()
+    status, text = await raw_post(api, key + b"Idempotency-Key: \xff\xfe\r\n", jpeg_bytes())
+    assert status == 400 and b"invalid_idempotency_key" in text
+    known_id = api.keys["acme"].split("_")[1]
+    status, text = await raw_post(
+        api, f"Authorization: Bearer atelier_{known_id}_".encode() + b"\xff\r\n", jpeg_bytes()
+    )
+    assert status == 401 and b"invalid_key" in text
+
+
+async def test_a_store_refusing_a_write_is_a_500_that_names_no_bucket(api: RunningApi, deployment: Deployment) -> None:
+    """Regression: every AtelierError but a transient one was answered 422 ("your input is invalid")
+    with its message, so an object store refusing the write (NoSuchBucket here) told the client it
+    had sent bad input, and named the bucket and key."""
+    from atelier_shared import ObjectStore
+
+    store = ObjectStore(api.settings)
+    bucket = api.settings.bucket_originals
+    for key in await store.list_keys(bucket, ""):
+        await store.delete(bucket, key)
+    await asyncio.to_thread(store._client.remove_bucket, bucket)  # noqa: SLF001
+    status, answer = await submit(api, "acme", jpeg_bytes())
+    assert (status, answer["error"]["code"]) == (500, "internal_error")
+    assert bucket not in str(answer) and "acme/" not in str(answer)

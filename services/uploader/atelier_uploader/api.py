@@ -17,15 +17,20 @@ from weakref import WeakValueDictionary
 import aiohttp
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from cachetools import LRUCache
 from opentelemetry import trace
 
 from atelier_shared import (
     AtelierError,
     ImageTooLarge,
+    InvalidImage,
+    NotAllowed,
     ObjectStore,
     Publisher,
     TransientError,
+    UnknownBrand,
+    UnknownStyle,
     UnsupportedImageType,
     assets,
     events,
@@ -48,14 +53,26 @@ class DependencyTimeout(TransientError):
     code = "dependency_timeout"
 
 
-def _status_for(error: AtelierError) -> int:
-    if isinstance(error, ImageTooLarge):
-        return 413
-    if isinstance(error, UnsupportedImageType):
-        return 415
-    if isinstance(error, TransientError):
-        return 503
-    return 422
+# Errors in what the caller sent, answered 4xx with what to fix. Any other AtelierError is the
+# service's own (the object store or Kafka refusing a write), answered 500 or 503 without its text,
+# which names buckets, keys and brokers: the log has it.
+_CALLERS_ERRORS = (InvalidImage, UnknownBrand, UnknownStyle, NotAllowed)
+
+
+def _answer(exc: AtelierError) -> web.Response:
+    """The error answer to an upload that failed with `exc`."""
+    if isinstance(exc, ImageTooLarge):
+        return error(413, exc.code, str(exc))
+    if isinstance(exc, UnsupportedImageType):
+        return error(415, exc.code, str(exc))
+    if isinstance(exc, _CALLERS_ERRORS):
+        return error(422, exc.code, str(exc))
+    log.warning("upload failed in a dependency", error_type=exc.code, error=str(exc)[:500])
+    if isinstance(exc, DependencyTimeout):
+        return error(503, exc.code, str(exc), **{"Retry-After": "5"})
+    if isinstance(exc, TransientError):
+        return error(503, exc.code, "the object store or Kafka is unavailable; retry later", **{"Retry-After": "5"})
+    return error(500, "internal_error", "the upload could not be stored or announced; retry later or report it")
 
 
 class BadRequest(Exception):
@@ -83,10 +100,10 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
     if request.content_length is not None and request.content_length > limit:
         raise ImageTooLarge(f"{request.content_length} bytes exceeds the limit of {limit} bytes")
     fields = dict(request.query)
-    if request.content_type != "multipart/form-data":
-        return await _read_limited(request.content.read, limit), fields
     data = b""
     try:
+        if request.content_type != "multipart/form-data":
+            return await _read_limited(request.content.read, limit), fields
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader) or part.name is None:
@@ -95,9 +112,10 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
                 data = await _read_limited(part.read_chunk, limit)
             else:
                 fields[part.name] = (await part.read(decode=True)).decode(errors="replace")[:256]
-    except (HttpProcessingError, ValueError, LookupError) as exc:
-        # aiohttp's multipart reader raises these on a malformed body (bad part headers, boundary, charset).
-        message = f"the multipart body cannot be read ({exc.__class__.__name__})"
+    except (HttpProcessingError, RequestPayloadError, ValueError, LookupError, RuntimeError) as exc:
+        # aiohttp raises these on a malformed body: bad part headers, boundary or charset, an unknown
+        # Content-Transfer-Encoding (RuntimeError), a Content-Encoding the bytes do not follow.
+        message = f"the request body cannot be read ({exc.__class__.__name__})"
         raise BadRequest(400, "malformed_body", message) from exc
     return data, fields
 
@@ -191,9 +209,7 @@ class Api:
         except Refused as exc:
             response = error(429, exc.code, str(exc), **{"Retry-After": str(exc.retry_after_s)})
         except AtelierError as exc:
-            status = _status_for(exc)
-            headers = {"Retry-After": "5"} if status == 503 else {}
-            response = error(status, exc.code, str(exc), **headers)
+            response = _answer(exc)
         if response.status >= 400:
             log.info("upload rejected", status=response.status, reason=response.text)
         return response
@@ -214,6 +230,10 @@ class Api:
             raise BadRequest(422, "invalid_reference", "`reference` must be text without control characters")
         self._ingestor.check(brand, tier, style)
         key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255 or not (key.isascii() and key.isprintable()):
+            raise BadRequest(
+                400, "invalid_idempotency_key", "an Idempotency-Key is at most 255 printable ASCII characters"
+            )
         asset_id = assets.asset_id_for_key(brand, key) if key else assets.new_asset_id()
         span = trace.get_current_span()
         span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
@@ -222,9 +242,9 @@ class Api:
         async with self._submitting.setdefault(asset_id, asyncio.Lock()):
             if key:
                 async with self._deadline():
-                    same = await self._ingestor.same_body(brand, asset_id, data)
+                    same = await self._ingestor.same_request(submission, data)
                 if not same:
-                    message = "this Idempotency-Key was used with a different body: use a new key for a new image"
+                    message = "this Idempotency-Key was used with another image, tier or style: use a new key"
                     raise BadRequest(409, "idempotency_conflict", message)
             await self.quotas.admit(brand, asset_id)
             uploaded = await self._ingest(original, data, submission)
@@ -279,7 +299,7 @@ class Api:
         status, answer = self._accepted.get(asset_id), None
         try:
             answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: not JSON.
             if status is None:
                 log.warning("status service unavailable", error=repr(exc))  # Its host stays out of answers.
                 message = "the status service does not answer; retry shortly"
@@ -310,10 +330,10 @@ class Api:
         try:
             # Short: uploads wait on it under the brand's lock, and fall back to the local count.
             answer = await self._status(f"/v1/brands/{quote(brand, safe='')}/open?limit={limit}", timeout_s=1.0)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            return InFlight(open=int(answer["open"]), asset_ids=frozenset(answer["asset_ids"])) if answer else None
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:  # Or not its JSON.
             log.warning("in-flight quota counted locally: status service unavailable", error=repr(exc))
             return None
-        return InFlight(open=int(answer["open"]), asset_ids=frozenset(answer["asset_ids"])) if answer else None
 
     async def list_brands(self, request: web.Request) -> web.Response:
         """GET /v1/brands: the caller's brand (every brand for an admin key)."""

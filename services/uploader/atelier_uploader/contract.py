@@ -131,7 +131,7 @@ ERRORS = {
     401: "no API key, or an unknown or revoked one",
     403: "the key's brand may not submit for the brand named",
     404: "no such asset for the caller's brand",
-    409: "the Idempotency-Key was used before with a different body",
+    409: "the Idempotency-Key was used before with a different image, tier or style",
     413: "the image exceeds the upload limit",
     415: "not a JPEG, PNG, WebP, GIF, TIFF, HEIC/HEIF or AVIF image",
     422: "the image or a field is invalid (undecodable, over the pixel limit, unknown tier or style)",

@@ -5,6 +5,7 @@ bucket, or as an intake event published by another system.
 """
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from atelier_shared import STAGE_SECONDS, BrandBook, ImageTooLarge, ObjectStore, events, sha256_hex, tracer
@@ -56,6 +57,11 @@ def uploaded_event(submission: Submission, original: events.ObjectRef) -> events
     return events.AssetUploaded(asset=header)
 
 
+def _request_metadata(submission: Submission) -> dict[str, str]:
+    """What an original is stored with of its request, for an Idempotency-Key's retry to match."""
+    return {"tier": events.tier_name(submission.tier), "style": submission.style}
+
+
 class Ingestor:
     """Checks a request against the brand's guidelines, validates the image, stores the original."""
 
@@ -64,6 +70,9 @@ class Ingestor:
         self.brands = brands
         self.limits = limits
         self._bucket = bucket
+        # One validation per core at a time: more would finish no sooner, and each can hold hundreds of
+        # MB (a 50 MP PNG decoded at full size), so a burst of uploads must not run them all at once.
+        self._validating = asyncio.Semaphore(os.cpu_count() or 1)
 
     def check(self, brand: str, tier: events.Tier, style: str) -> None:
         """Reject an unknown brand, or a tier or style its guidelines do not allow."""
@@ -72,11 +81,14 @@ class Ingestor:
         if style:
             guidelines.check_style(style)
 
-    async def same_body(self, brand: str, asset_id: str, data: bytes) -> bool:
-        """Whether the asset's stored original, if there is one, holds these bytes (an Idempotency-Key's retry)."""
-        for key in await self._store.list_keys(self._bucket, f"{brand}/{asset_id}/original."):
+    async def same_request(self, submission: Submission, data: bytes) -> bool:
+        """Whether the asset's stored original, if there is one, came with these bytes, tier and style
+        (an Idempotency-Key's retry). Originals stored without a tier or style match any."""
+        asked = {"sha256": sha256_hex(data), **_request_metadata(submission)}
+        prefix = f"{submission.brand}/{submission.asset_id}/original."
+        for key in await self._store.list_keys(self._bucket, prefix):
             stored = await self._store.stat(self._bucket, key)
-            if stored is not None and stored.metadata.get("sha256") != sha256_hex(data):
+            if stored is not None and any(stored.metadata.get(name, value) != value for name, value in asked.items()):
                 return False
         return True
 
@@ -95,8 +107,9 @@ class Ingestor:
         attributes = {"atelier.asset_id": submission.asset_id}
         with tracer().start_as_current_span("validate", attributes=attributes) as span:
             self.check(submission.brand, submission.tier, submission.style)
-            with STAGE_SECONDS.labels("uploader", "validate").time():
-                original = await asyncio.to_thread(validate_image, data, self.limits)
+            async with self._validating:
+                with STAGE_SECONDS.labels("uploader", "validate").time():
+                    original = await asyncio.to_thread(validate_image, data, self.limits)
             span.set_attributes(
                 {"image.width": original.width, "image.height": original.height, "image.type": original.content_type}
             )
@@ -106,6 +119,11 @@ class Ingestor:
         """Store a validated original at its deterministic key; the upload event."""
         original.bucket = self._bucket
         original.key = original_key(submission.brand, submission.asset_id, original.content_type)
-        metadata = {"asset-id": submission.asset_id, "brand": submission.brand, "sha256": original.sha256}
+        metadata = {
+            "asset-id": submission.asset_id,
+            "brand": submission.brand,
+            "sha256": original.sha256,
+            **_request_metadata(submission),
+        }
         await self._store.put(original.bucket, original.key, data, original.content_type, metadata=metadata)
         return uploaded_event(submission, original)

@@ -58,7 +58,9 @@ def _parse(token: str) -> tuple[str, str] | None:
     """(key id, secret) of a well-formed key."""
     prefix, _, rest = token.partition("_")
     key_id, _, secret = rest.partition("_")
-    if prefix != PREFIX or len(key_id) != 16 or not secret:
+    # Printable ASCII only: aiohttp hands undecodable header bytes on as lone surrogates, which
+    # hashing the secret could not encode (a 500 on every route for anyone who knew a key id).
+    if prefix != PREFIX or len(key_id) != 16 or not secret or not token.isascii() or not token.isprintable():
         return None
     return key_id, secret
 

@@ -8,7 +8,7 @@ stream of their changes (forwarded from the status service, which folds them), a
 """
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -75,6 +75,7 @@ class Studio:
         self._session: aiohttp.ClientSession | None = None
         self._stream_session: aiohttp.ClientSession | None = None
         self._streams: dict[str, set[aiohttp.ClientResponse]] = defaultdict(set)
+        self._opening: Counter[str] = Counter()
         self._stopping = False
 
     async def start(self) -> None:
@@ -203,7 +204,7 @@ class Studio:
                 if answer.status != 200:
                     return _unavailable("recent assets", f"the status service answered {answer.status}")
                 return web.json_response(await answer.json())
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: not JSON.
             return _unavailable("recent assets", exc)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -213,14 +214,17 @@ class Studio:
         except BadRequest as exc:
             return error(exc.status, exc.code, str(exc))
         streams = self._streams[brand]
-        if len(streams) >= STREAMS_PER_BRAND:
+        if len(streams) + self._opening[brand] >= STREAMS_PER_BRAND:
             message = f"this brand has {len(streams)} live streams open here; close some (other tabs) first"
             return error(429, "too_many_streams", message, **{"Retry-After": "10"})
         path = f"/v1/brands/{quote(brand, safe='')}/events?limit={_limit(request)}"
+        self._opening[brand] += 1  # Counted while it opens: requests arriving meanwhile see it.
         try:
             upstream = await self._open(path)
         except (aiohttp.ClientError, TimeoutError) as exc:
             return _unavailable("event stream", exc)
+        finally:
+            self._opening[brand] -= 1
         streams.add(upstream)
         try:
             if self._stopping:  # end_streams ran while this one opened.
