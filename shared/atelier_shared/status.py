@@ -65,14 +65,25 @@ def _newer(status: dict[str, Any], section: str, stamp: Any) -> bool:
     return True
 
 
+class ForeignAsset(Exception):
+    """An event of one brand for an asset id another brand's document holds."""
+
+
 def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any) -> dict[str, Any]:
-    """Fold one event into an asset's status.
+    """Fold one event into an asset's status; ForeignAsset for another brand's event.
+
+    Ids are global, and systems publishing intake events choose their own: two brands may both send
+    "partner-123". The first brand's document keeps it; the other's events are refused, so neither
+    brand ever sees the other's tags, renditions or links in it.
 
     Order-independent: topics are read independently, so a re-render's `exported` may arrive
     before its `stylized`, or an old event after a new one. Each section keeps the newest
     version by the event's own timeline stamp (route: routed_at, stylized: stylized_at, export:
     exported_at), and each timeline field keeps its latest value.
     """
+    brand = event.brand if spec in (topics.WEBHOOKS, topics.DEAD_LETTER) else event.asset.brand
+    if status and brand and status.get("brand") not in (None, "", brand):
+        raise ForeignAsset(f"a {brand!r} event for an asset id of brand {status['brand']!r}")
     status = dict(status or {})
     status["versions"] = dict(status.get("versions", {}))
     reached = set(status.get("reached", []))

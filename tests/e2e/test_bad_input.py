@@ -4,6 +4,7 @@ Good images sent alongside keep flowing.
 """
 
 import asyncio
+import time
 
 import pytest
 
@@ -54,17 +55,29 @@ def test_bad_uploads_are_refused_and_good_ones_flow(pipeline: Pipeline) -> None:
         pipeline.intake(asset_id, key)
         submitted_bad[asset_id] = name
     pipeline.intake("partner-missing", "partner/none.jpg")
+    # Ids another system chose: one no URL path can hold, and one an acme asset already has.
+    asyncio.run(pipeline.store.put(settings.bucket_inbox, "partner/good.jpg", jpeg_bytes(seed=7), "image/jpeg"))
+    pipeline.intake("partner/7", "partner/good.jpg")
+    taken = good_ids[0]
+    deadline = time.monotonic() + 60
+    while pipeline.status(taken) is None:  # The status service knows acme's asset before lumen claims its id.
+        assert time.monotonic() < deadline, "the status service never showed the upload"
+        time.sleep(0.1)
+    pipeline.intake(taken, "partner/good.jpg", brand="lumen")
 
     expected_dead = {**dropped_bad, **submitted_bad}
+    refused_ids = {"partner-missing", "partner/7", taken}
     records = asyncio.run(
         read_topic(
             settings.kafka_bootstrap,
             settings.topics.name(topics.DEAD_LETTER),
-            until=lambda found: len(found) >= len(expected_dead) + 1,
+            until=lambda found: len(found) >= len(expected_dead) + len(refused_ids),
         )
     )
     dead = {record.key.decode(): events.DeadLettered.FromString(record.value) for record in records}
-    assert set(dead) == set(expected_dead) | {"partner-missing"}
+    assert set(dead) == set(expected_dead) | refused_ids
+    assert (dead["partner/7"].error_type, dead[taken].error_type) == ("invalid_event", "invalid_event")
+    assert "another brand" in dead[taken].error_message and dead[taken].brand == "lumen"
     for asset_id, name in expected_dead.items():
         letter = dead[asset_id]
         assert letter.error_type == EXPECTED_TYPE[name], (name, letter)
@@ -76,6 +89,7 @@ def test_bad_uploads_are_refused_and_good_ones_flow(pipeline: Pipeline) -> None:
     # The pipeline kept flowing for the good images, and the bad ones say why in their status.
     final = pipeline.wait_final(good_ids + list(expected_dead))
     assert all(final[asset_id]["stage"] == "exported" for asset_id in good_ids)
+    assert final[taken]["brand"] == "acme" and "failure" not in final[taken]  # Lumen's letter never reached it.
     for asset_id, name in expected_dead.items():
         assert final[asset_id]["stage"] == "failed"
         assert final[asset_id]["failure"]["error_type"] == EXPECTED_TYPE[name]

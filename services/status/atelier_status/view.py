@@ -17,7 +17,7 @@ from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from atelier_shared import AtelierSettings, InvalidEvent, TopicSpec, get_logger, topics
-from atelier_shared.status import FINAL_STAGES, STATUS_TOPICS, merge_status
+from atelier_shared.status import FINAL_STAGES, STATUS_TOPICS, ForeignAsset, merge_status
 from atelier_shared.tracing import trace_id_of
 from atelier_status.feed import Feed
 
@@ -139,7 +139,11 @@ class StatusView:
             if not key:
                 continue
             held = self.table.get(key)
-            status = merge_status(held, spec, decoded)
+            try:
+                status = merge_status(held, spec, decoded)
+            except ForeignAsset as exc:
+                log.warning("event refused: its asset id belongs to another brand", asset_id=key, reason=str(exc))
+                continue
             trace_id = trace_id_of(_headers(event.headers))
             if spec is topics.UPLOADED and trace_id:
                 status["trace_id"] = trace_id

@@ -314,6 +314,16 @@ class Api:
             return status
         return with_urls(status, lambda bucket, key: self._store.presigned_url(bucket, key, self._presign_expiry))
 
+    async def brand_of(self, asset_id: str) -> str | None:
+        """The brand an asset id belongs to as the status service knows it; None for an unknown id, or
+        when the status service does not answer (its view refuses another brand's events anyway)."""
+        try:
+            answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}", timeout_s=2.0)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("asset id owner unknown: status service unavailable", error=repr(exc))
+            return None
+        return str(answer.get("brand") or "") or None if answer else None
+
     async def _status(self, path: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
         """The status service's JSON answer, or None when it answers 404."""
         if self._session is None:

@@ -4,11 +4,12 @@ Both are validated like an HTTP upload (atelier_uploader.ingest) and become Asse
 """
 
 import dataclasses
-from collections.abc import Iterator
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from atelier_shared import AtelierError, ObjectMissing, ObjectStore, StoredObject, assets, events
+from atelier_shared import AtelierError, InvalidEvent, ObjectMissing, ObjectStore, StoredObject, assets, events
 from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.notifications import DroppedObject, drop_request, parse_notification
 
@@ -24,12 +25,19 @@ def _about(asset_id: str, brand: str) -> Iterator[None]:
         raise
 
 
+# An id another system chooses: something a URL path and an object key can hold as one segment.
+_ASSET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+
+
 class Intake:
     """Turns stored objects announced on Kafka into validated uploads."""
 
-    def __init__(self, store: ObjectStore, ingestor: Ingestor) -> None:
+    def __init__(
+        self, store: ObjectStore, ingestor: Ingestor, brand_of: Callable[[str], Awaitable[str | None]]
+    ) -> None:
         self._store = store
         self._ingestor = ingestor
+        self._brand_of = brand_of
 
     async def drop(self, notification: dict[str, Any]) -> list[events.AssetUploaded]:
         """A bucket notification in (MinIO, Ceph RGW or AWS S3); an AssetUploaded for each object it created."""
@@ -55,10 +63,23 @@ class Intake:
             submitted.bucket, submitted.key, stored.etag if stored else ""
         )
         with _about(asset_id, submitted.brand):
+            if submitted.asset_id:
+                await self._check_id(submitted.asset_id, submitted.brand)
             tier = submitted.tier or events.TIER_PRODUCTION
             source_uri = submitted.reference or uri
             submission = Submission(asset_id, submitted.brand, tier, submitted.style, events.SOURCE_EVENT, source_uri)
             return await self._ingest(stored, submission)
+
+    async def _check_id(self, asset_id: str, brand: str) -> None:
+        """Refuse an id that is malformed, or that another brand's asset already has (ids are global)."""
+        if not _ASSET_ID.fullmatch(asset_id):
+            message = "asset_id: 1 to 128 letters, digits and . _ : @ - (starting with a letter or digit)"
+            raise InvalidEvent(f"{message}, not {asset_id[:140]!r}")
+        owner = await self._brand_of(asset_id)
+        if owner is not None and owner != brand:
+            raise InvalidEvent(
+                f"asset id {asset_id!r} belongs to another brand's asset: use ids unique across brands (a UUID)"
+            )
 
     async def _ingest(self, stored: StoredObject | None, submission: Submission) -> events.AssetUploaded:
         if stored is None:

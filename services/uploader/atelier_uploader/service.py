@@ -24,7 +24,6 @@ def declare(settings: UploaderSettings) -> Service:
     store = ObjectStore(settings)
     brands = BrandBook.load(settings.brands_dir)
     ingestor = Ingestor(store, brands, settings.limits, settings.bucket_originals)
-    intake = Intake(store, ingestor)
     keys = KeyRing(KeyStore(store, settings.bucket_keys), settings.key_refresh_s)
 
     service = Service("uploader", settings)
@@ -32,13 +31,14 @@ def declare(settings: UploaderSettings) -> Service:
     service.add(keys)
     service.check("keys", keys.ready)
     service.background("keys", keys.run)
-    concurrency = settings.intake_concurrency
-    service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
-    service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
     uploads = service.publisher(topics.UPLOADED, by="POST /v1/assets")
     expiry = timedelta(seconds=settings.presign_expiry_s)
     api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry, settings.ingest_deadline_s)
     service.add(api)
+    intake = Intake(store, ingestor, api.brand_of)
+    concurrency = settings.intake_concurrency
+    service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
+    service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
     studio = Studio(api, brands, settings.status_url, settings.trace_query_url, settings.trace_ui_url)
     service.add(studio)
     service.http.on_stop(studio.end_streams)

@@ -153,3 +153,22 @@ def test_a_webhook_that_gave_up_does_not_fail_an_exported_asset() -> None:
     assert status["webhooks"]["a1:m:render"]["next_attempt_at"] is None  # Given up: no next attempt.
     assert status["stage"] == "exported" and "failure" not in status
     assert status["webhook_failure"]["error_type"] == "webhook_undeliverable"
+
+
+def test_another_brands_event_for_the_same_asset_id_is_refused() -> None:
+    """Regression: intake ids are the publishing system's, so two brands could both send "partner-123";
+    the fold took the second brand's event into the first's document, switching its brand while keeping
+    the first brand's renditions and links, which the second brand could then read."""
+    import pytest
+
+    from atelier_shared.status import ForeignAsset
+
+    status = {}
+    for spec, event in _events():
+        status = merge_status(status, spec, event)
+    other = events.AssetHeader(asset_id="a1", brand="lumen", tier=events.TIER_PRODUCTION)
+    with pytest.raises(ForeignAsset):
+        merge_status(status, topics.UPLOADED, events.AssetUploaded(asset=other))
+    with pytest.raises(ForeignAsset):
+        merge_status(status, topics.WEBHOOKS, events.WebhookReported(asset_id="a1", brand="lumen"))
+    assert status["brand"] == "acme" and status["renditions"]
