@@ -207,7 +207,8 @@ class LagMonitor:
         self._stats: AIOKafkaConsumer | None = None
         self._sampled_at: float | None = None
         self.samples_taken = 0
-        # Called after every sample (the router re-assesses fail-over and the re-render gate on it).
+        # Called after every sample, and after every failed one (the router re-assesses fail-over and the
+        # re-render gate on it: a stale reading pauses re-renders).
         self.on_sample: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
@@ -248,11 +249,14 @@ class LagMonitor:
         while True:
             await asyncio.sleep(self._interval_s)
             try:
-                await self.sample()
-            except KafkaError as exc:
-                if not kafka_retriable(exc):
+                # Bounded: with every broker down a read waits for metadata indefinitely, not failing.
+                async with asyncio.timeout(self._stale_after_s):
+                    await self.sample()
+            except (KafkaError, TimeoutError) as exc:
+                if isinstance(exc, KafkaError) and not kafka_retriable(exc):
                     raise
                 log.warning("lag read failed; keeping the last estimate", error=repr(exc), stale=not self.fresh)
+                self.on_sample()  # Once the reading is stale, what waits on a fresh one must know.
 
     @property
     def fresh(self) -> bool:

@@ -130,7 +130,8 @@ async def _fresh(monitor: LagMonitor) -> bool:
 
 
 def _on_sample(policy: FailoverPolicy, rerenderer: Rerenderer, rerenders: Subscription) -> None:
-    """Fresh estimates: leave fail-over where it calmed down; let re-renders flow only while there is room."""
+    """A sample taken or failed: leave fail-over where it calmed down; let re-renders flow only while a
+    fresh reading shows room."""
     policy.reassess()
     if rerenderer.spare():
         rerenders.resume()
