@@ -131,7 +131,7 @@ class ObjectStore:
         return data
 
     async def get_range(self, bucket: str, key: str, length: int) -> bytes:
-        """Read the first `length` bytes of an object (to read an image header)."""
+        """Read the first `length` bytes of an object (all of it when it is shorter; not an empty one)."""
 
         def read() -> bytes:
             response = self._client.get_object(bucket, key, offset=0, length=length)
