@@ -5,13 +5,14 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 from openapi_spec_validator import validate
 
 from atelier_uploader.keys import ADMIN
 from tests.conftest import BRANDS, Deployment, jpeg_bytes
-from tests.service.api import RunningApi, running_api
+from tests.service.api import RunningApi, running_api, running_uploader
 
 pytestmark = pytest.mark.service
 
@@ -233,3 +234,28 @@ async def test_a_store_refusing_a_write_is_a_500_that_names_no_bucket(api: Runni
     status, answer = await submit(api, "acme", jpeg_bytes())
     assert (status, answer["error"]["code"]) == (500, "internal_error")
     assert bucket not in str(answer) and "acme/" not in str(answer)
+
+
+async def test_a_form_gets_room_for_its_framing_and_one_file_in_few_parts(deployment: Deployment) -> None:
+    """Regression: a form's whole Content-Length was held to the image's limit, so an image a few
+    hundred bytes under it was refused as a form (413) but taken as a raw body; and a chunked form could
+    carry any number of parts and files."""
+    image = jpeg_bytes()
+    async with running_uploader(deployment, "http://127.0.0.1:9", max_upload_bytes=len(image) + 8) as api:
+
+        async def post(form: aiohttp.FormData) -> tuple[int, dict]:
+            async with api.session("acme") as session, session.post(f"{api.url}/v1/assets", data=form) as response:
+                return response.status, await response.json()
+
+        form = aiohttp.FormData({"tier": "preview"})
+        form.add_field("file", image, filename="a.jpg")
+        assert (await post(form))[0] == 202
+        twice = aiohttp.FormData()
+        for name in ("a.jpg", "b.jpg"):
+            twice.add_field("file", image, filename=name)
+        status, body = await post(twice)
+        assert (status, body["error"]["code"]) == (400, "malformed_body") and "one `file`" in body["error"]["message"]
+        many = aiohttp.FormData({f"field{index}": "x" for index in range(40)})
+        many.add_field("file", image, filename="a.jpg")
+        status, body = await post(many)
+        assert (status, body["error"]["code"]) == (400, "malformed_body")

@@ -95,29 +95,42 @@ async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> 
     return b"".join(chunks)
 
 
+# A form carries the image and a few short fields: its framing and fields get this much beside the
+# image's limit, and it may have this many parts.
+_FORM_OVERHEAD = 64 * 1024
+_FORM_PARTS = 16
+
+
 async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[str, str]]:
-    """The image bytes and the form or query fields, reading no more than `limit` bytes."""
-    if request.content_length is not None and request.content_length > limit:
+    """The image bytes and the form or query fields, reading no more than `limit` bytes of image."""
+    form = request.content_type == "multipart/form-data"
+    if request.content_length is not None and request.content_length > limit + (_FORM_OVERHEAD if form else 0):
         raise ImageTooLarge(f"{request.content_length} bytes exceeds the limit of {limit} bytes")
     fields = dict(request.query)
-    data = b""
+    data: bytes | None = None
     try:
-        if request.content_type != "multipart/form-data":
+        if not form:
             return await _read_limited(request.content.read, limit), fields
         reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        for _ in range(_FORM_PARTS + 1):
+            if (part := await reader.next()) is None:
+                break
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
-            if part.name == "file":
+            if part.name != "file":
+                fields[part.name] = (await part.read(decode=True)).decode(errors="replace")[:256]
+            elif data is None:
                 data = await _read_limited(part.read_chunk, limit)
             else:
-                fields[part.name] = (await part.read(decode=True)).decode(errors="replace")[:256]
+                raise BadRequest(400, "malformed_body", "one `file` part per upload")
+        else:
+            raise BadRequest(400, "malformed_body", f"a form of more than {_FORM_PARTS} parts")
     except (HttpProcessingError, RequestPayloadError, ValueError, LookupError, RuntimeError) as exc:
         # aiohttp raises these on a malformed body: bad part headers, boundary or charset, an unknown
         # Content-Transfer-Encoding (RuntimeError), a Content-Encoding the bytes do not follow.
         message = f"the request body cannot be read ({exc.__class__.__name__})"
         raise BadRequest(400, "malformed_body", message) from exc
-    return data, fields
+    return data or b"", fields
 
 
 def acting_brand(request: web.Request, fields: dict[str, str]) -> str:
