@@ -149,6 +149,9 @@ class FailoverPolicy:
         if not state.degraded:
             if quality_ms > target * self._settings.enter_ratio and fast_ms < quality_ms and settled:
                 self._switch(brand, state, True, now, quality_ms, target)
+        elif fast_ms >= quality_ms and settled:
+            # Both pools overloaded, the fast one (previews' too) no sooner: degraded output buys nothing.
+            self._switch(brand, state, False, now, quality_ms, target)
         elif quality_ms < target * self._settings.exit_ratio:
             if state.calm_since is None:
                 state.calm_since = now

@@ -27,9 +27,11 @@ class RouterSettings(AtelierSettings):
     rerender_max_backlog: int = Field(2, ge=1)
 
     @model_validator(mode="after")
-    def _stale_after_outlasts_a_poll(self) -> "RouterSettings":
+    def _consistent(self) -> "RouterSettings":
         if self.lag_stale_after_s <= self.lag_poll_interval_s:
             raise ValueError("lag_stale_after_s must be longer than lag_poll_interval_s")
+        if self.failover_exit_ratio >= self.failover_enter_ratio:
+            raise ValueError("failover_exit_ratio must be below failover_enter_ratio, or a steady load flaps")
         return self
 
     @property

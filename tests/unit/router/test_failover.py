@@ -148,3 +148,25 @@ def test_a_stale_lag_reading_keeps_production_on_the_quality_pool_and_switches_n
     assert "stale" in choice.reason
     stale.reassess()
     assert stale.switches == {} and not stale.any_degraded()
+
+
+def test_a_brand_fails_back_once_the_fast_pool_is_no_sooner() -> None:
+    """Regression: a failed-over brand returned only once the quality pool's prediction fell below the exit
+    threshold, so under general overload it stayed on a fast pool (previews' too) that had become slower."""
+    scene = Scene()
+    decide = policy(scene)
+    scene.quality_wait_ms = 12_000
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded
+    scene.fast_wait_ms = 15_000  # Everyone piled onto the fast pool; quality is still over target.
+    scene.now = 5
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # Not within the dwell ...
+    scene.now = 11
+    assert not decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # ... then back, quality no later.
+    assert decide.switches["acme"] == 2
+
+
+def test_an_exit_ratio_at_or_over_the_enter_ratio_is_refused() -> None:
+    from atelier_router.settings import RouterSettings
+
+    with pytest.raises(ValueError, match="failover_exit_ratio"):
+        RouterSettings(failover_enter_ratio=0.8, failover_exit_ratio=0.9)  # type: ignore[call-arg]
