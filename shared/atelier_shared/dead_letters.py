@@ -106,15 +106,19 @@ async def _run(args: argparse.Namespace) -> int:
     if missing or not chosen:
         print(f"nothing replayed: no dead letter {sorted(missing) or 'matches'}", file=sys.stderr)
         return 1
+    kept = [letter for letter in chosen if letter.replayable]
     for letter in chosen:
         if not letter.replayable:
             size, digest = letter.event.original_size, letter.event.original_sha256
-            print(f"not replayed {letter.id}: its record ({size} bytes, sha256 {digest}) was too large to keep")
-    chosen = [letter for letter in chosen if letter.replayable]
-    await replay(settings, chosen)
-    for letter in chosen:
+            print(
+                f"not replayed {letter.id}: the letter holds only its record's size ({size} bytes) and sha256 "
+                f"({digest}); publish the original again",
+                file=sys.stderr,
+            )
+    await replay(settings, kept)
+    for letter in kept:
         print(f"replayed {letter.id} ({letter.event.asset_id}) to {letter.event.original_topic}")
-    return 0
+    return 0 if len(kept) == len(chosen) else 1
 
 
 def command(argv: list[str]) -> int:

@@ -31,6 +31,8 @@ STATUS_TOPICS = tuple(
     spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TOPIC or spec in (topics.DEAD_LETTER, topics.WEBHOOKS)
 )
 _WEBHOOK_RETRY_SUFFIXES = tuple(spec.suffix for spec in topics.WEBHOOK_RETRIES)
+# The topics other systems publish uploads to.
+_ENTRY_SUFFIXES = (topics.INTAKE.suffix, topics.INBOX.suffix)
 
 
 def _as_dict(message: Message) -> dict[str, Any]:
@@ -82,7 +84,10 @@ def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any
     exported_at), and each timeline field keeps its latest value.
     """
     brand = event.brand if spec in (topics.WEBHOOKS, topics.DEAD_LETTER) else event.asset.brand
-    if status and brand and status.get("brand") not in (None, "", brand):
+    # A dead letter of what came from outside names no brand when none was readable in it: it may not
+    # touch a brand's document either.
+    from_outside = spec is topics.DEAD_LETTER and event.original_topic.endswith(_ENTRY_SUFFIXES)
+    if status and (brand or from_outside) and status.get("brand") not in (None, "", brand):
         raise ForeignAsset(f"a {brand!r} event for an asset id of brand {status['brand']!r}")
     status = dict(status or {})
     status["versions"] = dict(status.get("versions", {}))

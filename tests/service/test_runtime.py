@@ -133,7 +133,8 @@ async def test_a_record_too_large_to_keep_in_its_dead_letter_is_kept_by_size_and
 ) -> None:
     """Regression: the dead letter of a record near Kafka's 1 MiB limit, with a long error message, was
     itself over the limit; Kafka refused it, the refusal stopped the consumer, and after a restart it
-    fetched the same record again. The letter now keeps such a record by size and hash only."""
+    fetched the same record again. The letter now keeps such a record by size and hash only; and an id
+    or key from outside (an intake event's asset_id of 300,000 characters) is bounded as well."""
     settings = deployment.settings()
 
     async def fail_at_length(event: events.AssetUploaded) -> None:
@@ -145,10 +146,12 @@ async def test_a_record_too_large_to_keep_in_its_dead_letter_is_kept_by_size_and
     producer = EventProducer(settings.kafka_bootstrap, "test", settings.topics)
     await producer.start()
     try:
-        await producer.send([Outgoing(topics.UPLOADED, large), Outgoing(topics.UPLOADED, uploaded("small"))])
+        long_id = uploaded("x" * 300_000)
+        await producer.send([Outgoing(topics.UPLOADED, event) for event in (large, uploaded("small"), long_id)])
     finally:
         await producer.stop()
-    letters = {letter.asset_id: letter for letter in await dead_letters(settings, 2)}
+    letters = {letter.asset_id: letter for letter in await dead_letters(settings, 3)}
+    assert letters["x" * 256].original_key == b"" and letters["x" * 256].original_value == b""
     value = large.SerializeToString()
     assert letters["large"].original_value == b"" and letters["large"].original_size == len(value)
     assert letters["large"].original_sha256 == hashlib.sha256(value).hexdigest()

@@ -118,3 +118,27 @@ async def test_an_object_store_that_hangs_answers_503_within_the_deadline(deploy
                 assert (await response.json())["error"]["code"] == "dependency_timeout"
         async with session.post(f"{running.url}/v1/assets?brand=acme", data=jpeg_bytes()) as response:
             assert response.status == 202
+
+
+async def test_a_status_service_answering_json_that_is_not_an_object_is_a_503(deployment: Deployment) -> None:
+    """Regression: a status service answering `[]` raised AttributeError in the uploader's lookup (a 500)."""
+    from aiohttp import web
+
+    async def a_list(request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", a_list)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        status_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with (
+            running_uploader(deployment, status_url) as running,
+            running.session("acme") as session,
+            session.get(f"{running.url}/v1/assets/some-id") as response,
+        ):
+            assert response.status == 503 and (await response.json())["error"]["code"] == "status_unavailable"
+    finally:
+        await runner.cleanup()

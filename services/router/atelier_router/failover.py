@@ -52,11 +52,17 @@ class TierChoice:
     reason: str
 
 
+# A degraded brand fails back once the fast pool predicts this much later than the quality pool.
+_FAST_SLOWER_RATIO = 1.2
+
+
 @dataclass
 class _BrandState:
     degraded: bool = False
     changed_at: float = float("-inf")
     calm_since: float | None = None
+    # Since when the fast pool has predicted clearly later than the quality pool, while degraded.
+    slower_since: float | None = None
     target_ms: float = 0.0
 
 
@@ -149,8 +155,8 @@ class FailoverPolicy:
         if not state.degraded:
             if quality_ms > target * self._settings.enter_ratio and fast_ms < quality_ms and settled:
                 self._switch(brand, state, True, now, quality_ms, target)
-        elif fast_ms >= quality_ms and settled:
-            # Both pools overloaded, the fast one (previews' too) no sooner: degraded output buys nothing.
+        elif self._fast_slower(state, quality_ms, fast_ms, now) and settled:
+            # Both pools overloaded, the fast one (previews' too) the later: degraded output buys nothing.
             self._switch(brand, state, False, now, quality_ms, target)
         elif quality_ms < target * self._settings.exit_ratio:
             if state.calm_since is None:
@@ -161,12 +167,22 @@ class FailoverPolicy:
             state.calm_since = None
         return state.degraded
 
+    def _fast_slower(self, state: _BrandState, quality_ms: float, fast_ms: float, now: float) -> bool:
+        """Whether the fast pool has predicted a fifth later than the quality pool for a whole dwell (a
+        band and a time, as for the exit ratio, so that pools trading load do not flap)."""
+        if fast_ms < quality_ms * _FAST_SLOWER_RATIO:
+            state.slower_since = None
+            return False
+        if state.slower_since is None:
+            state.slower_since = now
+        return now - state.slower_since >= self._settings.min_dwell_s
+
     def _switch(
         self, brand: str, state: _BrandState, degraded: bool, now: float, quality_ms: float, target: float
     ) -> None:
         state.degraded = degraded
         state.changed_at = now
-        state.calm_since = None
+        state.calm_since = state.slower_since = None
         self.switches[brand] = self.switches.get(brand, 0) + 1
         SWITCHES.labels(brand, "fast" if degraded else "quality").inc()
         DEGRADED.labels(brand).set(1 if degraded else 0)

@@ -118,7 +118,8 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
             if part.name != "file":
-                fields[part.name] = (await part.read(decode=True)).decode(errors="replace")[:256]
+                value = part.decode(await _read_limited(part.read_chunk, _FORM_OVERHEAD))
+                fields[part.name] = value.decode(errors="replace")[:256]
             elif data is None:
                 data = await _read_limited(part.read_chunk, limit)
             else:
@@ -190,7 +191,7 @@ class Api:
                 self.submit,
                 "Submit an image: validated, stored, and sent into the pipeline",
                 (202, contract.Accepted),
-                (400, 401, 403, 409, 413, 415, 422, 429, 503),
+                (400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
                 contract.upload_parameters(),
                 contract.upload_body(),
             ),
@@ -346,7 +347,10 @@ class Api:
             if answer.status == 404:
                 return None
             answer.raise_for_status()
-            return await answer.json()  # type: ignore[no-any-return]
+            document = await answer.json()
+            if not isinstance(document, dict):
+                raise ValueError(f"the status service answered a JSON {type(document).__name__}, not an object")
+            return document
 
     async def _in_flight(self, brand: str, limit: int) -> InFlight | None:
         """The status service's count of the brand's open assets, or None when it does not answer."""

@@ -127,7 +127,7 @@ class AssetTrace(BaseModel):
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ERRORS = {
-    400: "the request is malformed (no image, no brand for an admin key)",
+    400: "the request is malformed (no image, no brand for an admin key, an unreadable body or Idempotency-Key)",
     401: "no API key, or an unknown or revoked one",
     403: "the key's brand may not submit for the brand named",
     404: "no such asset for the caller's brand",
@@ -136,6 +136,7 @@ ERRORS = {
     415: "not a JPEG, PNG, WebP, GIF, TIFF, HEIC/HEIF or AVIF image",
     422: "the image or a field is invalid (undecodable, over the pixel limit, unknown tier or style)",
     429: "over the brand's rate limit, in-flight quota or live streams (see Retry-After)",
+    500: "the object store or Kafka refused the write for good; nothing was accepted",
     503: "a dependency (Kafka, the object store, the status service) does not answer (see Retry-After)",
 }
 

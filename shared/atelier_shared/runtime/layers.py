@@ -178,25 +178,29 @@ def in_trace_of(delivery: Delivery, outgoing: Sequence[Outgoing]) -> list[Outgoi
 # record again.
 MAX_ORIGINAL_BYTES = 512 * 1024
 MAX_ERROR_CHARS = 4096
+# Ids and keys come from outside too (an intake event's asset_id, an inbox record's key): bounded as well.
+MAX_ID_CHARS = 256
+MAX_KEY_BYTES = 4096
 
 
 def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgoing:
     """The dead-letter record of a delivery that failed for good: what, where, why, how often."""
     header = getattr(delivery.event, "asset", None)
     record = delivery.record
-    original = record.value or b""
-    asset_id = getattr(error, "asset_id", "") or delivery.asset_id
+    original, key = record.value or b"", record.key or b""
+    kept = len(original) <= MAX_ORIGINAL_BYTES and len(key) <= MAX_KEY_BYTES  # Else not replayable.
+    asset_id = (getattr(error, "asset_id", "") or delivery.asset_id)[:MAX_ID_CHARS]
     tier = cast(Tier, header.tier if header is not None else getattr(delivery.event, "tier", 0))
     event = DeadLettered(
         asset_id=asset_id,
-        brand=getattr(error, "brand", "") or delivery.brand,
+        brand=(getattr(error, "brand", "") or delivery.brand)[:MAX_ID_CHARS],
         tier=tier,
         service=service,
         original_topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        original_key=(record.key or b"")[:MAX_ORIGINAL_BYTES],
-        original_value=original if len(original) <= MAX_ORIGINAL_BYTES else b"",
+        original_key=key if kept else b"",
+        original_value=original if kept else b"",
         original_size=len(original),
         original_sha256=hashlib.sha256(original).hexdigest(),
         error_type=error_type(error),
@@ -226,14 +230,22 @@ class DeadLetter:
             try:
                 await self._sender.send(letters)
             except PublishRefused as exc:  # A topic with a lower record limit than Kafka's default.
-                log.error("Kafka refused dead letters; sending them without their records", error=str(exc)[:500])
-                await self._sender.send([_without_original(letter) for letter in letters])
+                log.error(
+                    "Kafka refused dead letters; sending each again, refused ones without their records",
+                    error=str(exc)[:500],
+                )
+                for letter in letters:
+                    try:
+                        await self._sender.send([letter])
+                    except PublishRefused:
+                        await self._sender.send([_without_record(letter)])
         return outcomes
 
 
-def _without_original(letter: Outgoing) -> Outgoing:
+def _without_record(letter: Outgoing) -> Outgoing:
     event = DeadLettered()
     event.CopyFrom(letter.event)
+    event.ClearField("original_key")
     event.ClearField("original_value")
     return replace(letter, event=event)
 

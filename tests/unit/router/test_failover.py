@@ -157,12 +157,26 @@ def test_a_brand_fails_back_once_the_fast_pool_is_no_sooner() -> None:
     decide = policy(scene)
     scene.quality_wait_ms = 12_000
     assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded
+    scene.fast_wait_ms = 13_000  # A little later than quality: within the band, it stays.
+    scene.now = 30
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded
     scene.fast_wait_ms = 15_000  # Everyone piled onto the fast pool; quality is still over target.
-    scene.now = 5
-    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # Not within the dwell ...
-    scene.now = 11
-    assert not decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # ... then back, quality no later.
+    scene.now = 35
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # Not for a whole dwell yet ...
+    scene.now = 45
+    assert not decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # ... then back: quality is sooner.
     assert decide.switches["acme"] == 2
+
+
+def test_pools_equally_overloaded_do_not_flap() -> None:
+    scene = Scene()
+    decide = policy(scene)
+    for tick in range(600):  # Ten minutes, both pools far over target, the fast one within 10% of quality.
+        scene.now = tick
+        scene.quality_wait_ms = 20_000
+        scene.fast_wait_ms = 20_000 * (0.9 if tick % 2 else 1.1)
+        decide.choose(events.TIER_PRODUCTION, BRAND)
+    assert decide.switches["acme"] == 1
 
 
 def test_an_exit_ratio_at_or_over_the_enter_ratio_is_refused() -> None:

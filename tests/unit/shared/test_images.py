@@ -211,14 +211,26 @@ def test_a_stylized_result_passes_between_services_exactly_with_its_alpha() -> N
     assert np.array_equal(np.asarray(decode(data, LIMITS)), pixels)
 
 
-def test_a_rotated_jpeg_decodes_to_an_exact_upright_size_at_reduced_scale() -> None:
+def test_a_rotated_jpeg_decodes_to_an_exact_upright_size_at_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import JpegImagePlugin
+
     stored = Image.new("RGB", (1600, 1200), (255, 0, 0))
     exif = Image.Exif()
     exif[0x0112] = 6  # Upright it is 1200x1600.
     buffer = io.BytesIO()
     stored.save(buffer, "JPEG", exif=exif.tobytes())
+    drafts = []
+    draft = JpegImagePlugin.JpegImageFile.draft
+
+    def recorded(image: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
+        answer = draft(image, mode, size)
+        drafts.append(image.size)  # The size the DCT scale decodes to, in the file's orientation.
+        return answer
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", recorded)
     assert decode(buffer.getvalue(), LIMITS, size=(300, 400)).size == (300, 400)
     assert decode(buffer.getvalue(), LIMITS, max_side=400).size == (300, 400)
+    assert drafts == [(400, 300), (400, 300)]  # A quarter scale: the file's sides, not the upright ones.
 
 
 def test_a_crafted_header_is_an_invalid_image_whatever_pillow_raises() -> None:

@@ -171,4 +171,7 @@ def test_another_brands_event_for_the_same_asset_id_is_refused() -> None:
         merge_status(status, topics.UPLOADED, events.AssetUploaded(asset=other))
     with pytest.raises(ForeignAsset):
         merge_status(status, topics.WEBHOOKS, events.WebhookReported(asset_id="a1", brand="lumen"))
+    unnamed = events.DeadLettered(asset_id="a1", original_topic="atelier.intake", error_type="invalid_event")
+    with pytest.raises(ForeignAsset):  # An intake event naming no brand, for acme's id.
+        merge_status(status, topics.DEAD_LETTER, unnamed)
     assert status["brand"] == "acme" and status["renditions"]
