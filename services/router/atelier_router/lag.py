@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
@@ -217,10 +217,7 @@ class LagMonitor:
         self._admin = AIOKafkaAdminClient(**self._settings.kafka_options(), client_id="router-lag")
         await self._admin.start()
         for spec in self._pools.values():
-            described = await self._admin.describe_topics(list(spec.all_topics))
-            self._partitions[spec.pool] = [
-                TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]
-            ]
+            self._partitions[spec.pool] = await self._partitions_of(spec.all_topics)
         self._offsets = AIOKafkaConsumer(
             **self._settings.kafka_options(), enable_auto_commit=False, client_id="router-lag"
         )
@@ -235,6 +232,19 @@ class LagMonitor:
         )
         await self._stats.start()
         await self.sample()
+
+    async def _partitions_of(self, names: Iterable[str]) -> list[TopicPartition]:
+        """Every partition of the topics; an error for a topic that is not there (aiokafka answers one
+        with an error code and no partitions, which read as no lag would never fail over)."""
+        assert self._admin is not None
+        described = await self._admin.describe_topics(list(names))
+        for item in described:
+            if item["error_code"] or not item["partitions"]:
+                raise RuntimeError(
+                    f"topic {item['topic']} has no partitions (error code {item['error_code']}): "
+                    "provision the topics before the router starts (python -m atelier_shared.provision)"
+                )
+        return [TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]]
 
     async def stop(self) -> None:
         """Disconnect."""
