@@ -33,8 +33,8 @@ class DeadLetter:
 
     @property
     def replayable(self) -> bool:
-        """Whether it holds its record: one over the letter's limit is kept only by size and hash."""
-        return len(self.event.original_value) >= self.event.original_size
+        """Whether it holds its record: one over the letter's limits is kept only by size and hash."""
+        return not self.event.original_omitted
 
 
 async def read_all(settings: AtelierSettings, timeout_s: float = 60.0) -> list[DeadLetter]:

@@ -89,11 +89,13 @@ def trace_id_of(headers: Iterable[tuple[str, bytes]] | None) -> str:
 
 
 def traceparent_of(headers: Iterable[tuple[str, bytes]] | None) -> str:
-    """The raw traceparent header, or an empty string."""
-    for name, value in headers or ():
-        if name == "traceparent":
-            return value.decode(errors="replace")
-    return ""
+    """The W3C traceparent the headers carry, as the propagator reads it, or an empty string: bounded,
+    whatever another system put in the header (a dead letter keeps it)."""
+    context = trace.get_current_span(context_from(headers)).get_span_context()
+    if not context.is_valid:
+        return ""
+    trace_id, span_id = trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
+    return f"00-{trace_id}-{span_id}-{int(context.trace_flags):02x}"
 
 
 def exemplar() -> dict[str, str] | None:

@@ -152,6 +152,8 @@ async def test_a_record_too_large_to_keep_in_its_dead_letter_is_kept_by_size_and
         await producer.stop()
     letters = {letter.asset_id: letter for letter in await dead_letters(settings, 3)}
     assert letters["x" * 256].original_key == b"" and letters["x" * 256].original_value == b""
+    assert letters["x" * 256].original_omitted and letters["large"].original_omitted
+    assert not letters["small"].original_omitted
     value = large.SerializeToString()
     assert letters["large"].original_value == b"" and letters["large"].original_size == len(value)
     assert letters["large"].original_sha256 == hashlib.sha256(value).hexdigest()

@@ -96,12 +96,17 @@ class FailoverPolicy:
         return any(state.degraded for state in self._states.values())
 
     def reassess(self) -> None:
-        """Re-evaluate failed-over brands on fresh estimates (run on every lag sample).
+        """Re-evaluate failed-over brands on fresh estimates (run on every lag sample, and every failed one).
 
         Without it a brand would leave fail-over only when its next request arrives: after a burst
         followed by silence it would stay degraded, and hold back every re-render, indefinitely.
         """
-        if not self.any_degraded() or not self._fresh():
+        if not self._fresh():
+            # No reading: fail-back's timers restart with the next fresh one, not across the gap.
+            for state in self._states.values():
+                state.calm_since = state.slower_since = None
+            return
+        if not self.any_degraded():
             return
         quality_ms = self.predicted_ms(self._estimates("quality"))
         fast_ms = self.predicted_ms(self._estimates("fast"))

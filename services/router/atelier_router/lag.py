@@ -234,16 +234,17 @@ class LagMonitor:
         await self.sample()
 
     async def _partitions_of(self, names: Iterable[str]) -> list[TopicPartition]:
-        """Every partition of the topics; an error for a topic that is not there (aiokafka answers one
-        with an error code and no partitions, which read as no lag would never fail over)."""
+        """Every partition of the topics; an error for a topic that is not there. Read as a pool without
+        partitions, its lag would be 0 for good and the router would never fail over; and describing
+        it would create it where the brokers auto-create topics (listing them never does)."""
         assert self._admin is not None
+        missing = sorted(set(names) - set(await self._admin.list_topics()))
+        if missing:
+            raise RuntimeError(
+                f"topics {', '.join(missing)} do not exist: provision them before the router starts "
+                "(python -m atelier_shared.provision)"
+            )
         described = await self._admin.describe_topics(list(names))
-        for item in described:
-            if item["error_code"] or not item["partitions"]:
-                raise RuntimeError(
-                    f"topic {item['topic']} has no partitions (error code {item['error_code']}): "
-                    "provision the topics before the router starts (python -m atelier_shared.provision)"
-                )
         return [TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]]
 
     async def stop(self) -> None:

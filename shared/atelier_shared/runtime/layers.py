@@ -201,6 +201,7 @@ def dead_letter(delivery: Delivery, error: BaseException, service: str) -> Outgo
         offset=record.offset,
         original_key=key if kept else b"",
         original_value=original if kept else b"",
+        original_omitted=not kept,
         original_size=len(original),
         original_sha256=hashlib.sha256(original).hexdigest(),
         error_type=error_type(error),
@@ -247,6 +248,7 @@ def _without_record(letter: Outgoing) -> Outgoing:
     event.CopyFrom(letter.event)
     event.ClearField("original_key")
     event.ClearField("original_value")
+    event.original_omitted = True
     return replace(letter, event=event)
 
 

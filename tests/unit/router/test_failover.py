@@ -168,6 +168,24 @@ def test_a_brand_fails_back_once_the_fast_pool_is_no_sooner() -> None:
     assert decide.switches["acme"] == 2
 
 
+def test_fail_back_needs_a_whole_dwell_of_fresh_readings() -> None:
+    """Regression: while the reading was stale nothing reset fail-back's timers, so the first fresh sample
+    after a gap failed a brand back on two readings a minute apart."""
+    scene, fresh = Scene(), [True]
+    settings = FailoverSettings(overhead_ms=0, min_dwell_s=10)
+    decide = FailoverPolicy(scene.estimates, settings, clock=lambda: scene.now, fresh=lambda: fresh[0])
+    scene.quality_wait_ms = 12_000
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded
+    scene.now, scene.fast_wait_ms = 20, 20_000
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # The fast pool reads slower from here ...
+    fresh[0], scene.now = False, 25
+    decide.reassess()  # ... then no reading for a minute.
+    fresh[0], scene.now = True, 85
+    assert decide.choose(events.TIER_PRODUCTION, BRAND).degraded  # One fresh reading is not a dwell.
+    scene.now = 96
+    assert not decide.choose(events.TIER_PRODUCTION, BRAND).degraded
+
+
 def test_pools_equally_overloaded_do_not_flap() -> None:
     scene = Scene()
     decide = policy(scene)

@@ -328,7 +328,7 @@ class WebhookReported(_message.Message):
     def __init__(self, asset_id: _Optional[str] = ..., brand: _Optional[str] = ..., delivery_id: _Optional[str] = ..., delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ..., delivered: _Optional[bool] = ..., attempted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class DeadLettered(_message.Message):
-    __slots__ = ("asset_id", "brand", "tier", "service", "original_topic", "partition", "offset", "original_key", "original_value", "original_size", "original_sha256", "error_type", "error_message", "attempts", "traceparent", "failed_at")
+    __slots__ = ("asset_id", "brand", "tier", "service", "original_topic", "partition", "offset", "original_key", "original_value", "original_size", "original_sha256", "original_omitted", "error_type", "error_message", "attempts", "traceparent", "failed_at")
     ASSET_ID_FIELD_NUMBER: _ClassVar[int]
     BRAND_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +340,7 @@ class DeadLettered(_message.Message):
     ORIGINAL_VALUE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_OMITTED_FIELD_NUMBER: _ClassVar[int]
     ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
@@ -356,12 +357,13 @@ class DeadLettered(_message.Message):
     original_value: bytes
     original_size: int
     original_sha256: str
+    original_omitted: bool
     error_type: str
     error_message: str
     attempts: int
     traceparent: str
     failed_at: _timestamp_pb2.Timestamp
-    def __init__(self, asset_id: _Optional[str] = ..., brand: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., service: _Optional[str] = ..., original_topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., original_key: _Optional[bytes] = ..., original_value: _Optional[bytes] = ..., original_size: _Optional[int] = ..., original_sha256: _Optional[str] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., traceparent: _Optional[str] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, asset_id: _Optional[str] = ..., brand: _Optional[str] = ..., tier: _Optional[_Union[Tier, str]] = ..., service: _Optional[str] = ..., original_topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., original_key: _Optional[bytes] = ..., original_value: _Optional[bytes] = ..., original_size: _Optional[int] = ..., original_sha256: _Optional[str] = ..., original_omitted: _Optional[bool] = ..., error_type: _Optional[str] = ..., error_message: _Optional[str] = ..., attempts: _Optional[int] = ..., traceparent: _Optional[str] = ..., failed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PoolReported(_message.Message):
     __slots__ = ("pool", "instance", "item_service_ms", "items_per_second", "mean_batch_size", "buffered", "paused_partitions", "reported_at")
