@@ -34,7 +34,8 @@ class DeadLetter:
     @property
     def replayable(self) -> bool:
         """Whether it holds its record: one over the letter's limits is kept only by size and hash."""
-        return not self.event.original_omitted
+        # Letters of the first bounded version said so only by an empty value of a non-zero size.
+        return not self.event.original_omitted and len(self.event.original_value) >= self.event.original_size
 
 
 async def read_all(settings: AtelierSettings, timeout_s: float = 60.0) -> list[DeadLetter]:

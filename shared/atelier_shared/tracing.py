@@ -63,7 +63,8 @@ class _HeaderSetter(Setter[list[tuple[str, bytes]]]):
 
 class _HeaderGetter(Getter[KafkaHeaders]):
     def get(self, carrier: KafkaHeaders, key: str) -> list[str] | None:
-        values = [value.decode(errors="replace") for name, value in carrier if name == key]
+        # A header may have a null value (None from aiokafka): no value, not a crash of the consumer.
+        values = [value.decode(errors="replace") for name, value in carrier if name == key and value is not None]
         return values or None
 
     def keys(self, carrier: KafkaHeaders) -> list[str]:

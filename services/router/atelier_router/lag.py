@@ -239,12 +239,14 @@ class LagMonitor:
         it would create it where the brokers auto-create topics (listing them never does)."""
         assert self._admin is not None
         missing = sorted(set(names) - set(await self._admin.list_topics()))
+        described = [] if missing else await self._admin.describe_topics(list(names))
+        # A broker that has not caught up with a topic just created answers it with an error, no partitions.
+        missing += [item["topic"] for item in described if item["error_code"] or not item["partitions"]]
         if missing:
             raise RuntimeError(
-                f"topics {', '.join(missing)} do not exist: provision them before the router starts "
-                "(python -m atelier_shared.provision)"
+                f"topics {', '.join(missing)} do not exist (or this principal may not describe them): "
+                "provision them before the router starts (python -m atelier_shared.provision)"
             )
-        described = await self._admin.describe_topics(list(names))
         return [TopicPartition(item["topic"], part["partition"]) for item in described for part in item["partitions"]]
 
     async def stop(self) -> None:

@@ -67,3 +67,7 @@ async def test_a_pool_topic_that_is_not_there_stops_the_start() -> None:
     assert await lag._partitions_of(["atelier.stylize.quality"]) == [TopicPartition("atelier.stylize.quality", 0)]
     with pytest.raises(RuntimeError, match="topics atelier.stylize.rerender do not exist"):
         await lag._partitions_of(["atelier.stylize.quality", "atelier.stylize.rerender"])
+    catching_up = {"topic": "atelier.stylize.fast", "error_code": 5, "partitions": []}  # LEADER_NOT_AVAILABLE
+    lag = monitor(Describing([present, catching_up]))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="topics atelier.stylize.fast do not exist"):
+        await lag._partitions_of(["atelier.stylize.quality", "atelier.stylize.fast"])
