@@ -75,6 +75,11 @@ def _answer(exc: AtelierError) -> web.Response:
     return error(500, "internal_error", "the upload could not be stored or announced; retry later or report it")
 
 
+# What a call to another service (the status service, the trace store) raises when it does not answer,
+# or answers something that is not a JSON object.
+UNANSWERED = (aiohttp.ClientError, TimeoutError, ValueError)
+
+
 class BadRequest(Exception):
     """A request answered with a 4xx and its error code."""
 
@@ -313,7 +318,7 @@ class Api:
         status, answer = self._accepted.get(asset_id), None
         try:
             answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}")
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: not JSON.
+        except UNANSWERED as exc:
             if status is None:
                 log.warning("status service unavailable", error=repr(exc))  # Its host stays out of answers.
                 message = "the status service does not answer; retry shortly"
@@ -333,7 +338,7 @@ class Api:
         when the status service does not answer (its view refuses another brand's events anyway)."""
         try:
             answer = await self._status(f"/v1/assets/{quote(asset_id, safe='')}", timeout_s=2.0)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except UNANSWERED as exc:
             log.warning("asset id owner unknown: status service unavailable", error=repr(exc))
             return None
         return str(answer.get("brand") or "") or None if answer else None
@@ -358,7 +363,7 @@ class Api:
             # Short: uploads wait on it under the brand's lock, and fall back to the local count.
             answer = await self._status(f"/v1/brands/{quote(brand, safe='')}/open?limit={limit}", timeout_s=1.0)
             return InFlight(open=int(answer["open"]), asset_ids=frozenset(answer["asset_ids"])) if answer else None
-        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:  # Or not its JSON.
+        except (*UNANSWERED, KeyError, TypeError) as exc:  # Or not the document asked for.
             log.warning("in-flight quota counted locally: status service unavailable", error=repr(exc))
             return None
 

@@ -21,7 +21,7 @@ from atelier_shared import BrandBook, UnknownBrand, get_logger
 from atelier_shared.runtime.http import EVENT_STREAM_HEADERS
 from atelier_uploader import contract
 from atelier_uploader.access import error, principal
-from atelier_uploader.api import Api, BadRequest, acting_brand
+from atelier_uploader.api import UNANSWERED, Api, BadRequest, acting_brand
 
 log = get_logger(__name__)
 
@@ -204,7 +204,7 @@ class Studio:
                 if answer.status != 200:
                     return _unavailable("recent assets", f"the status service answered {answer.status}")
                 return web.json_response(await answer.json())
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: not JSON.
+        except UNANSWERED as exc:
             return _unavailable("recent assets", exc)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -262,7 +262,7 @@ class Studio:
                 if answer.status != 200:
                     return _unavailable("the trace", f"the trace store answered {answer.status}")
                 document = await answer.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except UNANSWERED as exc:
             return _unavailable("the trace", exc)
         spans = waterfall(document, trace_id)
         return web.json_response(contract.AssetTrace(trace_id=trace_id, spans=spans, ui_url=ui_url).model_dump())
