@@ -129,6 +129,8 @@ async def test_an_idempotency_key_with_another_tier_conflicts(api: RunningApi) -
 
 
 async def test_over_the_rate_limit_answers_429_with_retry_after(deployment: Deployment, tmp_path: Path) -> None:
+    """Regression too: the rate limit was checked only after the upload was validated, so a request over it
+    paid for a full decode first (and a bad image over the limit got 422, not 429)."""
     brands = limited_brands(tmp_path / "brands", rate="3/minute")
     async with running_api(deployment, brands_dir=brands) as api:
         statuses = [(await submit(api, "acme", jpeg_bytes(seed=n)))[0] for n in range(3)]
@@ -136,6 +138,9 @@ async def test_over_the_rate_limit_answers_429_with_retry_after(deployment: Depl
         status, body = await submit(api, "acme", jpeg_bytes(seed=4))
         assert (status, body["error"]["code"]) == (429, "rate_limited")
         assert 1 <= int(body["_headers"]["Retry-After"]) <= 60
+        # Refused before it is decoded.
+        status, body = await submit(api, "acme", jpeg_bytes()[:100])
+        assert (status, body["error"]["code"]) == (429, "rate_limited")
         assert (await submit(api, "lumen", jpeg_bytes(seed=5)))[0] == 202  # Another brand is not limited.
 
 

@@ -106,19 +106,28 @@ class Quotas:
         self._recent: dict[str, dict[str, float]] = defaultdict(dict)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    async def check_rate(self, brand: str) -> None:
+        """Refused when the brand is over a rate limit now; counts nothing (admit does). Asked before an
+        upload is validated, so requests refused anyway cost no decode."""
+        for rate in self._rates_of(brand):
+            if not await self._limiter.test(rate, brand):
+                stats = await self._limiter.get_window_stats(rate, brand)
+                retry = max(1, math.ceil(stats.reset_time - time.time()))
+                raise Refused("rate_limited", f"over the brand's rate limit of {rate}; retry later", retry)
+
     async def admit(self, brand: str, asset_id: str) -> None:
         """Count a submission against the brand's limits; Refused when over one."""
         limits = self._brands.get(brand).limits
-        rates = self._rates.setdefault(limits.rate, parse_many(limits.rate))
+        rates = self._rates_of(brand)
         async with self._locks[brand]:
-            for rate in rates:
-                if not await self._limiter.test(rate, brand):
-                    stats = await self._limiter.get_window_stats(rate, brand)
-                    retry = max(1, math.ceil(stats.reset_time - time.time()))
-                    raise Refused("rate_limited", f"over the brand's rate limit of {rate}; retry later", retry)
+            await self.check_rate(brand)
             for rate in rates:
                 await self._limiter.hit(rate, brand)
             await self._reserve(brand, asset_id, limits.in_flight)
+
+    def _rates_of(self, brand: str) -> list[RateLimitItem]:
+        rate = self._brands.get(brand).limits.rate
+        return self._rates.setdefault(rate, parse_many(rate))
 
     def release(self, brand: str, asset_id: str) -> None:
         """Give back a reservation whose upload was refused after admission."""

@@ -257,6 +257,7 @@ class Api:
         span = trace.get_current_span()
         span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
         submission = Submission(asset_id, brand, tier, style, events.SOURCE_HTTP, reference or "http")
+        await self.quotas.check_rate(brand)
         original = await self._ingestor.validate(data, submission)
         async with self._submitting.setdefault(asset_id, asyncio.Lock()):
             if key:
