@@ -86,8 +86,8 @@ class Intake:
             raise ObjectMissing(f"{submission.source_uri}: the object does not exist; store it before announcing it")
         self._ingestor.check(submission.brand, submission.tier, submission.style)
         self._ingestor.check_size(stored.size)
-        # At most one byte over the limit, whatever the object holds by now (it may be replaced after `stat`).
+        # At most one byte over the limit, whatever the object holds by now (it may be replaced after
+        # `stat`): validation's own byte check refuses such an object.
         limit = self._ingestor.limits.max_bytes
         data = await self._store.get_range(stored.bucket, stored.key, limit + 1) if stored.size else b""
-        self._ingestor.check_size(len(data))
         return await self._ingestor.ingest(data, submission)
