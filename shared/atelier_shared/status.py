@@ -210,6 +210,7 @@ def with_urls(status: dict[str, Any], sign: Callable[[str, str], str]) -> dict[s
 
     status = dict(status)
     status.pop("versions", None)
+    status.pop("retention", None)  # The status view's own bookkeeping.
     if "original" in status:
         status["original"] = signed(status["original"])
     if "stylized" in status:

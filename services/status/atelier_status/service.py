@@ -14,6 +14,9 @@ from atelier_status.reads import Reads
 from atelier_status.settings import StatusSettings
 from atelier_status.view import StatusView
 
+# How often documents past their retention are looked for.
+PRUNE_INTERVAL_S = 600.0
+
 
 def declare(settings: StatusSettings) -> Service:
     """The status service."""
@@ -30,4 +33,7 @@ def declare(settings: StatusSettings) -> Service:
     service.check("view", view_ready)
     Reads(view, lambda bucket, key: store.presigned_url(bucket, key, expiry)).routes(service.http.routes)
     service.http.on_stop(view.feed.close)
+    if settings.status_retention_days:
+        retention_s = settings.status_retention_days * 86400
+        service.background("status-retention", lambda: view.keep_pruning(retention_s, PRUNE_INTERVAL_S))
     return service

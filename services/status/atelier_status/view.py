@@ -26,6 +26,11 @@ log = get_logger(__name__)
 STOP_TIMEOUT_S = 10.0
 # Recent assets kept per brand for readers (the studio's list).
 RECENT_KEPT = 200
+# Documents looked at between yields to the event loop while pruning.
+PRUNE_CHUNK = 1000
+# The view's bookkeeping in each document (left out of what clients see, like the fold's `versions`):
+# the partition of the document's changelog records, and when the view last changed it (epoch ms).
+RETENTION = "retention"
 
 
 def _headers(headers: Any) -> list[tuple[str, bytes]]:
@@ -149,12 +154,47 @@ class StatusView:
                 status["trace_id"] = trace_id
             if status == held:
                 continue  # A redelivery, or an event that changes nothing: no write, no news.
+            status[RETENTION] = {"partition": event.message.partition, "changed_ms": time.time() * 1000}
             self.table[key] = status
             self._index(key, status)
             self.feed.publish(str(status.get("brand", "")), status)
 
     def _forget_indexes(self, *_args: Any, **_kwargs: Any) -> None:
         self._open = None
+
+    async def prune(self, before_ms: float) -> int:
+        """Forget the documents last changed before `before_ms` (epoch ms) in the partitions this worker
+        owns, each with a tombstone in the changelog so that no recovery brings it back; how many.
+
+        faust deletes a key only inside its agent, in the partition of the event being handled; the
+        view records each document's partition, so it deletes with that partition instead. It stops
+        while a rebalance or a recovery is under way (the partitions it owns are changing).
+        """
+        pruned = 0
+        keys = list(self.table.keys())
+        for start in range(0, len(keys), PRUNE_CHUNK):
+            if not self.ready or self.app.rebalancing or self.app.in_recovery:
+                break
+            owned = {tp.partition for tp in self.app.assignor.assigned_actives()}
+            for asset_id in keys[start : start + PRUNE_CHUNK]:
+                status = self.table.data.get(asset_id) or {}
+                kept = status.get(RETENTION)  # None in a document written before retention existed.
+                if kept is None or kept["changed_ms"] >= before_ms or kept["partition"] not in owned:
+                    continue
+                self.table.send_changelog(kept["partition"], asset_id, None, value_serializer="raw")
+                del self.table.data[asset_id]
+                self._unindex(asset_id, str(status.get("brand", "")))
+                pruned += 1
+            await asyncio.sleep(0)  # Events are folded meanwhile; each document is read again above.
+        return pruned
+
+    async def keep_pruning(self, retention_s: float, interval_s: float) -> None:
+        """Prune documents unchanged for `retention_s`, every `interval_s`."""
+        while True:
+            await asyncio.sleep(interval_s)
+            pruned = await self.prune(time.time() * 1000 - retention_s * 1000)
+            if pruned:
+                log.info("forgot asset statuses past their retention", count=pruned, retention_s=retention_s)
 
     def _index(self, asset_id: str, status: dict[str, Any]) -> None:
         if self._open is None:
@@ -169,6 +209,11 @@ class StatusView:
         recent[asset_id] = float(status.get("versions", {}).get("timeline.uploaded_at", 0.0))
         if len(recent) > 2 * RECENT_KEPT:  # Trimmed now and then, not on every change.
             self._recent[brand] = dict(sorted(recent.items(), key=lambda item: item[1])[-RECENT_KEPT:])
+
+    def _unindex(self, asset_id: str, brand: str) -> None:
+        if self._open is not None:
+            self._open.get(brand, set()).discard(asset_id)
+        self._recent.get(brand, {}).pop(asset_id, None)
 
     def open_assets(self, brand: str) -> set[str] | None:
         """A brand's assets that are not final yet (exported or failed); None while the table recovers."""
