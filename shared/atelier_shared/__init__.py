@@ -29,7 +29,7 @@ from atelier_shared.metrics import STAGE_SECONDS
 from atelier_shared.runtime.delivery import Delivery, Outgoing
 from atelier_shared.runtime.http import Listener
 from atelier_shared.runtime.producer import EventProducer
-from atelier_shared.runtime.retrying import kafka_retriable
+from atelier_shared.runtime.retrying import hold, kafka_retriable
 from atelier_shared.runtime.scheduling import BatchPolicy
 from atelier_shared.runtime.service import Component, Publisher, Service, run, serve
 from atelier_shared.runtime.subscription import Choice, Options, Produced, Subscription
@@ -86,6 +86,7 @@ __all__ = [
     "configure_tracing",
     "events",
     "get_logger",
+    "hold",
     "kafka_retriable",
     "load_settings",
     "run",

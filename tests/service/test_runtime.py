@@ -23,6 +23,7 @@ from atelier_shared import (
     Service,
     StoreUnavailable,
     events,
+    hold,
     topics,
 )
 from tests.conftest import Deployment
@@ -510,3 +511,30 @@ async def test_a_handler_waiting_on_the_services_shutdown_is_abandoned_not_dead_
         settings.kafka_bootstrap, settings.topics.name(topics.DEAD_LETTER), until=lambda found: False, timeout_s=2
     )
     assert dead == []
+
+
+async def test_a_rebalance_ends_a_handlers_hold_and_the_record_is_handled_again(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Regression: a webhook retry waited for its due time inside its handler, and a rebalance of its
+    group waited for it (up to the tier's delay: half an hour), every member of the group stopped
+    meanwhile. A hold now ends when a rebalance begins; the record stays uncommitted and the owner of
+    its partition takes it again (here the same member, which keeps its partitions)."""
+    settings = deployment.settings()
+    holds: list[str] = []
+
+    async def hold_first(event: events.AssetUploaded) -> None:
+        holds.append(event.asset.asset_id)
+        if len(holds) == 1:
+            await hold(3600)
+
+    seen: list[str] = []
+    service = await running(settings, tagger(seen, hold_first), batch=BatchPolicy(max_items=1))
+    stopped_after.append(service)
+    loop = service.loop(GROUP)
+    await publish(settings, ["due-later"])
+    await wait_until(lambda: holds == ["due-later"])
+    await asyncio.wait_for(loop.on_revoked(set()), 10)  # Revoking nothing: the member keeps its partitions.
+    await wait_until(lambda: seen == ["due-later"])
+    assert holds == ["due-later", "due-later"]
+    assert await outputs(settings, topics.TAGGED, 1) == ["due-later"]

@@ -20,8 +20,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from atelier_exporter import webhook
-from atelier_shared import BrandBook, PermanentError, events, get_logger, topics, tracer
-from atelier_shared.runtime.retrying import Shutdown
+from atelier_shared import BrandBook, PermanentError, events, get_logger, hold, topics, tracer
 from atelier_shared.runtime.subscription import Choice
 
 log = get_logger(__name__)
@@ -60,7 +59,6 @@ class WebhookDeliveries:
         self,
         brands: BrandBook,
         secrets: dict[str, bytes],
-        shutdown: Shutdown,
         retry_delays_s: Sequence[float],
         give_up_s: float,
         timeout_s: float,
@@ -69,7 +67,6 @@ class WebhookDeliveries:
             raise ValueError(f"one retry delay per tier topic ({len(topics.WEBHOOK_RETRIES)}), got {retry_delays_s}")
         self._brands = brands
         self._secrets = secrets
-        self._shutdown = shutdown
         self._delays = tuple(retry_delays_s)
         self._give_up_s = give_up_s
         self._timeout_s = timeout_s
@@ -97,8 +94,9 @@ class WebhookDeliveries:
 
     async def retry(self, task: events.WebhookRetryScheduled) -> list[Message]:
         """A retry, once it is due (records of one tier fall due in order: waiting holds back none due).
-        A stop during the wait abandons the record uncommitted: the next start waits for it again."""
-        await self._shutdown.sleep(max(0.0, events.timestamp_ms(task.due_at) / 1000 - time.time()))
+        A stop or a rebalance during the wait abandons the record uncommitted: the partition's owner
+        waits for it again."""
+        await hold(max(0.0, events.timestamp_ms(task.due_at) / 1000 - time.time()))
         owed = events.WebhookRetryScheduled()
         owed.CopyFrom(task)  # The consumed event stays as it was (the runtime may retry the handler).
         return await self._attempt(owed)

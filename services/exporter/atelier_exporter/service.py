@@ -16,7 +16,6 @@ def declare(settings: ExporterSettings) -> Service:
     deliveries = WebhookDeliveries(
         brands,
         webhook_secrets(brands),
-        service.shutdown,
         settings.webhook_retry_delays_s,
         settings.webhook_give_up_s,
         settings.webhook_timeout_s,

@@ -21,7 +21,7 @@ from atelier_shared import metrics, topics
 from atelier_shared.logging import get_logger
 from atelier_shared.runtime.delivery import Delivery
 from atelier_shared.runtime.layers import Handle
-from atelier_shared.runtime.retrying import Abandoned, Shutdown, kafka_retriable, retrying, warn
+from atelier_shared.runtime.retrying import Abandoned, Shutdown, interruptible, kafka_retriable, retrying, warn
 from atelier_shared.runtime.scheduling import FairQueue, InFlight, OffsetTracker
 from atelier_shared.runtime.subscription import Subscription
 from atelier_shared.settings import AtelierSettings
@@ -52,6 +52,8 @@ class ConsumerLoop:
         self._offsets = OffsetTracker()
         self._in_flight: InFlight[list[Delivery]] = InFlight(subscription.options.in_flight, self._go_on)
         self._committing = asyncio.Lock()
+        # Set when the service stops or a rebalance begins: handlers' holds end (atelier_shared.hold).
+        self._interrupt = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
         # A fetch or work loop that died: the service cannot go on and should be restarted.
@@ -130,6 +132,7 @@ class ConsumerLoop:
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the batches in flight (bounded), commit, and leave the group."""
         self._shutdown.begin()
+        self._interrupt.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -188,6 +191,12 @@ class ConsumerLoop:
             consumer.resume(*resuming)
         metrics.PAUSED_PARTITIONS.labels(self._service).set(len(consumer.paused()))
 
+    def _requeue(self, deliveries: Sequence[Delivery]) -> None:
+        """Abandoned records back in the buffer, as fetched."""
+        for old in deliveries:
+            self._queue.put(Delivery.of(old.record, old.spec, old.priority, old.epoch))
+            metrics.BUFFERED.labels(self._service, old.record.topic).inc()
+
     def _unbuffered(self, deliveries: Sequence[Delivery]) -> None:
         """Records that left the buffer (taken, dropped, or drained at shutdown)."""
         for delivery in deliveries:
@@ -233,9 +242,14 @@ class ConsumerLoop:
             delivery.handling_ns = now_ns
             metrics.HANDLING.labels(self._service, delivery.record.topic).inc()
         try:
-            await self._handle(batch)
+            with interruptible(self._interrupt):
+                await self._handle(batch)
         except Abandoned:
-            return  # The service is stopping: the batch stays uncommitted, to be redelivered.
+            # The batch stays uncommitted: redelivered after a stop; after a rebalance's interrupt,
+            # taken again here (its records of revoked partitions are discarded with the rest).
+            if not self._shutdown.begun:
+                self._requeue(batch)
+            return
         finally:
             for delivery in batch:
                 metrics.HANDLING.labels(self._service, delivery.record.topic).dec()
@@ -263,11 +277,17 @@ class ConsumerLoop:
     # Rebalances
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Finish the batches in flight, commit what is done, drop buffered records of revoked partitions."""
-        async with self._in_flight.drained():
-            await self._commit(revoked)
-            self._unbuffered(self._queue.discard(revoked))
-            self._offsets.forget(revoked)
+        """End the holds, finish the batches in flight, commit what is done, drop buffered records of
+        revoked partitions."""
+        self._interrupt.set()
+        try:
+            async with self._in_flight.drained():
+                await self._commit(revoked)
+                self._unbuffered(self._queue.discard(revoked))
+                self._offsets.forget(revoked)
+        finally:
+            if not self._shutdown.begun:
+                self._interrupt = asyncio.Event()
         if revoked:
             log.info("partitions revoked", count=len(revoked), service=self._service)
 

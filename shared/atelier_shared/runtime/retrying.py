@@ -1,7 +1,9 @@
 """Back-off shared by everything that retries (tenacity), cut short when the service shuts down."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never, wait_exponential_jitter
@@ -35,11 +37,39 @@ class Shutdown:
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, unless shutdown begins first: then raise Abandoned."""
-        try:
-            await asyncio.wait_for(self._event.wait(), seconds)
-        except TimeoutError:
-            return
-        raise Abandoned()
+        await _sleep_unless(self._event, seconds)
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return
+    raise Abandoned()
+
+
+# What ends the holds of the record handlers running: the consumer loop sets it for each batch.
+_interrupt: ContextVar[asyncio.Event | None] = ContextVar("atelier_interrupt", default=None)
+
+
+@contextmanager
+def interruptible(interrupt: asyncio.Event) -> Iterator[None]:
+    """Holds inside end (raising Abandoned) once `interrupt` is set."""
+    token = _interrupt.set(interrupt)
+    try:
+        yield
+    finally:
+        _interrupt.reset(token)
+
+
+async def hold(seconds: float) -> None:
+    """Wait inside a record handler (for a record not due yet), unless the service stops or a
+    rebalance begins first: then raise Abandoned, leaving the record uncommitted for the owner of its
+    partition to handle again. A rebalance never waits for a hold."""
+    interrupt = _interrupt.get()
+    if interrupt is None:
+        raise RuntimeError("hold() outside a record handler: nothing would end it for a rebalance")
+    await _sleep_unless(interrupt, seconds)
 
 
 def kafka_retriable(error: BaseException) -> bool:
