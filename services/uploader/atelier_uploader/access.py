@@ -116,14 +116,19 @@ class Quotas:
                 raise Refused("rate_limited", f"over the brand's rate limit of {rate}; retry later", retry)
 
     async def admit(self, brand: str, asset_id: str) -> None:
-        """Count a submission against the brand's limits; Refused when over one."""
-        limits = self._brands.get(brand).limits
+        """Count a submission against the brand's limits; Refused when over one.
+
+        The status service is asked before the brand's lock is taken, so a slow answer never queues the
+        brand's other uploads behind it; what it has not folded yet, this replica's recent admissions
+        (counted under the lock) cover."""
+        quota = self._brands.get(brand).limits.in_flight
         rates = self._rates_of(brand)
+        known = await self._in_flight(brand, quota)
         async with self._locks[brand]:
             await self.check_rate(brand)
             for rate in rates:
                 await self._limiter.hit(rate, brand)
-            await self._reserve(brand, asset_id, limits.in_flight)
+            self._reserve(brand, asset_id, quota, known)
 
     def _rates_of(self, brand: str) -> list[RateLimitItem]:
         rate = self._brands.get(brand).limits.rate
@@ -133,12 +138,11 @@ class Quotas:
         """Give back a reservation whose upload was refused after admission."""
         self._recent[brand].pop(asset_id, None)
 
-    async def _reserve(self, brand: str, asset_id: str, quota: int) -> None:
+    def _reserve(self, brand: str, asset_id: str, quota: int, known: InFlight | None) -> None:
         now = time.monotonic()
         recent = self._recent[brand]
         for stale in [a for a, at in recent.items() if now - at > RECENT_S]:
             del recent[stale]
-        known = await self._in_flight(brand, quota)
         ids = known.asset_ids if known else frozenset()
         others = (ids | recent.keys()) - {asset_id}
         in_flight = max(len(others), known.open - (asset_id in ids) if known else 0)

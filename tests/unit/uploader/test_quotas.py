@@ -1,0 +1,41 @@
+import asyncio
+from pathlib import Path
+
+from atelier_shared import BrandBook
+from atelier_uploader.access import InFlight, Quotas, Refused
+
+BRANDS = Path(__file__).parents[3] / "deploy" / "brands"
+
+
+async def test_a_slow_status_answer_does_not_queue_the_brands_other_uploads() -> None:
+    """Regression: admission asked the status service (up to 1 s) while holding the brand's lock, so
+    while it answered slowly a brand's uploads were admitted one at a time. Here the status service
+    answers only once two questions are open at once: under the old lock the second never began."""
+    both_asking = asyncio.Barrier(2)
+
+    async def in_flight(brand: str, limit: int) -> InFlight:
+        await both_asking.wait()
+        return InFlight(open=0, asset_ids=frozenset())
+
+    quotas = Quotas(BrandBook.load(BRANDS), in_flight)
+    async with asyncio.timeout(5):
+        await asyncio.gather(quotas.admit("acme", "first"), quotas.admit("acme", "second"))
+
+
+async def test_uploads_admitted_at_once_count_against_each_other() -> None:
+    """Both status answers predate both admissions: this replica's own count keeps the quota."""
+    quota = BrandBook.load(BRANDS).get("acme").limits.in_flight
+    open_ids = frozenset(f"open-{n}" for n in range(quota - 1))
+    both_asking = asyncio.Barrier(2)
+
+    async def in_flight(brand: str, limit: int) -> InFlight:
+        await both_asking.wait()
+        return InFlight(open=len(open_ids), asset_ids=open_ids)
+
+    quotas = Quotas(BrandBook.load(BRANDS), in_flight)
+    async with asyncio.timeout(5):
+        outcomes = await asyncio.gather(
+            quotas.admit("acme", "first"), quotas.admit("acme", "second"), return_exceptions=True
+        )
+    refused = [outcome for outcome in outcomes if outcome is not None]
+    assert len(refused) == 1 and isinstance(refused[0], Refused) and refused[0].code == "quota_exceeded"
