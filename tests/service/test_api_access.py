@@ -152,6 +152,9 @@ async def test_over_the_in_flight_quota_answers_429(deployment: Deployment, tmp_
         status, body = await submit(api, "acme", jpeg_bytes(seed=3))
         assert (status, body["error"]["code"]) == (429, "quota_exceeded")
         assert int(body["_headers"]["Retry-After"]) >= 1
+        # Refused before it is decoded (regression: it was validated first, and a bad image got 422).
+        status, body = await submit(api, "acme", jpeg_bytes()[:100])
+        assert (status, body["error"]["code"]) == (429, "quota_exceeded")
         assert (await submit(api, "lumen", jpeg_bytes(seed=4)))[0] == 202
 
 

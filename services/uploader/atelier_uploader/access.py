@@ -106,29 +106,35 @@ class Quotas:
         self._recent: dict[str, dict[str, float]] = defaultdict(dict)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def check_rate(self, brand: str) -> None:
-        """Refused when the brand is over a rate limit now; counts nothing (admit does). Asked before an
-        upload is validated, so requests refused anyway cost no decode."""
+    async def precheck(self, brand: str, asset_id: str) -> InFlight | None:
+        """Refused when the brand is over a rate limit or its in-flight quota now; counts nothing (admit
+        does). Asked before an upload is validated, so requests refused anyway cost no decode. Returns
+        the status service's reading, which admit counts with: the service is asked once per upload,
+        and never under the brand's lock (a slow answer would queue the brand's other uploads)."""
+        await self._check_rate(brand)
+        known = await self._in_flight(brand, self._quota(brand))
+        self._check_quota(brand, asset_id, known)
+        return known
+
+    async def admit(self, brand: str, asset_id: str, known: InFlight | None) -> None:
+        """Count a submission against the brand's limits, given precheck's reading; Refused when over
+        one. This replica's recent admissions cover what the reading predates."""
+        async with self._locks[brand]:
+            await self._check_rate(brand)
+            self._check_quota(brand, asset_id, known)
+            for rate in self._rates_of(brand):
+                await self._limiter.hit(rate, brand)
+            self._recent[brand][asset_id] = time.monotonic()
+
+    async def _check_rate(self, brand: str) -> None:
         for rate in self._rates_of(brand):
             if not await self._limiter.test(rate, brand):
                 stats = await self._limiter.get_window_stats(rate, brand)
                 retry = max(1, math.ceil(stats.reset_time - time.time()))
                 raise Refused("rate_limited", f"over the brand's rate limit of {rate}; retry later", retry)
 
-    async def admit(self, brand: str, asset_id: str) -> None:
-        """Count a submission against the brand's limits; Refused when over one.
-
-        The status service is asked before the brand's lock is taken, so a slow answer never queues the
-        brand's other uploads behind it; what it has not folded yet, this replica's recent admissions
-        (counted under the lock) cover."""
-        quota = self._brands.get(brand).limits.in_flight
-        rates = self._rates_of(brand)
-        known = await self._in_flight(brand, quota)
-        async with self._locks[brand]:
-            await self.check_rate(brand)
-            for rate in rates:
-                await self._limiter.hit(rate, brand)
-            self._reserve(brand, asset_id, quota, known)
+    def _quota(self, brand: str) -> int:
+        return self._brands.get(brand).limits.in_flight
 
     def _rates_of(self, brand: str) -> list[RateLimitItem]:
         rate = self._brands.get(brand).limits.rate
@@ -138,8 +144,8 @@ class Quotas:
         """Give back a reservation whose upload was refused after admission."""
         self._recent[brand].pop(asset_id, None)
 
-    def _reserve(self, brand: str, asset_id: str, quota: int, known: InFlight | None) -> None:
-        now = time.monotonic()
+    def _check_quota(self, brand: str, asset_id: str, known: InFlight | None) -> None:
+        quota, now = self._quota(brand), time.monotonic()
         recent = self._recent[brand]
         for stale in [a for a, at in recent.items() if now - at > RECENT_S]:
             del recent[stale]
@@ -149,4 +155,3 @@ class Quotas:
         if in_flight >= quota:
             message = f"{in_flight} assets of this brand are in flight (quota {quota}); retry when some finish"
             raise Refused("quota_exceeded", message, 5)
-        recent[asset_id] = now
