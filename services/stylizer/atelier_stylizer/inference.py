@@ -5,7 +5,6 @@ images, (N, H, W, 3) uint8, whose height and width are multiples of 4; outputs a
 """
 
 import functools
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import torch
+from joblib import cpu_count
 from threadpoolctl import threadpool_limits
 
 from atelier_shared import InvalidModel, get_logger
@@ -122,7 +122,10 @@ def load_engine(
     exported once into its folder.
     """
     chosen_device = resolve_device(device)
-    if threads and chosen_device == "cpu":
+    # By default one thread per physical core, as PyTorch and ONNX Runtime choose, but of the cores
+    # this process may use: they count the host's, oversubscribing a container's CPU limit.
+    threads = threads or cpu_count(only_physical_cores=True)
+    if chosen_device == "cpu":
         torch.set_num_threads(threads)
     network = load_network(folder, manifest)
     probe: dict[str, float] = {}
@@ -155,7 +158,7 @@ def load_engine(
             manifest,
             chosen_device,
             chosen_precision,
-            threads or os.cpu_count(),
+            threads,
         )
     log.info("engine chosen", model=manifest.ref, backend=engine.backend, hardware=hardware_id(), **probe)
     return engine

@@ -23,7 +23,8 @@ class StylizerSettings(AtelierSettings):
     # Where JPEGs are decoded and resized (auto: on the GPU through nvJPEG when the pool runs on CUDA
     # and torchvision, the `gpu` extra, is installed; else Pillow, with the reason logged).
     stylizer_decode: Literal["auto", "pillow", "nvjpeg"] = "auto"
-    # CPU threads for inference; 0 uses every core.
+    # CPU threads for inference; 0: one per physical core this process may use (its affinity and its
+    # container's CPU limit, which PyTorch's and ONNX Runtime's own defaults ignore).
     stylizer_threads: int = Field(0, ge=0)
     # Requests per inference batch; 0: 8 on CUDA, 1 on CPU, where batching measured slower per image
     # (bench/results/models-cpu-2core.md).

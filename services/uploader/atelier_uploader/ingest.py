@@ -5,8 +5,9 @@ bucket, or as an intake event published by another system.
 """
 
 import asyncio
-import os
 from dataclasses import dataclass
+
+from joblib import cpu_count
 
 from atelier_shared import STAGE_SECONDS, BrandBook, ImageTooLarge, ObjectStore, events, sha256_hex, tracer
 from atelier_shared.images import ImageLimits, decode, extension_for, probe
@@ -70,9 +71,11 @@ class Ingestor:
         self.brands = brands
         self.limits = limits
         self._bucket = bucket
-        # One validation per core at a time: more would finish no sooner, and each can hold hundreds of
-        # MB (a 50 MP PNG decoded at full size), so a burst of uploads must not run them all at once.
-        self._validating = asyncio.Semaphore(os.cpu_count() or 1)
+        # One validation per CPU this process may use (its affinity and its container's CPU limit, not
+        # the host's cores) at a time: more would finish no sooner, and each can hold hundreds of MB (a
+        # 50 MP PNG decoded at full size), so a burst of uploads must not run them all at once.
+        self.validation_slots = cpu_count()
+        self._validating = asyncio.Semaphore(self.validation_slots)
 
     def check(self, brand: str, tier: events.Tier, style: str) -> None:
         """Reject an unknown brand, or a tier or style its guidelines do not allow."""
