@@ -10,7 +10,7 @@ partitions are paused (the consumer stays in its group) and resumed at half. A p
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -87,26 +87,7 @@ class ConsumerLoop:
 
     async def start(self) -> None:
         """Join the group (retrying while the brokers cannot be reached), then fetch and handle."""
-        on_retry = warn("joining the group", group=self._group, service=self._service)
-        consumer: AIOKafkaConsumer | None = None
-        async for attempt in retrying(kafka_retriable, self._shutdown.sleep, 0.5, 5.0, on_retry):
-            with attempt:
-                consumer = AIOKafkaConsumer(
-                    **self._settings.kafka_options(),
-                    group_id=self._group,
-                    client_id=f"{self._service}-{self._group}",
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    session_timeout_ms=self._settings.kafka_session_timeout_ms,
-                    heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
-                    fetch_max_wait_ms=fetch_wait_ms(self._settings, list(self._specs.values())),
-                )
-                try:
-                    await consumer.start()
-                except BaseException:
-                    await consumer.stop()
-                    raise
-        assert consumer is not None
+        consumer = await _connected(self._settings, self._group, self._service, self._specs.values(), self._shutdown)
         consumer.subscribe(list(self._specs), listener=_Rebalance(self))
         self._consumer = consumer
         self._tasks = [
@@ -294,6 +275,33 @@ class ConsumerLoop:
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Log the new assignment; positions come from the committed offsets."""
         log.info("partitions assigned", count=len(assigned), service=self._service)
+
+
+async def _connected(
+    settings: AtelierSettings, group: str, service: str, specs: Iterable[topics.TopicSpec[Any]], shutdown: Shutdown
+) -> AIOKafkaConsumer:
+    """A started consumer of `group` (committing by hand), retrying while the brokers cannot be reached."""
+    on_retry = warn("joining the group", group=group, service=service)
+    consumer: AIOKafkaConsumer | None = None
+    async for attempt in retrying(kafka_retriable, shutdown.sleep, 0.5, 5.0, on_retry):
+        with attempt:
+            consumer = AIOKafkaConsumer(
+                **settings.kafka_options(),
+                group_id=group,
+                client_id=f"{service}-{group}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                fetch_max_wait_ms=fetch_wait_ms(settings, list(specs)),
+            )
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()
+                raise
+    assert consumer is not None
+    return consumer
 
 
 async def _leave(consumer: AIOKafkaConsumer, service: str) -> None:
