@@ -5,7 +5,8 @@ dead-lettered; permanent errors (bad input, unknown style) go to the dead-letter
 Messages say what to fix.
 """
 
-from typing import ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 
 class AtelierError(Exception):
@@ -97,6 +98,8 @@ class PublishRefused(PermanentError):
     """Kafka refused a record for good (too large, not authorised, ...): retrying cannot help."""
 
     code = "publish_refused"
+    # Of the records sent, those not acknowledged (the rest are on their topics).
+    unacknowledged: Sequence[Any] = ()
 
 
 class StoreUnavailable(TransientError):
@@ -109,3 +112,5 @@ class BrokerUnavailable(TransientError):
     """Kafka did not accept or acknowledge a record."""
 
     code = "broker_unavailable"
+    # Of the records sent, those not acknowledged (the rest are on their topics).
+    unacknowledged: Sequence[Any] = ()

@@ -232,6 +232,30 @@ async def test_an_output_kafka_refuses_for_good_dead_letters_its_input(
     assert "MessageSizeTooLarge" in dead.error_message
 
 
+async def test_outputs_kafka_acknowledged_are_not_sent_again_when_another_is_refused(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """Regression: when Kafka refused one output of a batch for good, every output of the batch was
+    sent again one delivery at a time to find whose it was, so those already acknowledged were
+    published twice (and a dead-letter batch refused likewise duplicated its letters). Only the
+    records not acknowledged are sent again now."""
+    settings = deployment.settings()
+
+    async def one_of_two_oversized(event: events.AssetUploaded) -> list[events.AssetTagged]:
+        fits, huge = events.AssetTagged(asset=event.asset), events.AssetTagged(asset=event.asset)
+        huge.tags.labels.append("x" * 2_000_000)  # Over aiokafka's 1 MB max_request_size.
+        return [fits, huge]
+
+    stopped_after.append(await running(settings, one_of_two_oversized))
+    await publish(settings, ["mixed"])
+    [dead] = await dead_letters(settings, 1)
+    assert (dead.asset_id, dead.error_type) == ("mixed", "publish_refused")
+    tagged = await read_topic(
+        settings.kafka_bootstrap, settings.topics.name(topics.TAGGED), until=lambda found: False, timeout_s=2
+    )
+    assert [record.key for record in tagged] == [b"mixed"]
+
+
 async def test_a_fetch_error_kafka_calls_permanent_stops_the_service(
     deployment: Deployment, stopped_after: list[Service]
 ) -> None:

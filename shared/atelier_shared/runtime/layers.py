@@ -160,11 +160,17 @@ class Sender:
         warn("producing", service=self._service)(error, attempt)
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
-        """Produce and wait for acknowledgement; PublishRefused when Kafka refuses them for good."""
+        """Produce and wait for acknowledgement, sending again only what was not acknowledged;
+        PublishRefused (naming those) when Kafka refuses records for good."""
         should_retry = lambda error: isinstance(error, BrokerUnavailable)  # noqa: E731
+        pending = outgoing
         async for attempt in retrying(should_retry, self._shutdown.sleep, on_retry=self._on_retry):
             with attempt:
-                await self._producer.send(outgoing)
+                try:
+                    await self._producer.send(pending)
+                except BrokerUnavailable as exc:
+                    pending = exc.unacknowledged or pending
+                    raise
 
 
 def in_trace_of(delivery: Delivery, outgoing: Sequence[Outgoing]) -> list[Outgoing]:
@@ -235,7 +241,7 @@ class DeadLetter:
                     "Kafka refused dead letters; sending each again, refused ones without their records",
                     error=str(exc)[:500],
                 )
-                for letter in letters:
+                for letter in exc.unacknowledged:
                     try:
                         await self._sender.send([letter])
                     except PublishRefused:
@@ -309,7 +315,8 @@ class Publish:
     """Produces what the handlers returned, a batch at a time; outputs Kafka refuses for good fail with PublishRefused.
 
     The common case is one send for the whole batch. Only when Kafka refuses something are the
-    records sent again one delivery at a time, to find whose outputs it refuses.
+    records it did not acknowledge sent again one delivery at a time, to find whose outputs it
+    refuses (a broker refuses a partition's whole batch for one record over a topic's limit).
     """
 
     def __init__(self, sender: Sender) -> None:
@@ -324,13 +331,20 @@ class Publish:
         ]
         try:
             await self._sender.send([item for _, outgoing in published for item in outgoing])
-        except PublishRefused:
-            refused = await asyncio.gather(*(self._refused(outgoing) for _, outgoing in published))
-            errors = {delivery: error for (delivery, _), error in zip(published, refused, strict=True) if error}
+        except PublishRefused as exc:
+            unacknowledged = {id(item) for item in exc.unacknowledged}
+            left = [
+                (delivery, [item for item in outgoing if id(item) in unacknowledged])
+                for delivery, outgoing in published
+            ]
+            refused = await asyncio.gather(*(self._refused(outgoing) for _, outgoing in left))
+            errors = {delivery: error for (delivery, _), error in zip(left, refused, strict=True) if error}
             return [errors.get(delivery, outcome) for delivery, outcome in zip(batch, outcomes, strict=True)]
         return outcomes
 
     async def _refused(self, outgoing: Sequence[Outgoing]) -> PublishRefused | None:
+        if not outgoing:
+            return None
         try:
             await self._sender.send(outgoing)
         except PublishRefused as exc:

@@ -64,30 +64,46 @@ class EventProducer:
         return self._producer
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
-        """Produce events concurrently; return once every one is acknowledged.
+        """Produce events in order; return once every one is acknowledged.
 
-        Raises BrokerUnavailable (transient) when Kafka may yet take them, PublishRefused
-        (permanent) when it refused them for good, e.g. a record over the size limit.
+        Raises BrokerUnavailable (transient) when Kafka may yet take them, PublishRefused (permanent)
+        when it refused them for good, e.g. a record over the size limit; either names the records
+        not acknowledged (`unacknowledged`), so that no caller sends the others twice.
         """
         producer = self._check()
-        try:
-            futures = [
-                await producer.send(
-                    self._topics.name(item.topic),
-                    value=item.event.SerializeToString(),
-                    key=item.record_key.encode(),
-                    headers=[
-                        *headers_for(item.context),
-                        ("atelier-event-type", item.event.DESCRIPTOR.full_name.encode()),
-                    ],
-                )
-                for item in outgoing
-            ]
-            await asyncio.gather(*futures)
-        except KafkaError as exc:
-            if kafka_retriable(exc):
-                raise BrokerUnavailable(f"Kafka did not acknowledge the records: {exc!r}") from exc
-            raise PublishRefused(f"Kafka refused the records: {exc!r}") from exc
+        sent: list[tuple[Outgoing, asyncio.Future[Any]]] = []
+        errors: list[tuple[Outgoing, KafkaError]] = []
+        for item in outgoing:
+            try:  # A record over the client's size limit is refused here, the others still go.
+                sent.append((item, await producer.send(**self._record(item))))
+            except KafkaError as exc:
+                errors.append((item, exc))
+        acknowledged = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        for (item, _), outcome in zip(sent, acknowledged, strict=True):
+            if isinstance(outcome, KafkaError):
+                errors.append((item, outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        if not errors:
+            return
+        error: BrokerUnavailable | PublishRefused
+        first = errors[0][1]
+        if any(kafka_retriable(exc) for _, exc in errors):
+            error = BrokerUnavailable(f"Kafka did not acknowledge {len(errors)} records: {first!r}")
+        else:
+            error = PublishRefused(f"Kafka refused {len(errors)} records: {first!r}")
+        unacknowledged = {id(item) for item, _ in errors}
+        error.unacknowledged = [item for item in outgoing if id(item) in unacknowledged]
+        raise error from first
+
+    def _record(self, item: Outgoing) -> dict[str, Any]:
+        """An event as `AIOKafkaProducer.send`'s arguments."""
+        return {
+            "topic": self._topics.name(item.topic),
+            "value": item.event.SerializeToString(),
+            "key": item.record_key.encode(),
+            "headers": [*headers_for(item.context), ("atelier-event-type", _event_type(item))],
+        }
 
     async def send_raw(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         """Produce a record that is not an Atelier event (the drop-trigger simulation, tests)."""
