@@ -224,18 +224,22 @@ class ConsumerLoop:
             metrics.HANDLING.labels(self._service, delivery.record.topic).inc()
         try:
             with interruptible(self._interrupt):
-                await self._handle(batch)
+                outcomes = await self._handle(batch)
         except Abandoned:
-            # The batch stays uncommitted: redelivered after a stop; after a rebalance's interrupt,
-            # taken again here (its records of revoked partitions are discarded with the rest).
-            if not self._shutdown.begun:
-                self._requeue(batch)
-            return
+            outcomes = [Abandoned()] * len(batch)
         finally:
             for delivery in batch:
                 metrics.HANDLING.labels(self._service, delivery.record.topic).dec()
+        abandoned = [
+            delivery for delivery, outcome in zip(batch, outcomes, strict=True) if isinstance(outcome, Abandoned)
+        ]
+        # Abandoned records stay uncommitted: redelivered after a stop; after a rebalance's interrupt,
+        # taken again here (those of revoked partitions are discarded with the rest of the buffer).
+        if abandoned and not self._shutdown.begun:
+            self._requeue(abandoned)
         for delivery in batch:
-            self._offsets.done(delivery.topic_partition, delivery.record.offset)
+            if delivery not in abandoned:
+                self._offsets.done(delivery.topic_partition, delivery.record.offset)
         await self._commit()
 
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:

@@ -29,8 +29,8 @@ from atelier_shared.events import DeadLettered, Tier, now_timestamp
 from atelier_shared.logging import get_logger
 from atelier_shared.runtime.delivery import Delivery, Outgoing
 from atelier_shared.runtime.producer import EventProducer
-from atelier_shared.runtime.retrying import Shutdown, retrying, warn
-from atelier_shared.runtime.subscription import Options, Outcome
+from atelier_shared.runtime.retrying import Abandoned, Shutdown, hold, retrying, warn
+from atelier_shared.runtime.subscription import Options, Outcome, failed
 from atelier_shared.tracing import context_from, traceparent_of, tracer
 
 log = get_logger(__name__)
@@ -91,7 +91,9 @@ class Tracing:
                 delivery.span.end()
             raise
         for delivery, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, Abandoned):
+                delivery.span.set_status(Status(StatusCode.ERROR, "abandoned: handled again"))
+            elif isinstance(outcome, BaseException):
                 delivery.span.record_exception(outcome)
                 delivery.span.set_status(Status(StatusCode.ERROR, f"dead-lettered: {error_type(outcome)}"))
             delivery.span.end()
@@ -108,7 +110,7 @@ class Logging:
         outcomes = await call_next(batch)
         for delivery, outcome in zip(batch, outcomes, strict=True):
             where = {"topic": delivery.record.topic, "partition": delivery.record.partition}
-            if isinstance(outcome, BaseException):
+            if failed(outcome):
                 log.warning(
                     "dead-lettered",
                     asset_id=delivery.asset_id,
@@ -119,6 +121,8 @@ class Logging:
                     service=self._service,
                     **where,
                 )
+            elif isinstance(outcome, BaseException):  # Abandoned.
+                log.info("abandoned, to be handled again", asset_id=delivery.asset_id, service=self._service, **where)
             else:
                 log.debug("handled", asset_id=delivery.asset_id, published=len(outcome), service=self._service, **where)
         return outcomes
@@ -139,9 +143,11 @@ class Metrics:
             )
         outcomes = await call_next(batch)
         for delivery, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, Abandoned):
+                continue  # Counted when it is handled again.
+            if failed(outcome):
                 metrics.DEAD_LETTERS.labels(self._service, error_type(outcome)).inc()
-            result = "dead_lettered" if isinstance(outcome, BaseException) else "ok"
+            result = "dead_lettered" if failed(outcome) else "ok"
             metrics.MESSAGES.labels(self._service, delivery.record.topic, result).inc()
         metrics.HANDLE_SECONDS.labels(self._service).observe(time.monotonic() - started)
         return outcomes
@@ -169,7 +175,7 @@ class Sender:
                 try:
                     await self._producer.send(pending)
                 except BrokerUnavailable as exc:
-                    pending = exc.unacknowledged or pending
+                    pending = exc.unacknowledged or pending  # None named: all of them.
                     raise
 
 
@@ -231,7 +237,7 @@ class DeadLetter:
         letters = [
             dead_letter(delivery, outcome, self._service)
             for delivery, outcome in zip(batch, outcomes, strict=True)
-            if isinstance(outcome, BaseException)
+            if failed(outcome)
         ]
         if letters:
             try:
@@ -241,7 +247,7 @@ class DeadLetter:
                     "Kafka refused dead letters; sending each again, refused ones without their records",
                     error=str(exc)[:500],
                 )
-                for letter in exc.unacknowledged:
+                for letter in exc.unacknowledged or letters:
                     try:
                         await self._sender.send([letter])
                     except PublishRefused:
@@ -265,9 +271,8 @@ class _Pending(Exception):
 class Retry:
     """Retries records whose error says it may clear (transient), or is of unknown kind (up to a limit)."""
 
-    def __init__(self, service: str, shutdown: Shutdown, max_attempts: int, initial_s: float, max_s: float) -> None:
+    def __init__(self, service: str, max_attempts: int, initial_s: float, max_s: float) -> None:
         self._service = service
-        self._shutdown = shutdown
         self._max_attempts = max_attempts
         self._initial_s = initial_s
         self._max_s = max_s
@@ -281,11 +286,15 @@ class Retry:
         settled: dict[Delivery, Outcome] = {}
         pending = list(batch)
         should_retry = lambda error: isinstance(error, _Pending)  # noqa: E731
-        async for attempt in retrying(should_retry, self._shutdown.sleep, self._initial_s, self._max_s):
-            with attempt:
-                pending = self._settle(pending, await call_next(pending), settled)
-                if pending:
-                    raise _Pending()
+        try:
+            # The back-off is a hold: a stop or a rebalance does not wait for a dependency to come back.
+            async for attempt in retrying(should_retry, hold, self._initial_s, self._max_s):
+                with attempt:
+                    pending = self._settle(pending, await call_next(pending), settled)
+                    if pending:
+                        raise _Pending()
+        except Abandoned:
+            settled.update((delivery, Abandoned()) for delivery in pending)  # The others' outputs are out.
         return [settled[delivery] for delivery in batch]
 
     def _settle(
@@ -295,7 +304,7 @@ class Retry:
         again = []
         for delivery, outcome in zip(pending, outcomes, strict=True):
             delivery.attempts += 1
-            if isinstance(outcome, BaseException) and self._retriable(outcome, delivery.attempts):
+            if failed(outcome) and self._retriable(outcome, delivery.attempts):
                 metrics.RETRIES.labels(self._service, error_type(outcome)).inc()
                 log.warning(
                     "handling failed, will retry",
@@ -329,10 +338,11 @@ class Publish:
             for delivery, outcome in zip(batch, outcomes, strict=True)
             if not isinstance(outcome, BaseException) and outcome
         ]
+        sent = [item for _, outgoing in published for item in outgoing]
         try:
-            await self._sender.send([item for _, outgoing in published for item in outgoing])
+            await self._sender.send(sent)
         except PublishRefused as exc:
-            unacknowledged = {id(item) for item in exc.unacknowledged}
+            unacknowledged = {id(item) for item in exc.unacknowledged or sent}
             left = [
                 (delivery, [item for item in outgoing if id(item) in unacknowledged])
                 for delivery, outgoing in published
@@ -362,6 +372,6 @@ def default_layers(
         Logging(service),
         Metrics(service),
         DeadLetter(service, sender),
-        Retry(service, shutdown, options.max_attempts, options.backoff_initial_s, options.backoff_max_s),
+        Retry(service, options.max_attempts, options.backoff_initial_s, options.backoff_max_s),
         Publish(sender),
     ]

@@ -73,11 +73,15 @@ class EventProducer:
         producer = self._check()
         sent: list[tuple[Outgoing, asyncio.Future[Any]]] = []
         errors: list[tuple[Outgoing, KafkaError]] = []
-        for item in outgoing:
-            try:  # A record over the client's size limit is refused here, the others still go.
+        for index, item in enumerate(outgoing):
+            try:
                 sent.append((item, await producer.send(**self._record(item))))
             except KafkaError as exc:
                 errors.append((item, exc))
+                if kafka_retriable(exc):  # No metadata, or no room, within the timeout: the rest would wait as long.
+                    errors += [(unsent, exc) for unsent in outgoing[index + 1 :]]
+                    break
+                # Refused for good (over the client's size limit): the others still go.
         acknowledged = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
         for (item, _), outcome in zip(sent, acknowledged, strict=True):
             if isinstance(outcome, KafkaError):

@@ -10,7 +10,7 @@ several topics declares a Choice.
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeGuard, TypeVar
 
 from google.protobuf.message import Message
 from opentelemetry import trace
@@ -25,8 +25,14 @@ E = TypeVar("E")
 Produced: TypeAlias = Message | Sequence[Message] | None
 RecordHandler: TypeAlias = Callable[[E], Awaitable[Produced]]
 BatchHandler: TypeAlias = Callable[[Sequence[Delivery]], Awaitable[Sequence[Produced | BaseException]]]
-# What became of a delivery: the events it published, or the error it failed with.
+# What became of a delivery: the events it published, or the error it failed with (Abandoned: it is
+# handled again, neither retried nor dead-lettered).
 Outcome: TypeAlias = Sequence[Outgoing] | BaseException
+
+
+def failed(outcome: Outcome) -> TypeGuard[BaseException]:
+    """Whether a delivery failed (to be retried or dead-lettered): an error other than Abandoned."""
+    return isinstance(outcome, BaseException) and not isinstance(outcome, Abandoned)
 
 
 @dataclass(frozen=True)
@@ -125,10 +131,9 @@ class Subscription:
         if self.batch_handler is not None:
             return await self._handle_batch(batch)
         limit = asyncio.Semaphore(self.options.concurrency)
-        outcomes = list(await asyncio.gather(*(self._handle_record(delivery, limit) for delivery in batch)))
-        if any(isinstance(outcome, Abandoned) for outcome in outcomes):
-            raise Abandoned()  # The service is stopping: the batch stays uncommitted, not failed.
-        return outcomes
+        # A record abandoned (the service stopping, a rebalance ending a hold) is Abandoned alone: the
+        # records of the batch that finished keep their outcomes, and are not handled twice.
+        return list(await asyncio.gather(*(self._handle_record(delivery, limit) for delivery in batch)))
 
     async def _handle_record(self, delivery: Delivery, limit: asyncio.Semaphore) -> Outcome:
         if delivery.error is not None:
@@ -138,7 +143,7 @@ class Subscription:
             try:
                 with trace.use_span(delivery.span, end_on_exit=False):
                     return self.outputs(await self.record_handlers[delivery.spec](delivery.event))
-            except Exception as exc:  # Abandoned included: the batch's handlers all end before it is raised.
+            except Exception as exc:  # Abandoned included.
                 return exc
             finally:
                 unbind(tokens)
