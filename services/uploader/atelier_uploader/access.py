@@ -31,6 +31,9 @@ PAGE_PATHS = ("/", "/studio")
 PRINCIPAL = web.RequestKey("principal", Principal)
 # How long an asset accepted here counts toward its brand's in-flight quota without the status service.
 RECENT_S = 10.0
+# The oldest reading of the status service admission counts with: one older (the upload waited long
+# for validation) is taken again, so that no admission since it is past RECENT_S and counted nowhere.
+FRESH_S = RECENT_S / 2
 
 
 def error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -95,6 +98,14 @@ class InFlight:
     asset_ids: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the status service answered for a brand (None: no answer), and when (monotonic seconds)."""
+
+    in_flight: InFlight | None
+    at: float
+
+
 class Quotas:
     """Each brand's rate limit and in-flight quota, from its guidelines (`limits`)."""
 
@@ -106,22 +117,26 @@ class Quotas:
         self._recent: dict[str, dict[str, float]] = defaultdict(dict)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def precheck(self, brand: str, asset_id: str) -> InFlight | None:
+    async def precheck(self, brand: str, asset_id: str) -> Reading:
         """Refused when the brand is over a rate limit or its in-flight quota now; counts nothing (admit
         does). Asked before an upload is validated, so requests refused anyway cost no decode. Returns
-        the status service's reading, which admit counts with: the service is asked once per upload,
-        and never under the brand's lock (a slow answer would queue the brand's other uploads)."""
+        the status service's reading, which admit counts with: the service is asked once per upload
+        (unless validation took long), and never under the brand's lock (a slow answer would queue
+        the brand's other uploads)."""
         await self._check_rate(brand)
-        known = await self._in_flight(brand, self._quota(brand))
-        self._check_quota(brand, asset_id, known)
-        return known
+        reading = await self._read(brand)
+        self._check_quota(brand, asset_id, reading.in_flight)
+        return reading
 
-    async def admit(self, brand: str, asset_id: str, known: InFlight | None) -> None:
-        """Count a submission against the brand's limits, given precheck's reading; Refused when over
-        one. This replica's recent admissions cover what the reading predates."""
+    async def admit(self, brand: str, asset_id: str, reading: Reading) -> None:
+        """Count a submission against the brand's limits, given precheck's reading (taken again when
+        older than FRESH_S); Refused when over one. This replica's recent admissions cover what the
+        reading predates."""
+        if time.monotonic() - reading.at > FRESH_S:
+            reading = await self._read(brand)
         async with self._locks[brand]:
             await self._check_rate(brand)
-            self._check_quota(brand, asset_id, known)
+            self._check_quota(brand, asset_id, reading.in_flight)
             for rate in self._rates_of(brand):
                 await self._limiter.hit(rate, brand)
             self._recent[brand][asset_id] = time.monotonic()
@@ -132,6 +147,10 @@ class Quotas:
                 stats = await self._limiter.get_window_stats(rate, brand)
                 retry = max(1, math.ceil(stats.reset_time - time.time()))
                 raise Refused("rate_limited", f"over the brand's rate limit of {rate}; retry later", retry)
+
+    async def _read(self, brand: str) -> Reading:
+        at = time.monotonic()
+        return Reading(await self._in_flight(brand, self._quota(brand)), at)
 
     def _quota(self, brand: str) -> int:
         return self._brands.get(brand).limits.in_flight

@@ -257,7 +257,7 @@ class Api:
         span = trace.get_current_span()
         span.set_attributes({"atelier.asset_id": asset_id, "atelier.brand": brand})
         submission = Submission(asset_id, brand, tier, style, events.SOURCE_HTTP, reference or "http")
-        known = await self.quotas.precheck(brand, asset_id)
+        reading = await self.quotas.precheck(brand, asset_id)
         original = await self._ingestor.validate(data, submission)
         async with self._submitting.setdefault(asset_id, asyncio.Lock()):
             if key:
@@ -266,7 +266,7 @@ class Api:
                 if not same:
                     message = "this Idempotency-Key was used with another image, tier or style: use a new key"
                     raise BadRequest(409, "idempotency_conflict", message)
-            await self.quotas.admit(brand, asset_id, known)
+            await self.quotas.admit(brand, asset_id, reading)
             uploaded = await self._ingest(original, data, submission)
         trace_id = trace.format_trace_id(span.get_span_context().trace_id)
         accepted = {**merge_status(None, topics.UPLOADED, uploaded), "trace_id": trace_id}

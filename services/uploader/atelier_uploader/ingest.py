@@ -9,8 +9,19 @@ from dataclasses import dataclass
 
 from joblib import cpu_count
 
-from atelier_shared import STAGE_SECONDS, BrandBook, ImageTooLarge, ObjectStore, events, sha256_hex, tracer
+from atelier_shared import (
+    STAGE_SECONDS,
+    BrandBook,
+    ImageTooLarge,
+    ObjectStore,
+    events,
+    get_logger,
+    sha256_hex,
+    tracer,
+)
 from atelier_shared.images import ImageLimits, decode, extension_for, probe
+
+log = get_logger(__name__)
 
 # Validation decodes at this size: enough to prove the whole file decodes, a fraction of the work.
 _VALIDATION_SIDE = 256
@@ -76,6 +87,7 @@ class Ingestor:
         # 50 MP PNG decoded at full size), so a burst of uploads must not run them all at once.
         self.validation_slots = cpu_count()
         self._validating = asyncio.Semaphore(self.validation_slots)
+        log.info("validations at once", count=self.validation_slots)
 
     def check(self, brand: str, tier: events.Tier, style: str) -> None:
         """Reject an unknown brand, or a tier or style its guidelines do not allow."""

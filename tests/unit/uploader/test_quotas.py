@@ -1,16 +1,18 @@
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from atelier_shared import BrandBook
-from atelier_uploader.access import InFlight, Quotas, Refused
+from atelier_uploader.access import RECENT_S, InFlight, Quotas, Reading, Refused
 
 BRANDS = Path(__file__).parents[3] / "deploy" / "brands"
 
 
 async def submit(quotas: Quotas, asset_id: str) -> None:
     """As the API does around validating an upload."""
-    known = await quotas.precheck("acme", asset_id)
-    await quotas.admit("acme", asset_id, known)
+    reading = await quotas.precheck("acme", asset_id)
+    await quotas.admit("acme", asset_id, reading)
 
 
 async def test_a_slow_status_answer_does_not_queue_the_brands_other_uploads() -> None:
@@ -43,3 +45,21 @@ async def test_uploads_admitted_at_once_count_against_each_other() -> None:
         outcomes = await asyncio.gather(submit(quotas, "first"), submit(quotas, "second"), return_exceptions=True)
     refused = [outcome for outcome in outcomes if outcome is not None]
     assert len(refused) == 1 and isinstance(refused[0], Refused) and refused[0].code == "quota_exceeded"
+
+
+async def test_a_reading_older_than_the_recent_window_is_taken_again() -> None:
+    """From a review: admission counted with the reading taken before validation, and this replica's
+    admissions count for RECENT_S only; an upload queued for validation longer than that was admitted
+    against a reading that knew none of the admissions made meanwhile. Such a reading is read again."""
+    quota = BrandBook.load(BRANDS).get("acme").limits.in_flight
+    answers = [frozenset(), frozenset(f"open-{n}" for n in range(quota))]
+
+    async def in_flight(brand: str, limit: int) -> InFlight:
+        ids = answers.pop(0)
+        return InFlight(open=len(ids), asset_ids=ids)
+
+    quotas = Quotas(BrandBook.load(BRANDS), in_flight)
+    reading = await quotas.precheck("acme", "slow")
+    validated_for_long = Reading(reading.in_flight, reading.at - RECENT_S - 1)
+    with pytest.raises(Refused):
+        await quotas.admit("acme", "slow", validated_for_long)
