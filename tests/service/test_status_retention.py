@@ -9,7 +9,7 @@ from atelier_shared import events, topics
 from atelier_status.settings import StatusSettings
 from atelier_status.view import StatusView
 from tests.conftest import Deployment
-from tests.kafka import produce
+from tests.kafka import produce, read_topic
 
 
 @asynccontextmanager
@@ -62,6 +62,10 @@ async def test_documents_past_retention_are_forgotten_for_good(deployment: Deplo
         assert [status["asset_id"] for status in view.recent("acme", 10) or []] == ["new-asset"]
         assert await view.prune(cutoff_ms) == 0
 
+    settings = deployment.settings()
+    tombstoned = lambda records: any(r.key == b'"old-asset"' and r.value is None for r in records)  # noqa: E731 JSON keys
+    changelog = await read_topic(settings.kafka_bootstrap, settings.topics.status_changelog, until=tombstoned)
+    assert tombstoned(changelog)
     async with running_view(deployment) as recovered:  # Same app id: the table comes from its changelog.
         assert recovered.get("new-asset") is not None
         assert recovered.get("old-asset") is None

@@ -164,7 +164,8 @@ class StatusView:
 
     async def prune(self, before_ms: float) -> int:
         """Forget the documents last changed before `before_ms` (epoch ms) in the partitions this worker
-        owns, each with a tombstone in the changelog so that no recovery brings it back; how many.
+        owns, each with a tombstone in the changelog so that no recovery brings it back, and those of
+        partitions it no longer holds; how many.
 
         faust deletes a key only inside its agent, in the partition of the event being handled; the
         view records each document's partition, so it deletes with that partition instead. It stops
@@ -176,12 +177,17 @@ class StatusView:
             if not self.ready or self.app.rebalancing or self.app.in_recovery:
                 break
             owned = {tp.partition for tp in self.app.assignor.assigned_actives()}
+            held = owned | {tp.partition for tp in self.app.assignor.assigned_standbys()}
             for asset_id in keys[start : start + PRUNE_CHUNK]:
                 status = self.table.data.get(asset_id) or {}
                 kept = status.get(RETENTION)  # None in a document written before retention existed.
-                if kept is None or kept["changed_ms"] >= before_ms or kept["partition"] not in owned:
+                if kept is None:
                     continue
-                self.table.send_changelog(kept["partition"], asset_id, None, value_serializer="raw")
+                if kept["partition"] in owned and kept["changed_ms"] < before_ms:
+                    self.table.send_changelog(kept["partition"], asset_id, None, value_serializer="raw")
+                elif kept["partition"] in held:
+                    continue  # Recent, or a standby copy: its owner deletes it.
+                # A partition moved to another worker: faust forgets only the documents it recovered.
                 del self.table.data[asset_id]
                 self._unindex(asset_id, str(status.get("brand", "")))
                 pruned += 1
