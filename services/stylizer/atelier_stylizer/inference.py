@@ -122,8 +122,7 @@ def load_engine(
     exported once into its folder.
     """
     chosen_device = resolve_device(device)
-    # By default one thread per physical core, as PyTorch and ONNX Runtime choose, but of the cores
-    # this process may use: they count the host's, oversubscribing a container's CPU limit.
+    # One per physical core, as PyTorch and ONNX Runtime choose, but within a container's CPU limit.
     threads = threads or cpu_count(only_physical_cores=True)
     if chosen_device == "cpu":
         torch.set_num_threads(threads)
@@ -160,7 +159,9 @@ def load_engine(
             chosen_precision,
             threads,
         )
-    log.info("engine chosen", model=manifest.ref, backend=engine.backend, hardware=hardware_id(), **probe)
+    log.info(
+        "engine chosen", model=manifest.ref, backend=engine.backend, hardware=hardware_id(), threads=threads, **probe
+    )
     return engine
 
 
