@@ -26,6 +26,7 @@ from atelier_shared import (
     hold,
     topics,
 )
+from atelier_shared.runtime.retrying import Abandoned
 from tests.conftest import Deployment
 from tests.kafka import group_lag, partition_lags, produce, read_topic
 
@@ -562,3 +563,28 @@ async def test_a_rebalance_ends_a_handlers_hold_and_the_record_is_handled_again(
     await wait_until(lambda: seen == ["due-later"])
     assert holds == ["due-later", "due-later"]
     assert await outputs(settings, topics.TAGGED, 1) == ["due-later"]
+
+
+async def test_holds_end_as_soon_as_the_services_shutdown_begins(
+    deployment: Deployment, stopped_after: list[Service]
+) -> None:
+    """From a review: holds (and so the retry back-off) ended only when their consumer loop was
+    stopped, after the HTTP server had drained (up to a minute), so retries went on meanwhile and an
+    error of unknown kind could use up its attempts and be dead-lettered while the service stopped."""
+    settings = deployment.settings()
+    holding, ended = asyncio.Event(), asyncio.Event()
+
+    async def hold_until_ended(event: events.AssetUploaded) -> None:
+        holding.set()
+        try:
+            await hold(3600)
+        except Abandoned:
+            ended.set()
+            raise
+
+    service = await running(settings, tagger([], hold_until_ended))
+    stopped_after.append(service)
+    await publish(settings, ["held"])
+    await wait_until(holding.is_set)
+    service.shutdown.begin()
+    await asyncio.wait_for(ended.wait(), 10)

@@ -133,7 +133,8 @@ class Quotas:
         older than FRESH_S); Refused when over one. This replica's recent admissions cover what the
         reading predates."""
         if time.monotonic() - reading.at > FRESH_S:
-            reading = await self._read(brand)
+            fresh = await self._read(brand)
+            reading = fresh if fresh.in_flight is not None else reading  # No answer: the older one still counts.
         async with self._locks[brand]:
             await self._check_rate(brand)
             self._check_quota(brand, asset_id, reading.in_flight)

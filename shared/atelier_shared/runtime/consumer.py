@@ -52,8 +52,9 @@ class ConsumerLoop:
         self._offsets = OffsetTracker()
         self._in_flight: InFlight[list[Delivery]] = InFlight(subscription.options.in_flight, self._go_on)
         self._committing = asyncio.Lock()
-        # Set when the service stops or a rebalance begins: handlers' holds end (atelier_shared.hold).
+        # Set when the service's shutdown or a rebalance begins: handlers' holds end (atelier_shared.hold).
         self._interrupt = asyncio.Event()
+        shutdown.on_begin(lambda: self._interrupt.set())
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
         # A fetch or work loop that died: the service cannot go on and should be restarted.
@@ -113,7 +114,6 @@ class ConsumerLoop:
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the batches in flight (bounded), commit, and leave the group."""
         self._shutdown.begin()
-        self._interrupt.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -173,7 +173,8 @@ class ConsumerLoop:
         metrics.PAUSED_PARTITIONS.labels(self._service).set(len(consumer.paused()))
 
     def _requeue(self, deliveries: Sequence[Delivery]) -> None:
-        """Abandoned records back in the buffer, as fetched."""
+        """Abandoned records back in the buffer, behind later ones (a rebalance of aiokafka's revokes every
+        partition: they are discarded then, and fetched again in order)."""
         for old in deliveries:
             self._queue.put(Delivery.of(old.record, old.spec, old.priority, old.epoch))
             metrics.BUFFERED.labels(self._service, old.record.topic).inc()
@@ -230,13 +231,11 @@ class ConsumerLoop:
         finally:
             for delivery in batch:
                 metrics.HANDLING.labels(self._service, delivery.record.topic).dec()
-        abandoned = [
-            delivery for delivery, outcome in zip(batch, outcomes, strict=True) if isinstance(outcome, Abandoned)
-        ]
+        abandoned = {item for item, outcome in zip(batch, outcomes, strict=True) if isinstance(outcome, Abandoned)}
         # Abandoned records stay uncommitted: redelivered after a stop; after a rebalance's interrupt,
         # taken again here (those of revoked partitions are discarded with the rest of the buffer).
         if abandoned and not self._shutdown.begun:
-            self._requeue(abandoned)
+            self._requeue([delivery for delivery in batch if delivery in abandoned])
         for delivery in batch:
             if delivery not in abandoned:
                 self._offsets.done(delivery.topic_partition, delivery.record.offset)

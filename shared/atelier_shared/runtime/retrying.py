@@ -22,10 +22,17 @@ class Shutdown:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_begin(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when shutdown begins (a consumer loop ends its handlers' holds)."""
+        self._listeners.append(listener)
 
     def begin(self) -> None:
         """Signal every loop and back-off of the service to stop."""
         self._event.set()
+        for listener in self._listeners:
+            listener()
 
     @property
     def begun(self) -> bool:

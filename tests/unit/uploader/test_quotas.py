@@ -1,4 +1,5 @@
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,20 @@ async def test_a_reading_older_than_the_recent_window_is_taken_again() -> None:
     validated_for_long = Reading(reading.in_flight, reading.at - RECENT_S - 1)
     with pytest.raises(Refused):
         await quotas.admit("acme", "slow", validated_for_long)
+
+
+async def test_a_stale_reading_is_kept_when_the_status_service_does_not_answer_again() -> None:
+    """From a review: a re-read that got no answer replaced a reading that knew the brand was over its
+    quota, and admission then counted only this replica's own recent uploads."""
+    quota = BrandBook.load(BRANDS).get("acme").limits.in_flight
+    full = frozenset(f"open-{n}" for n in range(quota))
+    answers: list[InFlight | None] = [InFlight(open=0, asset_ids=frozenset()), None]
+
+    async def in_flight(brand: str, limit: int) -> InFlight | None:
+        return answers.pop(0)
+
+    quotas = Quotas(BrandBook.load(BRANDS), in_flight)
+    await quotas.precheck("acme", "slow")
+    knew_it_full = Reading(InFlight(open=len(full), asset_ids=full), time.monotonic() - RECENT_S - 1)
+    with pytest.raises(Refused):
+        await quotas.admit("acme", "slow", knew_it_full)
