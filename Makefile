@@ -13,7 +13,7 @@ SOURCES := shared/atelier_shared $(foreach name,$(SERVICES),services/$(name)/ate
 	$(foreach name,$(TOOLS),tools/$(name)/atelier_$(name))
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test-tools run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-gpu compose-config images clean
+.PHONY: install test-tools run demo test test-fast lint proto topology models bench bench-runtime bench-models bench-style bench-failover bench-reliability bench-status bench-gpu compose-config images clean
 
 install: $(STAMP)
 
@@ -80,6 +80,9 @@ bench-failover: install
 
 bench-reliability: install
 	$(BIN)/python -m bench.reliability
+
+bench-status: install
+	$(BIN)/python -m bench.status
 
 # Runs on a lent GPU machine's own Python (PyTorch with CUDA, no package registry), so no install
 # step: the venv's Python where one exists, else $(PYTHON). BENCH_GPU_ARGS e.g. "--out DIR --budget 300".
