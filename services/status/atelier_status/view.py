@@ -187,7 +187,8 @@ class StatusView:
                     self.table.send_changelog(kept["partition"], asset_id, None, value_serializer="raw")
                 elif kept["partition"] in held:
                     continue  # Recent, or a standby copy: its owner deletes it.
-                # A partition moved to another worker: faust forgets only the documents it recovered.
+                # Past retention (its tombstone sent), or of a partition moved to another worker (whose
+                # documents faust forgets only when it recovered them): forgotten here.
                 del self.table.data[asset_id]
                 self._unindex(asset_id, str(status.get("brand", "")))
                 pruned += 1
