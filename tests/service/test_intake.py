@@ -1,12 +1,17 @@
-"""Intake reads an announced object from the store (moto's S3 server) within the byte limit."""
+"""Intake reads an announced object from the store (moto's S3 server) within the byte limit, and
+publishes the good objects of a notification that also announces bad ones (embedded Kafka)."""
+
+from collections.abc import AsyncIterator
 
 import pytest
 
-from atelier_shared import BrandBook, ImageTooLarge, ObjectStore, events
+from atelier_shared import BrandBook, EventProducer, ImageTooLarge, InvalidEvent, ObjectStore, Publisher, events, topics
 from atelier_shared.images import ImageLimits
 from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.intake import Intake
 from tests.conftest import BRANDS, Deployment, jpeg_bytes
+from tests.kafka import read_topic
+from tests.notifications import aws_s3_record
 
 pytestmark = pytest.mark.service
 
@@ -15,8 +20,17 @@ async def nobody(asset_id: str) -> None:
     return None
 
 
+@pytest.fixture
+async def uploads(deployment: Deployment) -> AsyncIterator[Publisher]:
+    settings = deployment.settings()
+    producer = EventProducer(settings.kafka_bootstrap, "test", settings.topics)
+    await producer.start()
+    yield Publisher(producer, topics.UPLOADED)
+    await producer.stop()
+
+
 async def test_an_object_replaced_by_a_larger_one_after_its_stat_is_read_only_to_the_limit(
-    deployment: Deployment,
+    deployment: Deployment, uploads: Publisher
 ) -> None:
     """Regression: intake checked the size `stat` gave, then read the whole object, so one replaced in
     between (or a stat that lied) was read in full, however large. The read now stops one byte past
@@ -25,7 +39,7 @@ async def test_an_object_replaced_by_a_larger_one_after_its_stat_is_read_only_to
     store = ObjectStore(settings)
     small, large = jpeg_bytes(64, 48), jpeg_bytes(640, 480)
     limits = ImageLimits(max_bytes=len(small) + 10)
-    intake = Intake(store, Ingestor(store, BrandBook.load(BRANDS), limits, settings.bucket_originals), nobody)
+    intake = Intake(store, Ingestor(store, BrandBook.load(BRANDS), limits, settings.bucket_originals), nobody, uploads)
     await store.put(settings.bucket_inbox, "partner/a.jpg", small, "image/jpeg")
     stat = await store.stat(settings.bucket_inbox, "partner/a.jpg")
     assert stat is not None
@@ -33,3 +47,33 @@ async def test_an_object_replaced_by_a_larger_one_after_its_stat_is_read_only_to
     submission = Submission("a1", "acme", events.TIER_PRODUCTION, "", events.SOURCE_EVENT, "partner:a")
     with pytest.raises(ImageTooLarge, match=f"{len(small) + 11} bytes"):
         await intake._ingest(stat, submission)  # noqa: SLF001
+
+
+async def test_a_notification_of_several_objects_publishes_the_good_ones_when_one_is_refused(
+    deployment: Deployment, uploads: Publisher
+) -> None:
+    """Regression: a notification announcing several objects was handled as one, so one refused
+    object (here: no brand in its key) dead-lettered the notification, and the good objects, stored
+    as originals, were never published: lost unless someone replayed a letter naming another object."""
+    settings = deployment.settings()
+    store = ObjectStore(settings)
+    intake = Intake(
+        store, Ingestor(store, BrandBook.load(BRANDS), ImageLimits(), settings.bucket_originals), nobody, uploads
+    )
+    for key in ("acme/good.jpg", "no-brand.jpg", "acme/also-good.jpg"):
+        await store.put(settings.bucket_inbox, key, jpeg_bytes(64, 48), "image/jpeg")
+    keys = ("acme/good.jpg", "no-brand.jpg", "acme/also-good.jpg")
+    notification = {"Records": [aws_s3_record(key, bucket=settings.bucket_inbox) for key in keys]}
+    with pytest.raises(InvalidEvent, match="no brand"):
+        await intake.drop(notification)
+    records = await read_topic(
+        settings.kafka_bootstrap,
+        settings.topics.name(topics.UPLOADED),
+        until=lambda found: len(found) >= 2,
+        timeout_s=30,
+    )
+    published = sorted(events.AssetUploaded.FromString(record.value).asset.source_uri for record in records)
+    assert published == [
+        f"s3://{settings.bucket_inbox}/acme/also-good.jpg",
+        f"s3://{settings.bucket_inbox}/acme/good.jpg",
+    ]

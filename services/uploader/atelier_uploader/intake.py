@@ -9,9 +9,21 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from atelier_shared import AtelierError, InvalidEvent, ObjectMissing, ObjectStore, StoredObject, assets, events
+from atelier_shared import (
+    AtelierError,
+    InvalidEvent,
+    ObjectMissing,
+    ObjectStore,
+    Publisher,
+    StoredObject,
+    assets,
+    events,
+    get_logger,
+)
 from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.notifications import DroppedObject, drop_request, parse_notification
+
+log = get_logger(__name__)
 
 
 @contextmanager
@@ -33,15 +45,39 @@ class Intake:
     """Turns stored objects announced on Kafka into validated uploads."""
 
     def __init__(
-        self, store: ObjectStore, ingestor: Ingestor, brand_of: Callable[[str], Awaitable[str | None]]
+        self,
+        store: ObjectStore,
+        ingestor: Ingestor,
+        brand_of: Callable[[str], Awaitable[str | None]],
+        uploads: Publisher,
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._brand_of = brand_of
+        self._uploads = uploads
 
     async def drop(self, notification: dict[str, Any]) -> list[events.AssetUploaded]:
-        """A bucket notification in (MinIO, Ceph RGW or AWS S3); an AssetUploaded for each object it created."""
-        return [await self._drop_one(item) for item in parse_notification(notification)]
+        """A bucket notification in (MinIO, Ceph RGW or AWS S3); an AssetUploaded for each object it created.
+
+        MinIO, S3 and Ceph announce one object per notification, but one may announce several (a
+        bridge that batches). When some of them are refused for good, the others are published first,
+        so that none waits on a replay that may never come; then the notification is dead-lettered
+        with the first refusal (a replay ingests all of its objects again, under the same ids).
+        """
+        uploaded, refused = [], []
+        for item in parse_notification(notification):
+            try:
+                uploaded.append(await self._drop_one(item))
+            except AtelierError as exc:
+                if exc.retriable:
+                    raise  # The whole notification is tried again.
+                log.warning("dropped object refused", asset_id=exc.asset_id, error_type=exc.code, error=str(exc))
+                refused.append(exc)
+        if refused:
+            for event in uploaded:
+                await self._uploads.publish(event)
+            raise refused[0]
+        return uploaded
 
     async def _drop_one(self, item: DroppedObject) -> events.AssetUploaded:
         asset_id = assets.asset_id_for_object(item.bucket, item.key, item.etag)

@@ -35,7 +35,7 @@ def declare(settings: UploaderSettings) -> Service:
     expiry = timedelta(seconds=settings.presign_expiry_s)
     api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry, settings.ingest_deadline_s)
     service.add(api)
-    intake = Intake(store, ingestor, api.brand_of)
+    intake = Intake(store, ingestor, api.brand_of, service.publisher(topics.UPLOADED, by="inbox, partly refused"))
     concurrency = settings.intake_concurrency
     service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
     service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
