@@ -15,6 +15,7 @@ from atelier_shared import (
     ObjectMissing,
     ObjectStore,
     Publisher,
+    PublishRefused,
     StoredObject,
     assets,
     events,
@@ -74,8 +75,11 @@ class Intake:
                 log.warning("dropped object refused", asset_id=exc.asset_id, error_type=exc.code, error=str(exc))
                 refused.append(exc)
         if refused:
-            for event in uploaded:
-                await self._uploads.publish(event)
+            try:
+                for event in uploaded:
+                    await self._uploads.publish(event)
+            except PublishRefused as exc:  # The refusal that names an object is the one to dead-letter.
+                log.error("good objects of a partly refused notification not published", error=str(exc)[:500])
             raise refused[0]
         return uploaded
 

@@ -25,8 +25,10 @@ class Shutdown:
         self._listeners: list[Callable[[], None]] = []
 
     def on_begin(self, listener: Callable[[], None]) -> None:
-        """Call `listener` when shutdown begins (a consumer loop ends its handlers' holds)."""
+        """Call `listener` when shutdown begins (a consumer loop ends its handlers' holds); at once if it has."""
         self._listeners.append(listener)
+        if self.begun:
+            listener()
 
     def begin(self) -> None:
         """Signal every loop and back-off of the service to stop."""
