@@ -361,7 +361,7 @@ class Api:
     async def _in_flight(self, brand: str, limit: int) -> InFlight | None:
         """The status service's count of the brand's open assets, or None when it does not answer."""
         try:
-            # Short: uploads wait on it under the brand's lock, and fall back to the local count.
+            # Short: every upload waits on it (before validation), and falls back to the local count.
             answer = await self._status(f"/v1/brands/{quote(brand, safe='')}/open?limit={limit}", timeout_s=1.0)
             return InFlight(open=int(answer["open"]), asset_ids=frozenset(answer["asset_ids"])) if answer else None
         except (*UNANSWERED, KeyError, TypeError) as exc:  # Or not the document asked for.
