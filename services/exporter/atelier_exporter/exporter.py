@@ -68,7 +68,7 @@ class Exporter:
             await self._store.put(
                 self._bucket, key, data, content_type, metadata={"asset-id": asset.asset_id, "profile": profile.name}
             )
-        width, height = target_size(full, profile.max_side)
+        width, height = target_size(full, profile)
         return events.Rendition(
             profile=profile.name,
             object=events.ObjectRef(

@@ -1,6 +1,7 @@
 """Renditions (size, format, colour profile, alpha) and webhook signatures."""
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -22,9 +23,20 @@ def test_keys_are_deterministic_per_asset_and_profile() -> None:
 
 
 def test_sizes_follow_the_original_capped_by_the_profile() -> None:
-    assert target_size((4000, 3000), 2048) == (2048, 1536)
-    assert target_size((800, 600), 2048) == (800, 600)
-    assert target_size((800, 600), 0) == (800, 600)
+    assert target_size((4000, 3000), profile("web", "webp", 2048)) == (2048, 1536)
+    assert target_size((800, 600), profile("web", "webp", 2048)) == (800, 600)
+    assert target_size((800, 600), profile("print", "png")) == (800, 600)
+
+
+def test_a_full_size_webp_of_the_largest_original_fits_the_format() -> None:
+    """Regression: WebP holds at most 16,383 px a side, and the uploader accepts 16,384: a brand's
+    full-size WebP profile failed such an asset for good (a ValueError, retried and dead-lettered)."""
+    assert target_size((16_384, 8_192), profile("full", "webp")) == (16_383, 8_192)
+    assert target_size((16_384, 8_192), profile("print", "png")) == (16_384, 8_192)
+    assert target_size((16_384, 8_192), profile("web", "webp", 2048)) == (2048, 1024)
+    data = render(Image.new("RGB", (4096, 2)), profile("full", "webp"), (16_384, 8))
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (16_383, 8)
 
 
 @pytest.mark.parametrize(("fmt", "pil_format"), [("webp", "WEBP"), ("avif", "AVIF"), ("jpeg", "JPEG"), ("png", "PNG")])
@@ -66,3 +78,17 @@ def test_stage_durations_from_the_timeline() -> None:
     timeline.exported_at.FromMilliseconds(4_000)
     durations = events.stage_durations_ms(events.timeline_ms(timeline))
     assert durations == {"tag": 250.0, "total": 3000.0}
+
+
+def test_renditions_of_one_image_encoded_at_once_keep_their_own_settings() -> None:
+    """Regression: a rendition at the stylized image's own size was encoded from that very object, and
+    Pillow keeps a save's settings on the image while it runs: a JPEG encoded beside a WebP at the
+    same size took the WebP's quality 10 instead of its own 95."""
+    noise = Image.effect_noise((640, 480), 60).convert("RGB")
+    jpeg, webp = profile("hi", "jpeg", quality=95), profile("lo", "webp", quality=10)
+    alone = render(noise, jpeg, noise.size)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(8):
+            pool.submit(render, noise, webp, noise.size)
+            together = pool.submit(render, noise, jpeg, noise.size)
+            assert together.result() == alone
