@@ -5,7 +5,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from atelier_shared import BrandBook, EventProducer, ImageTooLarge, InvalidEvent, ObjectStore, Publisher, events, topics
+from atelier_shared import (
+    AtelierError,
+    BrandBook,
+    EventProducer,
+    ImageTooLarge,
+    InvalidEvent,
+    ObjectStore,
+    Publisher,
+    assets,
+    events,
+    topics,
+)
 from atelier_shared.images import ImageLimits
 from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.intake import Intake
@@ -77,3 +88,27 @@ async def test_a_notification_of_several_objects_publishes_the_good_ones_when_on
         f"s3://{settings.bucket_inbox}/acme/also-good.jpg",
         f"s3://{settings.bucket_inbox}/acme/good.jpg",
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "metadata", "brand"), [("acme/broken.jpg", {}, "acme"), ("x/y.jpg", {"brand": "lumen"}, "lumen")]
+)
+async def test_a_refused_drop_names_the_brand_its_key_or_stored_metadata_gives(
+    deployment: Deployment, uploads: Publisher, key: str, metadata: dict[str, str], brand: str
+) -> None:
+    """Regression: a dropped object's errors were stamped with the brand of the notification's metadata
+    only, so a broken image dropped under acme/ (or, from AWS S3, carrying its brand only in the stored
+    object's metadata) was dead-lettered with no brand: its failed status was visible to admin keys
+    only, and the brand's own key was answered 404."""
+    settings = deployment.settings()
+    store = ObjectStore(settings)
+    intake = Intake(
+        store, Ingestor(store, BrandBook.load(BRANDS), ImageLimits(), settings.bucket_originals), nobody, uploads
+    )
+    await store.put(settings.bucket_inbox, key, b"not an image", "image/jpeg", metadata=metadata)
+    with pytest.raises(AtelierError) as refused:
+        await intake.drop({"Records": [aws_s3_record(key, bucket=settings.bucket_inbox)]})
+    assert not refused.value.retriable
+    record = aws_s3_record(key, bucket=settings.bucket_inbox)
+    asset_id = assets.asset_id_for_object(settings.bucket_inbox, key, record["s3"]["object"]["eTag"])  # type: ignore[index]
+    assert (refused.value.brand, refused.value.asset_id) == (brand, asset_id)

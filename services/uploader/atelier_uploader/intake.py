@@ -22,7 +22,7 @@ from atelier_shared import (
     get_logger,
 )
 from atelier_uploader.ingest import Ingestor, Submission
-from atelier_uploader.notifications import DroppedObject, drop_request, parse_notification
+from atelier_uploader.notifications import DroppedObject, drop_request, dropped_brand, parse_notification
 
 log = get_logger(__name__)
 
@@ -85,10 +85,12 @@ class Intake:
 
     async def _drop_one(self, item: DroppedObject) -> events.AssetUploaded:
         asset_id = assets.asset_id_for_object(item.bucket, item.key, item.etag)
-        with _about(asset_id, item.metadata.get("brand", "")):
+        # Errors name the brand the object names, so that its status (failed, and why) is the brand's to see.
+        with _about(asset_id, dropped_brand(item)):
             stored = await self._store.stat(item.bucket, item.key)
-            if stored is not None and not item.metadata:  # AWS S3's records carry no user metadata.
-                item = dataclasses.replace(item, metadata=stored.metadata)
+        if stored is not None and not item.metadata:  # AWS S3's records carry no user metadata.
+            item = dataclasses.replace(item, metadata=stored.metadata)
+        with _about(asset_id, dropped_brand(item)):
             request = drop_request(item)
             submission = Submission(
                 asset_id, request.brand, request.tier, request.style, events.SOURCE_BUCKET_DROP, item.uri

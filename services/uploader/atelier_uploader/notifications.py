@@ -1,7 +1,7 @@
 """Bucket notifications (pure): the objects a notification announces, and their brand, tier and style.
 
 The S3 event record format, as MinIO, Ceph RGW and AWS S3 send it: a `Records` list whose created
-objects have an `eventName` of `ObjectCreated:*` (MinIO and older RGW prefix it with `s3:`) and a
+objects have an `eventName` of `ObjectCreated:Put` and the like (MinIO and older RGW prefix it with `s3:`) and a
 URL-encoded key. User metadata comes as MinIO's `userMetadata` mapping or RGW's `metadata` list of
 key/val pairs; AWS S3 sends none (the intake then reads it from the object itself).
 """
@@ -12,6 +12,10 @@ from urllib.parse import unquote_plus
 
 from atelier_shared import InvalidEvent
 from atelier_shared.events import TIER_PRODUCTION, TIERS, Tier, tier_from_name
+
+# The events that create an object's content. MinIO names tagging, retention and legal holds
+# `ObjectCreated:` too (PutTagging, DeleteTagging, PutRetention, PutLegalHold): those are not uploads.
+CREATED = frozenset(f"ObjectCreated:{how}" for how in ("Put", "Post", "Copy", "CompleteMultipartUpload"))
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ def parse_notification(notification: Any) -> list[DroppedObject]:
     objects = []
     for record in notification["Records"]:
         try:
-            if not str(record["eventName"]).removeprefix("s3:").startswith("ObjectCreated:"):
+            if str(record["eventName"]).removeprefix("s3:") not in CREATED:
                 continue
             s3 = record["s3"]
             item = s3["object"]
@@ -73,6 +77,12 @@ class DropRequest:
     style: str
 
 
+def dropped_brand(item: DroppedObject) -> str:
+    """The brand a dropped object names: its metadata's, else its key's first segment ("" for none)."""
+    parts = item.key.split("/")
+    return item.metadata.get("brand") or (parts[0] if len(parts) > 1 else "")
+
+
 def drop_request(item: DroppedObject) -> DropRequest:
     """Brand from metadata or the first key segment; tier from metadata or a second segment.
 
@@ -80,7 +90,7 @@ def drop_request(item: DroppedObject) -> DropRequest:
     take precedence.
     """
     parts = item.key.split("/")
-    brand = item.metadata.get("brand") or (parts[0] if len(parts) > 1 else "")
+    brand = dropped_brand(item)
     if not brand:
         raise InvalidEvent(f"{item.uri}: no brand: put it under <brand>/ or set x-amz-meta-brand")
     tier_name = item.metadata.get("tier") or (parts[1] if len(parts) > 2 and parts[1] in TIERS else "")

@@ -31,6 +31,20 @@ def test_other_events_are_ignored_and_garbage_refused() -> None:
         parse_notification(["not", "a", "notification"])
 
 
+@pytest.mark.parametrize(
+    "event", ["s3:ObjectCreated:PutTagging", "s3:ObjectCreated:DeleteTagging", "s3:ObjectCreated:PutRetention"]
+)
+def test_a_change_to_an_objects_tags_or_retention_is_not_a_new_upload(event: str) -> None:
+    """Regression: every `ObjectCreated:*` event counted as an upload, and MinIO announces tagging,
+    retention and legal holds under that name too: a system tagging a dropped file as processed ran
+    the whole pipeline again on it (same etag, same asset: re-exported, its webhook sent again)."""
+    tagged = notification("acme/x.jpg")
+    tagged["Records"][0]["eventName"] = event  # type: ignore[index]
+    assert parse_notification(tagged) == []
+    for created in ("Put", "Post", "Copy", "CompleteMultipartUpload"):
+        assert len(parse_notification({"Records": [aws_s3_record("acme/x.jpg", f"ObjectCreated:{created}")]})) == 1
+
+
 def test_brand_and_tier_from_key_or_metadata() -> None:
     [by_key] = parse_notification(notification("acme/preview/a.jpg"))
     assert drop_request(by_key) == drop_request(by_key)
