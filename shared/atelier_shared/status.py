@@ -31,6 +31,20 @@ STATUS_TOPICS = tuple(
     spec for spec in topics.ALL if spec.suffix in _STAGE_OF_TOPIC or spec in (topics.DEAD_LETTER, topics.WEBHOOKS)
 )
 _WEBHOOK_RETRY_SUFFIXES = tuple(spec.suffix for spec in topics.WEBHOOK_RETRIES)
+# The timeline stamp that handling a record of each topic sets: a failure on the topic is over once
+# that stamp is newer (the record went through on a replay). The service that failed sets both, so
+# no two hosts' clocks are compared.
+_STAMP_AFTER_TOPIC = {
+    topics.INBOX.suffix: "uploaded_at",
+    topics.INTAKE.suffix: "uploaded_at",
+    topics.UPLOADED.suffix: "tagged_at",
+    topics.TAGGED.suffix: "routed_at",
+    topics.STYLIZE_PREVIEW.suffix: "stylized_at",
+    topics.STYLIZE_FAST.suffix: "stylized_at",
+    topics.STYLIZE_QUALITY.suffix: "stylized_at",
+    topics.STYLIZE_RERENDER.suffix: "stylized_at",
+    topics.STYLIZED.suffix: "exported_at",
+}
 # The topics other systems publish uploads to.
 _ENTRY_SUFFIXES = (topics.INTAKE.suffix, topics.INBOX.suffix)
 
@@ -128,8 +142,19 @@ def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any
     stamps = {key.removeprefix("timeline."): ms for key, ms in versions if key.startswith("timeline.")}
     status["stage_ms"] = events.stage_durations_ms(stamps)
     furthest = _furthest_complete(reached)
-    status["stage"] = "failed" if "failure" in status and furthest != "exported" else furthest
+    if "failure" in status:
+        status["failure"] = {**status["failure"], "resolved": _failure_resolved(status)}
+    failed = "failure" in status and not status["failure"]["resolved"]
+    status["stage"] = "failed" if failed and furthest != "exported" else furthest
     return status
+
+
+def _failure_resolved(status: dict[str, Any]) -> bool:
+    """Whether the failed record went through after all (replayed once its cause was fixed): the
+    stage it leads to was stamped after the failure. A failure on a topic of unknown kind stays."""
+    topic = status["failure"]["topic"]
+    stamp = next((name for suffix, name in _STAMP_AFTER_TOPIC.items() if topic.endswith(suffix)), None)
+    return stamp is not None and status["versions"].get(f"timeline.{stamp}", 0.0) > status["versions"]["failure"]
 
 
 def _merge_failure(status: dict[str, Any], event: events.DeadLettered) -> None:

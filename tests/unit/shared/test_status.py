@@ -106,6 +106,65 @@ def test_dead_letter_marks_the_asset_failed() -> None:
     assert failed["failure"]["error_type"] == "invalid_image" and failed["failure"]["service"] == "tagger"
 
 
+def _letter(topic: str, failed_at_ms: int) -> events.DeadLettered:
+    letter = events.DeadLettered(
+        asset_id="a1", brand="acme", service="stylizer", original_topic=topic, error_type="object_missing"
+    )
+    letter.failed_at.FromMilliseconds(failed_at_ms)
+    return letter
+
+
+def _stamped(stage_ms: dict[str, int]) -> list[tuple[topics.TopicSpec[object], object]]:
+    """The pipeline's events with each stage stamped at the given times (ms)."""
+    stamped = []
+    for spec, event in _events():
+        header = event.asset  # type: ignore[attr-defined]
+        header.timeline.Clear()
+        for field, ms in stage_ms.items():
+            if STAGE_FIELDS.index(field) <= STAGE_FIELDS.index(_STAMP_OF[spec.suffix]):
+                getattr(header.timeline, field).FromMilliseconds(ms)
+        stamped.append((spec, event))
+    return stamped
+
+
+STAGE_FIELDS = ["uploaded_at", "tagged_at", "routed_at", "stylized_at", "exported_at"]
+_STAMP_OF = dict(zip(["uploaded", "tagged", "stylize.quality", "stylized", "exported"], STAGE_FIELDS, strict=True))
+
+
+def test_a_failure_replayed_through_is_resolved_whatever_the_order() -> None:
+    """Regression: nothing cleared a dead letter's failure, so an asset replayed after its cause was
+    fixed still said `failed` all the way through (the quota counted it as finished; `atelier submit`
+    stopped waiting), and once exported, the studio showed the old error on a card with renditions."""
+    times = {"uploaded_at": 1_000, "tagged_at": 2_000, "routed_at": 3_000, "stylized_at": 9_000, "exported_at": 9_500}
+    failed = _letter("atelier.stylize.quality", failed_at_ms=4_000)  # Replayed at 8 s: stylized at 9 s.
+    results = set()
+    for order in itertools.permutations([*_stamped(times), (topics.DEAD_LETTER, failed)]):
+        status = None
+        for spec, event in order:
+            status = merge_status(status, spec, event)
+        results.add(json.dumps(status, sort_keys=True))
+    assert len(results) == 1
+    final = json.loads(results.pop())
+    assert final["stage"] == "exported" and final["failure"]["resolved"] is True
+    status = None
+    for spec, event in [*_stamped(times)[:3], (topics.DEAD_LETTER, failed), _stamped(times)[3]]:
+        status = merge_status(status, spec, event)
+        assert status["stage"] in ("uploaded", "tagged", "routed", "failed", "stylized")
+    assert status is not None and status["stage"] == "stylized"  # Open again: the quota counts it.
+
+
+def test_a_failure_stays_until_the_stage_it_stopped_is_stamped_after_it() -> None:
+    times = {"uploaded_at": 1_000, "tagged_at": 2_000, "routed_at": 3_000}
+    status = None
+    for spec, event in [*_stamped(times)[:3], (topics.DEAD_LETTER, _letter("atelier.stylize.quality", 4_000))]:
+        status = merge_status(status, spec, event)
+    assert status is not None and status["stage"] == "failed" and status["failure"]["resolved"] is False
+    again = merge_status(status, topics.DEAD_LETTER, _letter("atelier.stylize.quality", 8_000))  # Replay failed.
+    assert again["stage"] == "failed" and again["failure"]["failed_at"].startswith("1970-01-01T00:00:08")
+    unknown = merge_status(status, topics.DEAD_LETTER, _letter("elsewhere", 9_000))
+    assert unknown["stage"] == "failed"
+
+
 def test_clients_see_signed_urls_and_not_the_folds_bookkeeping() -> None:
     status: dict[str, object] = {}
     for spec, event in _events():

@@ -433,7 +433,8 @@ function fillCard(group) {
     item.textContent = word;
     return item;
   }));
-  const errors = runs.map((run) => run.error || (run.asset && run.asset.failure && run.asset.failure.message)).filter(Boolean);
+  // A failure shows while it is the asset's state: not one a replay went past, nor a re-render's on an exported asset.
+  const errors = runs.map((run) => run.error || (run.asset && run.asset.stage === "failed" && run.asset.failure.message)).filter(Boolean);
   const errorText = $(".error", card);
   errorText.textContent = dedupe(errors).join(" · ");
   errorText.hidden = !errors.length;
