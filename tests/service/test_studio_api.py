@@ -66,6 +66,11 @@ class Listener:
             raise AssertionError("the stream ended before its snapshot")
         assert self.connected.is_set(), f"no snapshot within {timeout_s} s"
 
+    async def ended(self, timeout_s: float) -> None:
+        """Wait for the server to end the stream."""
+        async with asyncio.timeout(timeout_s):
+            await asyncio.shield(self._task)
+
     async def close(self) -> None:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
@@ -186,6 +191,23 @@ async def test_a_reconnecting_listener_starts_from_the_brands_recent_assets(api:
             _, event, data = listener.events[0]
             assert event == "snapshot" and [asset["asset_id"] for asset in data["assets"]] == [second["asset_id"]]
             assert data["assets"][0]["source_uri"] == "studio/test/Screenshot 9.41.22\u202fAM.png"
+        finally:
+            await listener.close()
+
+
+async def test_a_revoked_keys_open_stream_ends_at_the_next_key_refresh(api: RunningApi) -> None:
+    """Regression: a key was checked only when its stream opened, so a leaked key that was revoked
+    went on receiving every status change of the brand, with presigned links, for as long as its
+    connection lasted."""
+    key_id = api.keys["acme"].split("_")[1]
+    async with api.session("acme") as session:
+        listener = Listener(session, f"{api.url}/v1/events")
+        try:
+            await listener.snapshot()
+            assert await api.key_store.revoke(key_id)
+            await listener.ended(timeout_s=10)  # Keys refresh every 0.2 s here.
+            async with session.get(f"{api.url}/v1/events") as response:
+                assert response.status == 401
         finally:
             await listener.close()
 

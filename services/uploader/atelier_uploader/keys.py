@@ -3,7 +3,8 @@
 A key reads `atelier_<key id>_<secret>`. Its record, `<key id>.json` in the keys bucket, holds the
 brand (`*` for an admin key), the argon2 hash of the secret and when it was made; revoking deletes
 the record. Every uploader replica reloads the records every `key_refresh_s` seconds, so a new key
-works, and a revoked one stops working, within that delay. A verified secret is remembered (its
+works, and a revoked one stops working, within that delay (live event streams it opened end then
+too). A verified secret is remembered (its
 SHA-256, in memory) so argon2 runs once per key and replica, not on every request.
 """
 
@@ -12,6 +13,9 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -117,6 +121,7 @@ class KeyRing:
         self._refresh_s = refresh_s
         self._records: dict[str, KeyRecord] = {}
         self._verified: dict[str, bytes] = {}
+        self._on_revoked: dict[str, set[Callable[[], None]]] = defaultdict(set)
         self._argon2 = asyncio.Semaphore(2)
         self.loaded = False
 
@@ -126,6 +131,8 @@ class KeyRing:
         for key_id in set(self._records) - in_force:
             del self._records[key_id]
             self._verified.pop(key_id, None)
+            for callback in self._on_revoked.pop(key_id, ()):
+                callback()
         for key_id in in_force - set(self._records):
             try:
                 record = await self._keys.get(key_id)
@@ -135,6 +142,19 @@ class KeyRing:
             if record is not None:
                 self._records[key_id] = record
         self.loaded = True
+
+    @contextmanager
+    def on_revoked(self, key_id: str, callback: Callable[[], None]) -> Iterator[None]:
+        """Within the block, `callback` is called if the key is revoked (at the refresh that finds it gone)."""
+        self._on_revoked[key_id].add(callback)
+        try:
+            yield
+        finally:
+            callbacks = self._on_revoked.get(key_id)
+            if callbacks is not None:
+                callbacks.discard(callback)
+                if not callbacks:
+                    del self._on_revoked[key_id]
 
     async def start(self) -> None:
         """Load the keys before the API opens (if the store answers; readiness waits otherwise)."""

@@ -39,7 +39,7 @@ def declare(settings: UploaderSettings) -> Service:
     concurrency = settings.intake_concurrency
     service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
     service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
-    studio = Studio(api, brands, settings.status_url, settings.trace_query_url, settings.trace_ui_url)
+    studio = Studio(api, brands, keys, settings.status_url, settings.trace_query_url, settings.trace_ui_url)
     service.add(studio)
     service.http.on_stop(studio.end_streams)
     contract.register(service.http.routes, [*api.operations(), *studio.operations()])

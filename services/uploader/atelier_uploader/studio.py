@@ -22,6 +22,7 @@ from atelier_shared.runtime.http import EVENT_STREAM_HEADERS
 from atelier_uploader import contract
 from atelier_uploader.access import error, principal
 from atelier_uploader.api import UNANSWERED, Api, BadRequest, acting_brand
+from atelier_uploader.keys import KeyRing
 
 log = get_logger(__name__)
 
@@ -63,10 +64,17 @@ class Studio:
     """The studio's routes."""
 
     def __init__(
-        self, api: Api, brands: BrandBook, status_url: str, trace_query_url: str = "", trace_ui_url: str = ""
+        self,
+        api: Api,
+        brands: BrandBook,
+        keys: KeyRing,
+        status_url: str,
+        trace_query_url: str = "",
+        trace_ui_url: str = "",
     ) -> None:
         self._api = api
         self._brands = brands
+        self._keys = keys
         self._status_url = status_url
         self._trace_query_url = trace_query_url
         self._trace_ui_url = trace_ui_url
@@ -234,11 +242,14 @@ class Studio:
             response = web.StreamResponse(headers=EVENT_STREAM_HEADERS)
             await response.prepare(request)
             try:
-                async for chunk in upstream.content.iter_any():
-                    async with asyncio.timeout(STREAM_WRITE_S):
-                        await response.write(chunk)
+                async with asyncio.timeout(None) as revoked:  # Brought to now if the caller's key is revoked.
+                    with self._keys.on_revoked(principal(request).key_id, lambda: revoked.reschedule(0)):
+                        async for chunk in upstream.content.iter_any():
+                            async with asyncio.timeout(STREAM_WRITE_S):
+                                await response.write(chunk)
             except (aiohttp.ClientError, ConnectionResetError, TimeoutError) as exc:
-                log.info("event stream ended", brand=brand, reason=exc.__class__.__name__)
+                reason = "key revoked" if revoked.expired() else exc.__class__.__name__
+                log.info("event stream ended", brand=brand, reason=reason)
             return response
         finally:
             streams.discard(upstream)
