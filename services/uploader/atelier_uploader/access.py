@@ -67,6 +67,9 @@ def key_check(ring: KeyRing) -> Middleware:
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(PUBLIC_PATHS) or request.path in PAGE_PATHS or request.path.startswith("/studio/"):
             return await handler(request)
+        if not ring.loaded:  # The store has not answered since the start: no key is known yet, good or bad.
+            message = "the service is starting (its API keys are not loaded yet): retry shortly"
+            return error(503, "starting", message, **{"Retry-After": "2"})
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         challenge = {"WWW-Authenticate": 'Bearer realm="atelier"'}
         if scheme.lower() != "bearer" or not token.strip():
