@@ -31,9 +31,10 @@ def cost(original: events.ObjectRef, working_side: int) -> float:
     return float(width * height)
 
 
-def cache_key(sha256: str, model_ref: str, strength: float, working_side: int) -> str:
-    """Object key of a stylized result: same content, model version and parameters, same key."""
-    return f"cache/{sha256[:2]}/{sha256}/{model_ref}/s{strength:.3f}-w{working_side}.tif"
+def cache_key(brand: str, sha256: str, model_ref: str, strength: float, working_side: int) -> str:
+    """Object key of a stylized result: same brand, content, model version and parameters, same key.
+    Brands never share results: a hit on another brand's would tell that it had sent the same image."""
+    return f"{brand}/cache/{sha256[:2]}/{sha256}/{model_ref}/s{strength:.3f}-w{working_side}.tif"
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,9 @@ class Stylizer:
         engine = await self._models.engine(batch[0].event.route.style)
         side = self._models.working_side(engine)
         keys = [
-            cache_key(d.event.asset.original.sha256, engine.manifest.ref, d.event.route.strength, side) for d in batch
+            cache_key(asset.brand, asset.original.sha256, engine.manifest.ref, d.event.route.strength, side)
+            for d in batch
+            for asset in [d.event.asset]
         ]
         unique = list(dict.fromkeys(keys))
         found = await asyncio.gather(*(self._store.stat(self._bucket, key) for key in unique))

@@ -41,14 +41,17 @@ def test_strength_blends_over_the_content_and_alpha_is_restored() -> None:
     assert abs(half.getpixel((10, 10))[0] - 128) <= 1  # type: ignore[index]
 
 
-def test_cache_key_changes_with_every_input_that_changes_the_result() -> None:
-    base = batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 1024)
-    assert base == batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 1024)
+def test_cache_key_changes_with_every_input_that_changes_the_result_and_with_the_brand() -> None:
+    """Regression (the brand): brands shared cached results, so a brand uploading an image another
+    brand had stylized saw `cache_hit: true`, and was linked the object made for the other's request."""
+    base = batches.cache_key("acme", "ab" * 32, "tiles-quality@1", 0.8, 1024)
+    assert base == batches.cache_key("acme", "ab" * 32, "tiles-quality@1", 0.8, 1024)
     for other in (
-        batches.cache_key("cd" * 32, "tiles-quality@1", 0.8, 1024),
-        batches.cache_key("ab" * 32, "tiles-quality@2", 0.8, 1024),
-        batches.cache_key("ab" * 32, "tiles-quality@1", 0.7, 1024),
-        batches.cache_key("ab" * 32, "tiles-quality@1", 0.8, 512),
+        batches.cache_key("lumen", "ab" * 32, "tiles-quality@1", 0.8, 1024),
+        batches.cache_key("acme", "cd" * 32, "tiles-quality@1", 0.8, 1024),
+        batches.cache_key("acme", "ab" * 32, "tiles-quality@2", 0.8, 1024),
+        batches.cache_key("acme", "ab" * 32, "tiles-quality@1", 0.7, 1024),
+        batches.cache_key("acme", "ab" * 32, "tiles-quality@1", 0.8, 512),
     ):
         assert other != base
 
