@@ -112,3 +112,27 @@ async def test_a_refused_drop_names_the_brand_its_key_or_stored_metadata_gives(
     record = aws_s3_record(key, bucket=settings.bucket_inbox)
     asset_id = assets.asset_id_for_object(settings.bucket_inbox, key, record["s3"]["object"]["eTag"])  # type: ignore[index]
     assert (refused.value.brand, refused.value.asset_id) == (brand, asset_id)
+
+
+async def test_an_intake_event_naming_atelier_buckets_or_no_object_is_refused(
+    deployment: Deployment, uploads: Publisher
+) -> None:
+    """Regression: intake read whatever bucket and key an event named, with the uploader's own
+    credentials, so an event of lumen's naming acme's stored original (keys derive from ids that can
+    be computed) had acme's image processed and handed out as lumen's; and an event with no bucket or
+    key failed inside the S3 client with an empty ValueError, retried and dead-lettered as such."""
+    settings = deployment.settings()
+    store = ObjectStore(settings)
+    ingestor = Ingestor(store, BrandBook.load(BRANDS), ImageLimits(), settings.bucket_originals)
+    intake = Intake(store, ingestor, nobody, uploads, settings.private_buckets)
+    acmes = "acme/a1/original.jpg"
+    await store.put(settings.bucket_originals, acmes, jpeg_bytes(64, 48), "image/jpeg")
+    for bucket, key, refusal in (
+        (settings.bucket_originals, acmes, "Atelier's private buckets"),
+        ("", "x.jpg", "bucket and key"),
+        ("partner", "", "bucket and key"),
+    ):
+        event = events.AssetSubmitted(asset_id="p-1", brand="lumen", bucket=bucket, key=key)
+        with pytest.raises(InvalidEvent, match=refusal) as refused:
+            await intake.submitted(event)
+        assert (refused.value.brand, refused.value.asset_id) == ("lumen", "p-1")

@@ -64,6 +64,22 @@ async def test_idempotency_key_maps_retries_to_one_asset(api: tuple[str, Running
         assert ids[0] == ids[1]
 
 
+async def test_a_reference_over_256_characters_is_refused_in_a_form_or_the_query(api: tuple[str, RunningApi]) -> None:
+    """Regression: the README's 256-character `reference` was cut silently in a form and kept whole
+    (up to aiohttp's 8 KB request line) in the query of a raw-body upload."""
+    url, running = api
+    long, longest = "r" * 257, "r" * 256
+    async with running.session("acme") as session:
+        form = aiohttp.FormData()
+        form.add_field("reference", long)
+        form.add_field("file", jpeg_bytes(64, 48), filename="a.jpg")
+        for body, query in ((form, ""), (jpeg_bytes(64, 48), f"?reference={long}")):
+            async with session.post(f"{url}/v1/assets{query}", data=body) as response:
+                assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_reference"
+        async with session.post(f"{url}/v1/assets?reference={longest}", data=jpeg_bytes(64, 48)) as response:
+            assert response.status == 202
+
+
 async def test_store_outage_answers_503_and_accepts_nothing(
     api: tuple[str, RunningApi], deployment: Deployment
 ) -> None:

@@ -104,6 +104,8 @@ async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> 
 # image's limit, and it may have this many parts.
 _FORM_OVERHEAD = 64 * 1024
 _FORM_PARTS = 16
+# The longest field value (form or query) an upload may carry: `reference` is the only free text.
+FIELD_CHARS = 256
 
 
 async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[str, str]]:
@@ -124,7 +126,8 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
                 continue
             if part.name != "file":
                 value = part.decode(await _read_limited(part.read_chunk, _FORM_OVERHEAD))
-                fields[part.name] = value.decode(errors="replace")[:256]
+                # Kept to one past the limit: a longer value is refused, not cut.
+                fields[part.name] = value.decode(errors="replace")[: FIELD_CHARS + 1]
             elif data is None:
                 data = await _read_limited(part.read_chunk, limit)
             else:
@@ -245,8 +248,9 @@ class Api:
         style = fields.get("style", "").strip()
         # The caller's own reference (the studio's: its upload and file name), kept as the source.
         reference = fields.get("reference", "").strip()
-        if any(unicodedata.category(char) == "Cc" for char in reference):
-            raise BadRequest(422, "invalid_reference", "`reference` must be text without control characters")
+        if len(reference) > FIELD_CHARS or any(unicodedata.category(char) == "Cc" for char in reference):
+            message = f"`reference` must be text of at most {FIELD_CHARS} characters, without control characters"
+            raise BadRequest(422, "invalid_reference", message)
         self._ingestor.check(brand, tier, style)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255 or not (key.isascii() and key.isprintable()):

@@ -51,11 +51,13 @@ class Intake:
         ingestor: Ingestor,
         brand_of: Callable[[str], Awaitable[str | None]],
         uploads: Publisher,
+        private_buckets: frozenset[str] = frozenset(),
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._brand_of = brand_of
         self._uploads = uploads
+        self._private_buckets = private_buckets
 
     async def drop(self, notification: dict[str, Any]) -> list[events.AssetUploaded]:
         """A bucket notification in (MinIO, Ceph RGW or AWS S3); an AssetUploaded for each object it created.
@@ -98,8 +100,18 @@ class Intake:
             return await self._ingest(stored, submission)
 
     async def submitted(self, submitted: events.AssetSubmitted) -> events.AssetUploaded:
-        """An AssetSubmitted from another system in, its AssetUploaded out."""
+        """An AssetSubmitted from another system in, its AssetUploaded out.
+
+        The object must be in the sending system's bucket or the inbox: one only Atelier writes
+        (originals, renditions, keys...) is refused, or an event could have any brand's files
+        processed as its own.
+        """
         uri = f"s3://{submitted.bucket}/{submitted.key}"
+        with _about(submitted.asset_id, submitted.brand):
+            if not submitted.bucket or not submitted.key:
+                raise InvalidEvent(f"{uri}: an intake event names the stored object's bucket and key")
+            if submitted.bucket in self._private_buckets:
+                raise InvalidEvent(f"{uri}: an intake event may not name one of Atelier's private buckets")
         stored = await self._store.stat(submitted.bucket, submitted.key)
         asset_id = submitted.asset_id or assets.asset_id_for_object(
             submitted.bucket, submitted.key, stored.etag if stored else ""

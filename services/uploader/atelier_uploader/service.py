@@ -35,7 +35,8 @@ def declare(settings: UploaderSettings) -> Service:
     expiry = timedelta(seconds=settings.presign_expiry_s)
     api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry, settings.ingest_deadline_s)
     service.add(api)
-    intake = Intake(store, ingestor, api.brand_of, service.publisher(topics.UPLOADED, by="inbox, partly refused"))
+    partly_refused = service.publisher(topics.UPLOADED, by="inbox, partly refused")
+    intake = Intake(store, ingestor, api.brand_of, partly_refused, settings.private_buckets)
     concurrency = settings.intake_concurrency
     service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
     service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)
