@@ -1,9 +1,11 @@
 """The uploader's HTTP API in-process, against the embedded broker and S3 endpoint."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from prometheus_client import REGISTRY
 
 from atelier_shared import events, topics
 from tests.conftest import Deployment, jpeg_bytes, s3_frozen
@@ -78,6 +80,45 @@ async def test_a_reference_over_256_characters_is_refused_in_a_form_or_the_query
                 assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_reference"
         async with session.post(f"{url}/v1/assets?reference={longest}", data=jpeg_bytes(64, 48)) as response:
             assert response.status == 202
+
+
+async def test_upload_bodies_beyond_the_replicas_buffer_wait_then_are_answered_busy(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: every upload's body was read whole into memory at once, whatever else was being
+    read, so a burst of large uploads (150 at 40 MB) held gigabytes and the replica was killed for
+    its memory, losing every upload in flight. Bodies now reserve their size from a budget first."""
+    monkeypatch.setattr("atelier_uploader.api.BODY_WAIT_S", 2.0)
+    image = jpeg_bytes(400, 300)
+    overrides = {"max_upload_bytes": 200_000, "upload_buffer_bytes": 200_000}
+    async with running_api(deployment, **overrides) as running, running.session("acme") as session:
+        url = f"{running.url}/v1/assets?brand=acme"
+        sent_half, finish = asyncio.Event(), asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:  # Chunked: it reserves the most a body may be.
+            yield image[: len(image) // 2]
+            sent_half.set()
+            await finish.wait()
+            yield image[len(image) // 2 :]
+
+        async def post(data: object) -> tuple[int, str]:
+            async with session.post(url, data=data) as response:
+                return response.status, (await response.json()).get("error", {}).get("code", "")
+
+        slow = asyncio.create_task(post(slow_body()))
+        try:
+            await asyncio.wait_for(sent_half.wait(), timeout=10)
+            async with asyncio.timeout(10):  # Its key checked, it holds the buffer.
+                while REGISTRY.get_sample_value("atelier_upload_body_bytes") != 200_000:
+                    await asyncio.sleep(0.01)
+            small = asyncio.create_task(post(jpeg_bytes(64, 48)))
+            done, _ = await asyncio.wait([small], timeout=1.0)
+            assert not done, "a second body was taken in while the first held the whole buffer"
+            assert await asyncio.wait_for(small, timeout=30) == (503, "busy")
+        finally:
+            finish.set()
+        assert await asyncio.wait_for(slow, timeout=30) == (202, "")
+        assert await post(jpeg_bytes(64, 48)) == (202, "")  # Room again once the first was done.
 
 
 async def test_store_outage_answers_503_and_accepts_nothing(

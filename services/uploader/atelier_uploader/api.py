@@ -41,6 +41,7 @@ from atelier_shared.events import tier_from_name
 from atelier_shared.status import merge_status, with_urls
 from atelier_uploader import contract
 from atelier_uploader.access import InFlight, Quotas, Refused, error, principal
+from atelier_uploader.bodies import BodyBudget, Busy
 from atelier_uploader.ingest import Ingestor, Submission
 from atelier_uploader.keys import Principal
 
@@ -104,8 +105,16 @@ async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> 
 # image's limit, and it may have this many parts.
 _FORM_OVERHEAD = 64 * 1024
 _FORM_PARTS = 16
+# How long an upload waits for room to hold its body before it is answered 503 `busy`.
+BODY_WAIT_S = 10.0
 # The longest field value (form or query) an upload may carry: `reference` is the only free text.
 FIELD_CHARS = 256
+
+
+def _body_bytes(request: web.Request, limit: int) -> int:
+    """What an upload's body may hold in memory: its Content-Length, or the most a body may be."""
+    most = limit + (_FORM_OVERHEAD if request.content_type == "multipart/form-data" else 0)
+    return min(request.content_length, most) if request.content_length is not None else most
 
 
 async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[str, str]]:
@@ -165,8 +174,10 @@ class Api:
         brand_names: list[str],
         presign_expiry: timedelta,
         ingest_deadline_s: float = 10.0,
+        buffer_bytes: int = 512 * 1024**2,
     ) -> None:
         self._ingestor = ingestor
+        self._bodies = BodyBudget(buffer_bytes, wait_s=BODY_WAIT_S)
         self._deadline_s = ingest_deadline_s
         self._uploads = uploads
         self._store = store
@@ -225,7 +236,10 @@ class Api:
     async def submit(self, request: web.Request) -> web.Response:
         """POST /v1/assets: validate, store, publish; 202 with the asset id."""
         try:
-            response = await self._submit(request)
+            async with self._bodies.hold(_body_bytes(request, self._ingestor.limits.max_bytes)):
+                response = await self._submit(request)
+        except Busy as exc:
+            response = error(503, "busy", f"{exc}; retry shortly", **{"Retry-After": "2"})
         except BadRequest as exc:
             response = error(exc.status, exc.code, str(exc))
         except Refused as exc:

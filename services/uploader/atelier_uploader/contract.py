@@ -137,7 +137,10 @@ ERRORS = {
     422: "the image or a field is invalid (undecodable, over the pixel limit, unknown tier or style)",
     429: "over the brand's rate limit, in-flight quota or live streams (see Retry-After)",
     500: "the object store or Kafka refused the write for good; nothing was accepted",
-    503: "a dependency (Kafka, the object store, the status service) does not answer (see Retry-After)",
+    503: (
+        "a dependency (Kafka, the object store, the status service) does not answer, or the replica is busy "
+        "with other uploads' bodies (see Retry-After)"
+    ),
 }
 
 

@@ -33,7 +33,16 @@ def declare(settings: UploaderSettings) -> Service:
     service.background("keys", keys.run)
     uploads = service.publisher(topics.UPLOADED, by="POST /v1/assets")
     expiry = timedelta(seconds=settings.presign_expiry_s)
-    api = Api(ingestor, uploads, store, settings.status_url, brands.names(), expiry, settings.ingest_deadline_s)
+    api = Api(
+        ingestor,
+        uploads,
+        store,
+        settings.status_url,
+        brands.names(),
+        expiry,
+        settings.ingest_deadline_s,
+        settings.upload_buffer_bytes,
+    )
     service.add(api)
     partly_refused = service.publisher(topics.UPLOADED, by="inbox, partly refused")
     intake = Intake(store, ingestor, api.brand_of, partly_refused, settings.private_buckets)

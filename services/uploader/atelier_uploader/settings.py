@@ -14,6 +14,9 @@ class UploaderSettings(AtelierSettings):
     api_port: int = Field(8080, ge=0, le=65535)
     ops_port: int = Field(9100, ge=0, le=65535)
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    # The upload bodies one replica holds in memory at once (reserved by Content-Length, or the
+    # limit when a body has none); further uploads wait their turn, up to 10 s, then are answered 503 `busy`.
+    upload_buffer_bytes: int = Field(512 * 1024 * 1024, ge=1)
     max_pixels: int = Field(50_000_000, ge=1)
     max_side: int = Field(16_384, ge=1)
     presign_expiry_s: int = Field(3600, ge=60)
