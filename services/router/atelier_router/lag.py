@@ -152,11 +152,14 @@ def estimate(
     instances: int,
     default_service_ms: float,
     routed_since_sample: int = 0,
+    behind_since_sample: int = 0,
 ) -> PoolEstimate:
-    """Turn a pool's window (and reports) into an expected wait for a new request."""
+    """Turn a pool's window (and reports) into an expected wait for a new request. Requests routed
+    since the sample count toward both; those on topics served after new work (re-renders) toward
+    the backlog only."""
     latest = window.latest
     lag = (latest.lag if latest else 0) + routed_since_sample
-    backlog = (latest.backlog if latest else 0) + routed_since_sample
+    backlog = (latest.backlog if latest else 0) + routed_since_sample + behind_since_sample
     drain = window.drain_rate()
     per_item = service_ms if service_ms else default_service_ms
     if lag == 0:
@@ -200,6 +203,7 @@ class LagMonitor:
         self._clock = clock
         self._windows = {spec.pool: PoolWindow(window_s, min_span_s) for spec in pools}
         self._routed: dict[str, int] = {spec.pool: 0 for spec in pools}
+        self._behind: dict[str, int] = {spec.pool: 0 for spec in pools}
         self._reports: dict[str, dict[str, tuple[float, events.PoolReported]]] = {spec.pool: {} for spec in pools}
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
@@ -295,7 +299,7 @@ class LagMonitor:
                 if partition.topic in spec.ahead:
                     lag += behind
             self._windows[pool].add(Sample(self._clock(), lag, backlog, committed_total))
-            self._routed[pool] = 0
+            self._routed[pool] = self._behind[pool] = 0
             self._export(self.estimate(pool))
         self._sampled_at = self._clock()
         self.samples_taken += 1
@@ -333,6 +337,10 @@ class LagMonitor:
                     continue
                 if report.pool in self._reports:
                     self._reports[report.pool][report.instance] = (self._clock(), report)
+        now = self._clock()
+        for reports in self._reports.values():  # Instances gone (scaled in, restarted) are forgotten.
+            for instance in [name for name, (at, _) in reports.items() if now - at >= _REPORT_TTL_S]:
+                del reports[instance]
 
     @staticmethod
     def _export(current: PoolEstimate) -> None:
@@ -347,6 +355,11 @@ class LagMonitor:
         """The router just sent a request to a pool: count it until the next sample sees it."""
         self._routed[pool] += 1
 
+    def note_rerender(self, pool: str) -> None:
+        """The router just sent a re-render to a pool, which serves them after new work: it adds to the
+        pool's backlog until the next sample, not to the wait of a new request."""
+        self._behind[pool] += 1
+
     def estimate(self, pool: str) -> PoolEstimate:
         """The pool's current estimate."""
         now = self._clock()
@@ -359,4 +372,5 @@ class LagMonitor:
             len(live),
             self._default_service_ms,
             self._routed[pool],
+            self._behind[pool],
         )

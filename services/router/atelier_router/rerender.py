@@ -29,14 +29,14 @@ class Rerenderer:
         any_degraded: Callable[[], bool],
         fresh: Callable[[], bool],
         max_backlog: int,
-        note_routed: Callable[[str], None],
+        note_rerender: Callable[[str], None],
     ) -> None:
         self._brands = brands
         self._quality = quality
         self._any_degraded = any_degraded
         self._fresh = fresh
         self._max_backlog = max_backlog
-        self._note_routed = note_routed
+        self._note_rerender = note_rerender
         # Assets this router queued already: a redelivered export is not re-rendered twice.
         self._queued: LRUCache[str, bool] = LRUCache(maxsize=100_000)
 
@@ -50,7 +50,7 @@ class Rerenderer:
         if not needs_rerender(exported, self._brands.get(exported.asset.brand)) or asset_id in self._queued:
             return None
         self._queued[asset_id] = True
-        self._note_routed("quality")
+        self._note_rerender("quality")
         RERENDERS.labels(exported.asset.brand).inc()
         log.info("re-render queued", asset_id=asset_id, was=exported.model)
         return rerender_request(exported)

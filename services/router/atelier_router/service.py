@@ -98,7 +98,7 @@ def declare(settings: RouterSettings) -> Service:
         policy.any_degraded,
         lambda: monitor.fresh,
         settings.rerender_max_backlog,
-        monitor.note_routed,
+        monitor.note_rerender,
     )
     router = Router(brands, policy, monitor)
     brand_series(brands)

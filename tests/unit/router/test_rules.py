@@ -4,6 +4,7 @@ import pytest
 
 from atelier_router.failover import FailoverPolicy, FailoverSettings
 from atelier_router.lag import LagMonitor, PoolEstimate, PoolWindow, estimate, pool_specs
+from atelier_router.rerender import Rerenderer
 from atelier_router.routing import request_topic, style_request
 from atelier_router.rules import choose_style
 from atelier_router.service import Router
@@ -104,3 +105,25 @@ async def test_a_tier_the_brand_does_not_allow_is_refused() -> None:
     router = Router(BrandBook({"solo": production_only}), IDLE_POLICY, monitor)
     with pytest.raises(NotAllowed, match="does not allow tier 'preview'"):
         await router.route(tagged(brand="solo", tier=events.TIER_PREVIEW))
+
+
+async def test_rerenders_routed_since_the_sample_add_to_the_backlog_not_to_a_new_requests_wait() -> None:
+    """Regression: each re-render counted toward the quality pool's lag, the queue a new production
+    request waits behind, though the pool serves re-renders after new work: 15 re-renders released at
+    once made the next production request of any brand fail over to the fast model for nothing, whose
+    degraded output then queued more re-renders."""
+    monitor = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10)  # Never started.
+    rerenderer = Rerenderer(
+        BrandBook.load(BRANDS),
+        lambda: monitor.estimate("quality"),
+        lambda: False,
+        lambda: True,
+        100,
+        monitor.note_rerender,
+    )
+    for index in range(15):
+        header = events.AssetHeader(asset_id=f"a{index}", brand="acme", tier=events.TIER_PRODUCTION)
+        degraded = events.RouteDecision(style="tiles", degraded=True, model_tier=events.MODEL_TIER_FAST)
+        assert await rerenderer.rerender(events.AssetExported(asset=header, route=degraded)) is not None
+    quality = monitor.estimate("quality")
+    assert (quality.lag, quality.backlog, quality.expected_wait_ms) == (0, 15, 0)
