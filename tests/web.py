@@ -9,8 +9,17 @@ from aiohttp import web
 @asynccontextmanager
 async def answering_posts(path: str, handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[str]:
     """A server answering POST `path` with `handler`, while the context lasts; its base URL."""
+    async with answering("POST", path, handler) as url:
+        yield url
+
+
+@asynccontextmanager
+async def answering(
+    method: str, path: str, handler: Callable[[web.Request], Awaitable[web.Response]]
+) -> AsyncIterator[str]:
+    """A server answering `method` `path` with `handler`, while the context lasts; its base URL."""
     app = web.Application()
-    app.router.add_post(path, handler)
+    app.router.add_route(method, path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
     try:

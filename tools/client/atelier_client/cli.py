@@ -95,9 +95,16 @@ async def follow(
 
             await client.wait(accepted, timeout_s, advance)
         for submission in accepted:
-            if submission.stage == "exported":
+            if submission.stage != "exported":
+                continue
+            try:
                 paths = await client.download(submission, out / submission.path.stem)
-                saved[submission.asset_id] = [str(path) for path in paths]
+            except (aiohttp.ClientError, TimeoutError) as exc:  # One asset's links fail: the others still save.
+                console.print(
+                    f"[red]{submission.path.name}: renditions not downloaded[/] ({exc.__class__.__name__}: {exc})"
+                )
+                continue
+            saved[submission.asset_id] = [str(path) for path in paths]
     return saved
 
 
@@ -120,7 +127,7 @@ async def _submit(args: argparse.Namespace) -> int:
         return 0 if all(s.asset_id for s in submissions) else 1
     saved = await follow(api, key, submissions, Path(args.out), args.timeout, console)
     print_summary(console, submissions, saved)
-    return 0 if all(s.stage == "exported" for s in submissions) else 1
+    return 0 if all(s.stage == "exported" and s.asset_id in saved for s in submissions) else 1
 
 
 async def _status(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 
 FINAL_STAGES = frozenset({"exported", "failed"})
+# Answers to a read that mean "not now": the API or the status service behind it restarting or overloaded.
+_PASSING = frozenset({429, 502, 503, 504})
 # What the API accepts (atelier_shared.images.SUPPORTED_TYPES; the client does not install that package).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"})
 
@@ -82,8 +84,9 @@ class AtelierClient:
     async def submit(
         self, path: Path, brand: str, tier: str = "production", style: str = "", patience_s: float = 300.0
     ) -> str:
-        """Upload one file (multipart); its asset id. Over the brand's limits (429) or while the API
-        starts (503 `starting`), waits as Retry-After says for up to `patience_s`; ApiError when
+        """Upload one file (multipart); its asset id. Over the brand's limits (429), while the API
+        starts (503 `starting`) or is busy with other bodies (503 `busy`, this one unread), waits as
+        Retry-After says for up to `patience_s`; ApiError when
         refused (another 503 too: an upload that timed out may have been accepted, and a retry
         without its Idempotency-Key would make a second asset)."""
         deadline = time.monotonic() + patience_s
@@ -100,7 +103,7 @@ class AtelierClient:
                     return str((await response.json())["asset_id"])
                 error = await _api_error(response)
                 wait_s = float(response.headers.get("Retry-After", "1") or 1)
-            waits = response.status == 429 or (response.status == 503 and error.code == "starting")
+            waits = response.status == 429 or (response.status == 503 and error.code in ("starting", "busy"))
             if not waits or time.monotonic() + wait_s > deadline:
                 raise error
             await asyncio.sleep(wait_s)
@@ -120,12 +123,21 @@ class AtelierClient:
         timeout_s: float,
         on_progress: Callable[[Submission], None] = lambda submission: None,
     ) -> None:
-        """Poll until every accepted submission is exported or failed, or the timeout passes."""
+        """Poll until every accepted submission is exported or failed, or the timeout passes. An API
+        that does not answer for a while (restarting, overloaded) is waited out until then; a refusal
+        (a revoked key) raises ApiError."""
         pending = [s for s in submissions if s.asset_id and s.stage not in FINAL_STAGES]
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
             for submission in list(pending):
-                status = await self.status(submission.asset_id)
+                try:
+                    status = await self.status(submission.asset_id)
+                except (aiohttp.ClientError, TimeoutError):
+                    break  # Not answering: the next round tries again.
+                except ApiError as exc:
+                    if exc.status not in _PASSING:
+                        raise
+                    break
                 if status is None:
                     continue
                 changed = status.get("stage") != submission.status.get("stage")
