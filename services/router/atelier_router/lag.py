@@ -29,6 +29,9 @@ log = get_logger(__name__)
 STALLED_WAIT_MS = 3_600_000.0
 # Pool reports older than this are ignored (the instance is gone).
 _REPORT_TTL_S = 30.0
+# How often the pools' partitions are read again: partitions added to scale a pool out count toward
+# its lag from then on, not from the router's next restart.
+PARTITIONS_REFRESH_S = 60.0
 
 POOL_LAG = Gauge("atelier_pool_lag", "Requests ahead of a new request in a stylizer pool.", ["pool"])
 POOL_BACKLOG = Gauge("atelier_pool_backlog", "Uncommitted requests on all of a pool's topics.", ["pool"])
@@ -208,6 +211,7 @@ class LagMonitor:
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
         self._partitions: dict[str, list[TopicPartition]] = {}
+        self._partitions_read_at = 0.0
         self._stats: AIOKafkaConsumer | None = None
         self._sampled_at: float | None = None
         self.samples_taken = 0
@@ -220,8 +224,7 @@ class LagMonitor:
         reports) and take a first sample."""
         self._admin = AIOKafkaAdminClient(**self._settings.kafka_options(), client_id="router-lag")
         await self._admin.start()
-        for spec in self._pools.values():
-            self._partitions[spec.pool] = await self._partitions_of(spec.all_topics)
+        await self._read_partitions()
         self._offsets = AIOKafkaConsumer(
             **self._settings.kafka_options(), enable_auto_commit=False, client_id="router-lag"
         )
@@ -236,6 +239,20 @@ class LagMonitor:
         )
         await self._stats.start()
         await self.sample()
+
+    async def _read_partitions(self) -> None:
+        self._partitions = {spec.pool: await self._partitions_of(spec.all_topics) for spec in self._pools.values()}
+        self._partitions_read_at = self._clock()
+
+    async def _refresh_partitions(self) -> None:
+        """Read the partitions again once PARTITIONS_REFRESH_S has passed (a failure keeps the last list)."""
+        if self._clock() - self._partitions_read_at < PARTITIONS_REFRESH_S:
+            return
+        try:
+            await self._read_partitions()
+        except RuntimeError as exc:  # A topic gone, or not described this time.
+            log.warning("pool partitions not read again: the last list stays", error=str(exc))
+            self._partitions_read_at = self._clock()
 
     async def _partitions_of(self, names: Iterable[str]) -> list[TopicPartition]:
         """Every partition of the topics; an error for a topic that is not there. Read as a pool without
@@ -284,6 +301,7 @@ class LagMonitor:
         """Read any new pool reports and every pool's offsets once: one end-offsets request for all
         partitions, one committed-offsets request per pool group (not one per partition)."""
         assert self._admin is not None and self._offsets is not None
+        await self._refresh_partitions()
         await self._read_reports()
         ends = await self._offsets.end_offsets([tp for partitions in self._partitions.values() for tp in partitions])
         for pool, spec in self._pools.items():

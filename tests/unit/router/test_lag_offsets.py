@@ -6,7 +6,7 @@ import pytest
 from aiokafka.errors import NoError
 from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
-from atelier_router.lag import LagMonitor, pool_specs
+from atelier_router.lag import PARTITIONS_REFRESH_S, LagMonitor, pool_specs
 from atelier_shared import AtelierSettings, kafka_retriable, topics
 
 PARTITIONS = [TopicPartition("atelier.stylize.quality", 0), TopicPartition("atelier.stylize.quality", 1)]
@@ -71,3 +71,37 @@ async def test_a_pool_topic_that_is_not_there_stops_the_start() -> None:
     lag = monitor(Describing([present, catching_up]))  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="topics atelier.stylize.fast do not exist"):
         await lag._partitions_of(["atelier.stylize.quality", "atelier.stylize.fast"])
+
+
+class Topics:
+    """An admin client that lists and describes every topic with `count` partitions."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    async def list_topics(self) -> list[str]:
+        return topics.Topics().all_names()
+
+    async def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
+        partitions = [{"partition": index} for index in range(self.count)]
+        return [{"topic": name, "error_code": 0, "partitions": partitions} for name in names]
+
+
+async def test_partitions_added_to_a_pool_topic_are_read_again() -> None:
+    """Regression: the pools' partitions were read once, at start, so partitions added to
+    stylize.quality to scale the pool out were left out of its lag until the router restarted: the
+    router under-read the backlog, and failed over late or never."""
+    now = [0.0]
+    lag = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10, clock=lambda: now[0])
+    admin = Topics(4)
+    lag._admin = admin  # type: ignore[assignment]
+    await lag._read_partitions()
+    quality = "atelier.stylize.quality"
+    assert sum(tp.topic == quality for tp in lag._partitions["quality"]) == 4
+    admin.count = 8
+    now[0] += PARTITIONS_REFRESH_S - 1
+    await lag._refresh_partitions()
+    assert sum(tp.topic == quality for tp in lag._partitions["quality"]) == 4  # Not yet.
+    now[0] += 1
+    await lag._refresh_partitions()
+    assert sum(tp.topic == quality for tp in lag._partitions["quality"]) == 8
