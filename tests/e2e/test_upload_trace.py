@@ -55,3 +55,5 @@ def test_http_upload_exports_every_rendition_in_one_trace(pipeline: Pipeline) ->
         assert parents == {previous}, f"{current}'s processing span should be a child of {previous}'s, got {parents}"
     stage_spans = {s.name for s in spans}
     assert {"queue wait", "inference", "s3 GetObject", "s3 PutObject"} <= stage_spans
+    # Regression: the stylizer's cache lookup ran outside any span, so each batch left a trace of its own.
+    assert any(s.service == "stylizer" and s.name == "s3 HeadObject" for s in spans)

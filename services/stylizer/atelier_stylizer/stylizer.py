@@ -199,16 +199,15 @@ class Stylizer:
             for d in batch
             for asset in [d.event.asset]
         ]
-        unique = list(dict.fromkeys(keys))
-        found = await asyncio.gather(*(self._store.stat(self._bucket, key) for key in unique))
-        await renew_aging(self._store, [stored for stored in found if stored is not None], self._renew_after)
+        leaders = {key: batch[keys.index(key)] for key in dict.fromkeys(keys)}  # Each result's first asking.
+        found = await asyncio.gather(*(self._cached(key, delivery) for key, delivery in leaders.items()))
         results: dict[str, events.ObjectRef | Exception] = {
-            key: _ref_from(stored) for key, stored in zip(unique, found, strict=True) if stored is not None
+            key: _ref_from(stored) for key, stored in zip(leaders, found, strict=True) if stored is not None
         }
         timings: dict[str, events.StylizeTimings] = {}
-        misses = [key for key in unique if key not in results]
+        misses = [key for key in leaders if key not in results]
         if misses:
-            await self._render({key: batch[keys.index(key)] for key in misses}, engine, side, results, timings)
+            await self._render({key: leaders[key] for key in misses}, engine, side, results, timings)
         outcomes: list[Produced | BaseException] = []
         for delivery, key in zip(batch, keys, strict=True):
             result = results[key]
@@ -217,6 +216,14 @@ class Stylizer:
             else:
                 outcomes.append(self._stylized(delivery, result, engine, timings.get(key), len(misses), started))
         return outcomes
+
+    async def _cached(self, key: str, delivery: Delivery) -> StoredObject | None:
+        """The cached result, renewed if aging, looked up in the asking asset's trace."""
+        with trace.use_span(delivery.span, end_on_exit=False):
+            stored = await self._store.stat(self._bucket, key)
+            if stored is not None:
+                await renew_aging(self._store, [stored], self._renew_after)
+        return stored
 
     def _stylized(
         self,
