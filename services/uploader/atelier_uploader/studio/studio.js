@@ -15,6 +15,8 @@ const STAGE_WORDS = {
 };
 // The artist's attention span: under 3 s feels immediate, over 5 s breaks the flow.
 const ATTENTION_MS = [3000, 5000];
+// The status service sends a keepalive every 15 s: a stream silent this long is dead.
+const STREAM_SILENCE_MS = 45000;
 const SHOWN_FORMATS = ["webp", "jpeg", "png", "avif", "gif"];
 const SERVICE_COLOURS = {
   uploader: "#5b7be0", tagger: "#2f9e6b", router: "#8a5cd6", stylizer: "#e5684e",
@@ -33,6 +35,7 @@ const state = {
   assetGroup: new Map(),  // asset id -> upload id
   stream: null,           // the AbortController of the open stream
   session: 0,             // bumped whenever the brand's cards are cleared: late answers of before are dropped
+  opening: 0,             // bumped by every brand switch asked for: only the latest one's profile is shown
 };
 
 // ---- API -----------------------------------------------------------------------------------
@@ -68,12 +71,14 @@ async function signIn(key) {
   await openBrand(brand);
 }
 
-// Show a brand: its profile first; the page changes only once it came (a later switch wins).
+// Show a brand: its profile first; the page changes only once it came (a later switch wins). Until
+// then the brand shown stays live: a profile that fails to come leaves its stream and uploads as they were.
 async function openBrand(brand) {
+  const asked = ++state.opening;
+  const profile = await api(`/v1/brands/${encodeURIComponent(brand)}`);
+  if (asked !== state.opening) return;
   const session = ++state.session;
   if (state.stream) state.stream.abort();
-  const profile = await api(`/v1/brands/${encodeURIComponent(brand)}`);
-  if (session !== state.session) return;
   state.brand = brand;
   state.profile = profile;
   sessionStorage.setItem(BRAND_SLOT, brand);
@@ -106,6 +111,7 @@ async function openBrand(brand) {
 }
 
 function signOut() {
+  state.opening++;
   state.session++;
   if (state.stream) state.stream.abort();
   state.stream = null;
@@ -141,7 +147,7 @@ async function follow(session) {
       live.textContent = "live";
       live.classList.add("on");
       retryMs = 1000;
-      await readEvents(response.body, onEvent);
+      await readEvents(response.body, onEvent, STREAM_SILENCE_MS);
     } catch (failure) {
       if (controller.signal.aborted) return;
     }
@@ -154,12 +160,14 @@ async function follow(session) {
 }
 
 // Server-sent events from a byte stream: blocks separated by a blank line, fields "event" and "data".
-async function readEvents(body, handle) {
+// A stream silent for `silenceMs` (keepalives come every 15 s) is dead, though the connection may not
+// say so for minutes (a laptop that slept, a network that changed): the read ends, and the caller reconnects.
+async function readEvents(body, handle, silenceMs) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value, done } = await unlessSilent(reader.read(), silenceMs);
       if (done) return;
       buffer += value.replace(/\r\n?/g, "\n");
       let end;
@@ -182,6 +190,15 @@ async function readEvents(body, handle) {
   } finally {
     reader.cancel().catch(() => {});  // Whatever ended the read, the connection is let go.
   }
+}
+
+// `read`, or a rejection once `ms` passed without it.
+function unlessSilent(read, ms) {
+  let timer;
+  const silence = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the stream was silent for ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([read, silence]).finally(() => clearTimeout(timer));
 }
 
 function onEvent(event, data) {
