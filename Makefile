@@ -19,7 +19,8 @@ install: $(STAMP)
 
 $(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch is pinned to the CPU wheel on these machines; a looser spec pulls several GB of CUDA.
+	# torch is pinned: these machines' pip finds 2.13.0 as a CPU wheel on disk (a looser spec would pull a
+	# CUDA build from PyPI, several GB). Elsewhere, PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0 $(PACKAGES) -r requirements-dev.txt
 	touch $(STAMP)
 
