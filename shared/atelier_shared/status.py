@@ -32,8 +32,9 @@ STATUS_TOPICS = tuple(
 )
 _WEBHOOK_RETRY_SUFFIXES = tuple(spec.suffix for spec in topics.WEBHOOK_RETRIES)
 # The timeline stamp that handling a record of each topic sets: a failure on the topic is over once
-# that stamp is newer (the record went through on a replay). The service that failed sets both, so
-# no two hosts' clocks are compared.
+# that stamp is newer (the record went through on a replay). The service that failed sets both (one
+# replica or another), and a replay comes long after its failure, so clock skew does not decide it.
+# Failures elsewhere (the webhooks' and re-renders' readers of `exported`) set no stamp: they stay.
 _STAMP_AFTER_TOPIC = {
     topics.INBOX.suffix: "uploaded_at",
     topics.INTAKE.suffix: "uploaded_at",
@@ -141,12 +142,18 @@ def merge_status(status: dict[str, Any] | None, spec: TopicSpec[Any], event: Any
     versions = status["versions"].items()
     stamps = {key.removeprefix("timeline."): ms for key, ms in versions if key.startswith("timeline.")}
     status["stage_ms"] = events.stage_durations_ms(stamps)
-    furthest = _furthest_complete(reached)
-    if "failure" in status:
-        status["failure"] = {**status["failure"], "resolved": _failure_resolved(status)}
-    failed = "failure" in status and not status["failure"]["resolved"]
-    status["stage"] = "failed" if failed and furthest != "exported" else furthest
+    status["stage"] = _stage(status, reached)
     return status
+
+
+def _stage(status: dict[str, Any], reached: set[str]) -> str:
+    """The furthest stage, or failed while a failure is not resolved and the asset not exported
+    (marking the failure resolved or not)."""
+    furthest = _furthest_complete(reached)
+    if "failure" not in status:
+        return furthest
+    status["failure"] = {**status["failure"], "resolved": _failure_resolved(status)}
+    return furthest if status["failure"]["resolved"] or furthest == "exported" else "failed"
 
 
 def _failure_resolved(status: dict[str, Any]) -> bool:

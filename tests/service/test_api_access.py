@@ -1,6 +1,7 @@
 """The API's front door: keys, tenant isolation, idempotency conflicts, rate limits and quotas, the contract."""
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -218,6 +219,12 @@ async def test_bodies_aiohttp_cannot_read_and_undecodable_headers_are_4xx(api: R
     assert (status, answer["error"]["code"]) == (400, "malformed_body")
     status, answer = await submit(api, "acme", b"not gzip at all", **{"Content-Encoding": "gzip"})
     assert (status, answer["error"]["code"]) == (400, "malformed_body")
+    # Regression: a compressed field was inflated whole, unbounded (64 KiB of gzip: up to a gigabyte).
+    packed = gzip.compress(b"preview" + b" " * 1_000_000)
+    part = f'--{boundary}\r\nContent-Disposition: form-data; name="tier"\r\nContent-Encoding: gzip\r\n\r\n'
+    body = part.encode() + packed + f"\r\n--{boundary}--\r\n".encode()
+    status, answer = await submit(api, "acme", body, **{"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert (status, answer["error"]["code"]) == (400, "malformed_body") and "compressed" in answer["error"]["message"]
     key = f"Authorization: Bearer {api.keys['acme']}\r\n".encode()
     status, text = await raw_post(api, key + b"Idempotency-Key: \xff\xfe\r\n", jpeg_bytes())
     assert status == 400 and b"invalid_idempotency_key" in text

@@ -119,7 +119,8 @@ async def test_an_intake_event_naming_atelier_buckets_or_no_object_is_refused(
 ) -> None:
     """Regression: intake read whatever bucket and key an event named, with the uploader's own
     credentials, so an event of lumen's naming acme's stored original (keys derive from ids that can
-    be computed) had acme's image processed and handed out as lumen's; and an event with no bucket or
+    be computed), or acme's drop in the inbox, had acme's image processed and handed out as lumen's;
+    and an event with no bucket or
     key failed inside the S3 client with an empty ValueError, retried and dead-lettered as such."""
     settings = deployment.settings()
     store = ObjectStore(settings)
@@ -127,8 +128,12 @@ async def test_an_intake_event_naming_atelier_buckets_or_no_object_is_refused(
     intake = Intake(store, ingestor, nobody, uploads, settings.private_buckets)
     acmes = "acme/a1/original.jpg"
     await store.put(settings.bucket_originals, acmes, jpeg_bytes(64, 48), "image/jpeg")
+    await store.put(settings.bucket_inbox, "acme/drop.jpg", jpeg_bytes(64, 48), "image/jpeg")
+    await store.put(settings.bucket_inbox, "x/y.jpg", jpeg_bytes(64, 48), "image/jpeg", metadata={"brand": "acme"})
     for bucket, key, refusal in (
         (settings.bucket_originals, acmes, "Atelier's private buckets"),
+        (settings.bucket_inbox, "acme/drop.jpg", "another brand's object"),
+        (settings.bucket_inbox, "x/y.jpg", "another brand's object"),
         ("", "x.jpg", "bucket and key"),
         ("partner", "", "bucket and key"),
     ):
@@ -136,3 +141,6 @@ async def test_an_intake_event_naming_atelier_buckets_or_no_object_is_refused(
         with pytest.raises(InvalidEvent, match=refusal) as refused:
             await intake.submitted(event)
         assert (refused.value.brand, refused.value.asset_id) == ("lumen", "p-1")
+    forged = {"Records": [aws_s3_record(acmes, bucket=settings.bucket_originals)]}  # Published by hand.
+    with pytest.raises(InvalidEvent, match="Atelier's private buckets"):
+        await intake.drop(forged)

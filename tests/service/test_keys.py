@@ -49,3 +49,29 @@ async def test_a_good_key_is_not_called_unknown_before_the_keys_are_loaded(deplo
     assert refused.status == 503 and refused.headers["Retry-After"] == "2"
     await ring.start()
     assert (await check(request(), handler)).status == 200
+
+
+async def test_a_revocation_reaches_listeners_before_and_after_the_refresh_that_finds_it(
+    deployment: Deployment,
+) -> None:
+    """Regression: a stream that began listening just after the refresh that dropped its key (it was
+    let in before) never heard of the revocation, and stayed open; and a listener that raised stopped
+    the refresh, killing the replica's key reloads."""
+    settings = deployment.settings()
+    keys = KeyStore(ObjectStore(settings), settings.bucket_keys)
+    record, _ = await keys.create("acme")
+    ring = KeyRing(keys, refresh_s=60)
+    await ring.start()
+    heard: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a listener's bug")
+
+    with ring.on_revoked(record.key_id, broken), ring.on_revoked(record.key_id, lambda: heard.append("before")):
+        assert await keys.revoke(record.key_id)
+        _, later = await keys.create("lumen")
+        await ring.refresh()
+    assert await ring.authenticate(later) is not None  # The refresh went on past the broken listener.
+    with ring.on_revoked(record.key_id, lambda: heard.append("after")):
+        pass
+    assert sorted(heard) == ["after", "before"]

@@ -250,7 +250,7 @@ class LagMonitor:
             return
         try:
             await self._read_partitions()
-        except RuntimeError as exc:  # A topic gone, or not described this time.
+        except (RuntimeError, KafkaError) as exc:  # A topic gone, or not described this time.
             log.warning("pool partitions not read again: the last list stays", error=str(exc))
             self._partitions_read_at = self._clock()
 

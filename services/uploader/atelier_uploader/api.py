@@ -15,7 +15,7 @@ from urllib.parse import quote
 from weakref import WeakValueDictionary
 
 import aiohttp
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from cachetools import LRUCache
@@ -111,17 +111,20 @@ BODY_WAIT_S = 10.0
 FIELD_CHARS = 256
 
 
-def _body_bytes(request: web.Request, limit: int) -> int:
-    """What an upload's body may hold in memory: its Content-Length, or the most a body may be."""
+def body_bytes(request: web.Request, limit: int) -> int:
+    """What an upload's body may hold in memory: its Content-Length, or the most a body may be where
+    it has none or is compressed (aiohttp inflates it as it is read). ImageTooLarge for a declared
+    length over the limit, before anything is read or waited for."""
     most = limit + (_FORM_OVERHEAD if request.content_type == "multipart/form-data" else 0)
-    return min(request.content_length, most) if request.content_length is not None else most
+    if request.content_length is not None and request.content_length > most:
+        raise ImageTooLarge(f"{request.content_length} bytes exceeds the limit of {limit} bytes")
+    compressed = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity"
+    return most if request.content_length is None or compressed else request.content_length
 
 
 async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[str, str]]:
     """The image bytes and the form or query fields, reading no more than `limit` bytes of image."""
     form = request.content_type == "multipart/form-data"
-    if request.content_length is not None and request.content_length > limit + (_FORM_OVERHEAD if form else 0):
-        raise ImageTooLarge(f"{request.content_length} bytes exceeds the limit of {limit} bytes")
     fields = dict(request.query)
     data: bytes | None = None
     try:
@@ -133,10 +136,13 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
                 break
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
+            if part.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity":
+                # Inflated whole by aiohttp: 64 KiB of gzip could become a gigabyte.
+                raise BadRequest(400, "malformed_body", "form parts may not be compressed (Content-Encoding)")
             if part.name != "file":
                 value = part.decode(await _read_limited(part.read_chunk, _FORM_OVERHEAD))
                 # Kept to one past the limit: a longer value is refused, not cut.
-                fields[part.name] = value.decode(errors="replace")[: FIELD_CHARS + 1]
+                fields[part.name] = value.decode(errors="replace").strip()[: FIELD_CHARS + 1]
             elif data is None:
                 data = await _read_limited(part.read_chunk, limit)
             else:
@@ -236,7 +242,7 @@ class Api:
     async def submit(self, request: web.Request) -> web.Response:
         """POST /v1/assets: validate, store, publish; 202 with the asset id."""
         try:
-            async with self._bodies.hold(_body_bytes(request, self._ingestor.limits.max_bytes)):
+            async with self._bodies.hold(body_bytes(request, self._ingestor.limits.max_bytes)):
                 response = await self._submit(request)
         except Busy as exc:
             response = error(503, "busy", f"{exc}; retry shortly", **{"Retry-After": "2"})

@@ -132,7 +132,10 @@ class KeyRing:
             del self._records[key_id]
             self._verified.pop(key_id, None)
             for callback in self._on_revoked.pop(key_id, ()):
-                callback()
+                try:
+                    callback()
+                except Exception as exc:  # One listener's trouble must not stop the refresh.
+                    log.error("a revocation listener failed", key_id=key_id, error=repr(exc)[:300])
         for key_id in in_force - set(self._records):
             try:
                 record = await self._keys.get(key_id)
@@ -145,7 +148,10 @@ class KeyRing:
 
     @contextmanager
     def on_revoked(self, key_id: str, callback: Callable[[], None]) -> Iterator[None]:
-        """Within the block, `callback` is called if the key is revoked (at the refresh that finds it gone)."""
+        """Within the block, `callback` is called if the key is revoked (at the refresh that finds it
+        gone), or at once if it was revoked already (since the request that holds it was let in)."""
+        if key_id not in self._records:
+            callback()
         self._on_revoked[key_id].add(callback)
         try:
             yield

@@ -215,6 +215,14 @@ function onEvent(event, data) {
 
 // ---- Groups: one card per uploaded file ----------------------------------------------------
 
+// The API takes a reference of up to 256 characters of text without control characters: a file's
+// name is cut to fit (by characters, as the API counts them, not UTF-16 units) and stripped of those.
+function studioReference(id, name) {
+  const prefix = `studio/${id}/`;
+  const text = Array.from(name.replace(/[\u0000-\u001f\u007f-\u009f]/g, ""));
+  return prefix + text.slice(0, 256 - prefix.length).join("").trim();
+}
+
 function parseReference(sourceUri) {
   const match = /^studio\/([\w-]+)\/(.*)$/.exec(sourceUri || "");
   return match ? { id: match[1], name: match[2] } : null;
@@ -254,7 +262,9 @@ function absorb(asset) {
   const uploaded = Date.parse((asset.timeline || {}).uploaded_at || "");
   if (!run.startedAt && uploaded) run.startedAt = uploaded;
   if (!group.localUrl && uploaded) group.order = uploaded;
-  if (isFinal(asset) && !run.doneAt) {
+  if (!isFinal(asset)) {
+    run.doneAt = 0;  // Not done, or open again: a failure replayed once its cause was fixed.
+  } else if (!run.doneAt) {
     // Seen live: the artist's wait ends now; from history: by the pipeline's own clock.
     const ended = Date.parse((asset.timeline || {}).exported_at || (asset.failure || {}).failed_at || "");
     run.doneAt = run.liveStart ? Date.now() : ended || uploaded;
@@ -291,7 +301,7 @@ async function uploadOne(file, tiers, style) {
     form.append("brand", brand);  // An admin key acts for the brand shown.
     form.append("tier", tier);
     form.append("style", style);
-    form.append("reference", `studio/${group.id}/${file.name}`);
+    form.append("reference", studioReference(group.id, file.name));
     form.append("file", file);
     try {
       const accepted = await api("/v1/assets", { method: "POST", body: form });
