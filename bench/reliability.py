@@ -407,7 +407,8 @@ async def intake(stack: Stack, asset_id: str, key: str, data: bytes) -> str:
     """Store an object and publish the upload event another system would; the asset id."""
     from aiokafka import AIOKafkaProducer
 
-    bucket = stack.settings.bucket_inbox
+    bucket = "partner-uploads"  # Another system's bucket: intake events never name Atelier's.
+    await stack.store.ensure_buckets([bucket])
     await stack.store.put(bucket, key, data, "application/octet-stream")
     event = events.AssetSubmitted(asset_id=asset_id, brand="lumen", tier=events.TIER_PRODUCTION, bucket=bucket, key=key)
     producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap)

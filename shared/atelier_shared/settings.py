@@ -139,12 +139,6 @@ class AtelierSettings(BaseSettings):
             )
         return self
 
-    @property
-    def private_buckets(self) -> frozenset[str]:
-        """The buckets only Atelier writes: every one but the inbox, which other systems drop files in."""
-        written = (self.bucket_originals, self.bucket_stylized, self.bucket_renditions)
-        return frozenset((*written, self.bucket_models, self.bucket_keys))
-
     def kafka_options(self) -> dict[str, Any]:
         """What every Kafka client (aiokafka's consumer, producer and admin) connects with."""
         options: dict[str, Any] = {

@@ -67,11 +67,21 @@ class Pipeline:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
 
+    @property
+    def partner_bucket(self) -> str:
+        """Another system's bucket, which intake events name."""
+        return f"{self.deployment.bucket_prefix}partner"
+
+    def store_for_partner(self, key: str, data: bytes) -> None:
+        """Store an object as another system does, in its own bucket."""
+        asyncio.run(self.store.ensure_buckets([self.partner_bucket]))
+        asyncio.run(self.store.put(self.partner_bucket, key, data, "application/octet-stream"))
+
     def intake(self, asset_id: str, key: str, brand: str = "lumen") -> None:
-        """Publish what another system publishes for an object it stored (or says it stored) in the inbox."""
+        """Publish what another system publishes for an object it stored (or says it stored) in its bucket."""
         settings = self.deployment.settings()
         event = events.AssetSubmitted(
-            asset_id=asset_id, brand=brand, tier=events.TIER_PRODUCTION, bucket=settings.bucket_inbox, key=key
+            asset_id=asset_id, brand=brand, tier=events.TIER_PRODUCTION, bucket=self.partner_bucket, key=key
         )
         topic = settings.topics.name(topics.INTAKE)
         asyncio.run(produce(settings.kafka_bootstrap, topic, asset_id.encode(), event.SerializeToString()))

@@ -50,13 +50,13 @@ def test_bad_uploads_are_refused_and_good_ones_flow(pipeline: Pipeline) -> None:
     submitted_bad = {}
     for name, data in bad_inputs().items():
         key = f"partner/{name}"
-        asyncio.run(pipeline.store.put(settings.bucket_inbox, key, data, "application/octet-stream"))
+        pipeline.store_for_partner(key, data)
         asset_id = f"partner-{name.replace('.', '-')}"
         pipeline.intake(asset_id, key)
         submitted_bad[asset_id] = name
     pipeline.intake("partner-missing", "partner/none.jpg")
     # Ids another system chose: one no URL path can hold, and one an acme asset already has.
-    asyncio.run(pipeline.store.put(settings.bucket_inbox, "partner/good.jpg", jpeg_bytes(seed=7), "image/jpeg"))
+    pipeline.store_for_partner("partner/good.jpg", jpeg_bytes(seed=7))
     pipeline.intake("partner/7", "partner/good.jpg")
     taken = good_ids[0]
     deadline = time.monotonic() + 60

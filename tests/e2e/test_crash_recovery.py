@@ -130,7 +130,7 @@ def test_uploader_killed_while_handling_intake_events_loses_nothing(deployment) 
         asset_ids = [f"intake-held-{index}" for index in range(HELD)]
         for index, asset_id in enumerate(asset_ids):
             key = f"partner/{asset_id}.jpg"
-            asyncio.run(pipeline.store.put(settings.bucket_inbox, key, jpeg_bytes(seed=40 + index), "image/jpeg"))
+            pipeline.store_for_partner(key, jpeg_bytes(seed=40 + index))
         with s3_frozen(deployment.infra):
             for asset_id in asset_ids:
                 pipeline.intake(asset_id, f"partner/{asset_id}.jpg", brand="lumen")

@@ -39,7 +39,7 @@ def test_a_replayed_dead_letter_is_exported_once(pipeline: Pipeline) -> None:
     [line] = [line for line in listed.stdout.splitlines() if asset_id in line]
     letter_id = line.split()[0]
 
-    asyncio.run(pipeline.store.put(settings.bucket_inbox, key, jpeg_bytes(seed=9), "image/jpeg"))  # The fix.
+    pipeline.store_for_partner(key, jpeg_bytes(seed=9))  # The fix.
     for _ in range(2):  # Replaying twice (an operator's double click) changes nothing more.
         replayed = _atelier(pipeline, "replay", letter_id)
         assert replayed.returncode == 0 and f"replayed {letter_id}" in replayed.stdout, replayed.stderr

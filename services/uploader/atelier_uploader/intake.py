@@ -51,13 +51,15 @@ class Intake:
         ingestor: Ingestor,
         brand_of: Callable[[str], Awaitable[str | None]],
         uploads: Publisher,
-        private_buckets: frozenset[str] = frozenset(),
+        inbox: str,
+        own_buckets: frozenset[str],
     ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._brand_of = brand_of
         self._uploads = uploads
-        self._private_buckets = private_buckets
+        self._inbox = inbox
+        self._own_buckets = own_buckets
 
     async def drop(self, notification: dict[str, Any]) -> list[events.AssetUploaded]:
         """A bucket notification in (MinIO, Ceph RGW or AWS S3); an AssetUploaded for each object it created.
@@ -89,8 +91,8 @@ class Intake:
         asset_id = assets.asset_id_for_object(item.bucket, item.key, item.etag)
         # Errors name the brand the object names, so that its status (failed, and why) is the brand's to see.
         with _about(asset_id, dropped_brand(item)):
-            if item.bucket in self._private_buckets:
-                raise InvalidEvent(f"{item.uri}: a drop notification may not name one of Atelier's private buckets")
+            if item.bucket != self._inbox and item.bucket in self._own_buckets:
+                raise InvalidEvent(f"{item.uri}: drops are announced for the inbox, not Atelier's other buckets")
             stored = await self._store.stat(item.bucket, item.key)
         if stored is not None and not item.metadata:  # AWS S3's records carry no user metadata.
             item = dataclasses.replace(item, metadata=stored.metadata)
@@ -104,37 +106,28 @@ class Intake:
     async def submitted(self, submitted: events.AssetSubmitted) -> events.AssetUploaded:
         """An AssetSubmitted from another system in, its AssetUploaded out.
 
-        The object must be in the sending system's bucket or the inbox, and not another brand's (by
-        its key's first segment or its metadata, as a drop's brand is read): one only Atelier writes
-        (originals, renditions, keys...) or dropped for another brand is refused, or an event could
-        have another brand's files processed as its own.
+        The object must be in the sending system's own bucket: one of Atelier's is refused. Originals,
+        renditions and keys are any brand's; an object in the inbox is a drop already (processed as
+        one, for the brand its key names), so an event naming it would process another brand's file,
+        or the same file twice.
         """
         uri = f"s3://{submitted.bucket}/{submitted.key}"
         with _about(submitted.asset_id, submitted.brand):
             if not submitted.bucket or not submitted.key:
                 raise InvalidEvent(f"{uri}: an intake event names the stored object's bucket and key")
-            if submitted.bucket in self._private_buckets:
-                raise InvalidEvent(f"{uri}: an intake event may not name one of Atelier's private buckets")
+            if submitted.bucket in self._own_buckets:
+                raise InvalidEvent(f"{uri}: an intake event names an object in your own bucket, not one of Atelier's")
         stored = await self._store.stat(submitted.bucket, submitted.key)
         asset_id = submitted.asset_id or assets.asset_id_for_object(
             submitted.bucket, submitted.key, stored.etag if stored else ""
         )
         with _about(asset_id, submitted.brand):
-            self._check_owner(submitted, stored)
             if submitted.asset_id:
                 await self._check_id(submitted.asset_id, submitted.brand)
             tier = submitted.tier or events.TIER_PRODUCTION
             source_uri = submitted.reference or uri
             submission = Submission(asset_id, submitted.brand, tier, submitted.style, events.SOURCE_EVENT, source_uri)
             return await self._ingest(stored, submission)
-
-    def _check_owner(self, submitted: events.AssetSubmitted, stored: StoredObject | None) -> None:
-        """Refuse an object that names another brand, by its metadata or its key's first segment."""
-        item = DroppedObject(submitted.bucket, submitted.key, 0, "", stored.metadata if stored else {})
-        named = dropped_brand(item)
-        if named and named != submitted.brand and named in self._ingestor.brands.names():
-            # The message names no brand: the letter and status are the sender's to see.
-            raise InvalidEvent(f"s3://{submitted.bucket}/{submitted.key} is another brand's object (key or metadata)")
 
     async def _check_id(self, asset_id: str, brand: str) -> None:
         """Refuse an id that is malformed, or that another brand's asset already has (ids are global)."""

@@ -45,7 +45,8 @@ def declare(settings: UploaderSettings) -> Service:
     )
     service.add(api)
     partly_refused = service.publisher(topics.UPLOADED, by="inbox, partly refused")
-    intake = Intake(store, ingestor, api.brand_of, partly_refused, settings.private_buckets)
+    own_buckets = frozenset(settings.buckets())
+    intake = Intake(store, ingestor, api.brand_of, partly_refused, settings.bucket_inbox, own_buckets)
     concurrency = settings.intake_concurrency
     service.consume(topics.INBOX, intake.drop, publishes=topics.UPLOADED, concurrency=concurrency)
     service.consume(topics.INTAKE, intake.submitted, publishes=topics.UPLOADED, concurrency=concurrency)

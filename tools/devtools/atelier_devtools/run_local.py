@@ -30,6 +30,8 @@ from atelier_shared.settings import ENDPOINTS_FILE, settings_from
 from atelier_uploader.keys import ADMIN
 
 WORKDIR = Path(".atelier")
+# The bucket of the other system whose upload events the samples include.
+PARTNER_BUCKET = "partner-uploads"
 # Which sample goes in by which path, under which brand and tier (the rest: HTTP, production).
 _SAMPLE_PLAN = {
     "product-shot.jpg": ("http", "acme", "production"),
@@ -115,7 +117,10 @@ class _SampleSender:
             except ApiError as exc:
                 submission.error = str(exc)
             return submission
-        bucket, key = self._settings.bucket_inbox, f"{brand}/{tier}/{path.name}"
+        # A drop lands in the inbox; another system's upload event names its own bucket.
+        bucket = self._settings.bucket_inbox if how == "drop" else PARTNER_BUCKET
+        key = f"{brand}/{tier}/{path.name}"
+        await self._store.ensure_buckets([bucket])
         await self._store.put(bucket, key, path.read_bytes(), "application/octet-stream")
         stored = await self._store.stat(bucket, key)
         assert stored is not None

@@ -257,13 +257,14 @@ function absorb(asset) {
   const group = groupFor(asset);
   const tier = asset.tier === "preview" ? "preview" : "production";
   const run = group.runs[tier] || (group.runs[tier] = { tier });
+  const was = run.asset && run.asset.stage;
   run.asset = asset;
   run.assetId = asset.asset_id;
   const uploaded = Date.parse((asset.timeline || {}).uploaded_at || "");
   if (!run.startedAt && uploaded) run.startedAt = uploaded;
   if (!group.localUrl && uploaded) group.order = uploaded;
   if (!isFinal(asset)) {
-    run.doneAt = 0;  // Not done, or open again: a failure replayed once its cause was fixed.
+    if (was === "failed") run.doneAt = 0;  // Open again: a failure replayed once its cause was fixed.
   } else if (!run.doneAt) {
     // Seen live: the artist's wait ends now; from history: by the pipeline's own clock.
     const ended = Date.parse((asset.timeline || {}).exported_at || (asset.failure || {}).failed_at || "");
