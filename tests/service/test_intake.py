@@ -133,8 +133,8 @@ async def test_an_intake_event_naming_atelier_buckets_or_no_object_is_refused(
     await store.put(settings.bucket_originals, acmes, jpeg_bytes(64, 48), "image/jpeg")
     await store.put(settings.bucket_inbox, "acme/drop.jpg", jpeg_bytes(64, 48), "image/jpeg")
     for bucket, key, refusal in (
-        (settings.bucket_originals, acmes, "not one of Atelier's"),
-        (settings.bucket_inbox, "acme/drop.jpg", "not one of Atelier's"),
+        (settings.bucket_originals, acmes, "in one of Atelier's buckets"),
+        (settings.bucket_inbox, "acme/drop.jpg", "in one of Atelier's buckets"),
         ("", "x.jpg", "bucket and key"),
         ("partner", "", "bucket and key"),
     ):

@@ -7,7 +7,7 @@ does, so ids reveal nothing) and lists only its own brand. An admin key acts for
 
 import asyncio
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -111,6 +111,11 @@ BODY_WAIT_S = 10.0
 FIELD_CHARS = 256
 
 
+def _compressed(headers: Mapping[str, str]) -> bool:
+    """Whether a body or part is sent compressed (aiohttp inflates it as it is read)."""
+    return headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity"
+
+
 def body_bytes(request: web.Request, limit: int) -> int:
     """What an upload's body may hold in memory: its Content-Length, or the most a body may be where
     it has none or is compressed (aiohttp inflates it as it is read). ImageTooLarge for a declared
@@ -118,8 +123,7 @@ def body_bytes(request: web.Request, limit: int) -> int:
     most = limit + (_FORM_OVERHEAD if request.content_type == "multipart/form-data" else 0)
     if request.content_length is not None and request.content_length > most:
         raise ImageTooLarge(f"{request.content_length} bytes exceeds the limit of {limit} bytes")
-    compressed = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity"
-    return most if request.content_length is None or compressed else request.content_length
+    return most if request.content_length is None or _compressed(request.headers) else request.content_length
 
 
 async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[str, str]]:
@@ -136,8 +140,7 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, dict[st
                 break
             if not isinstance(part, BodyPartReader) or part.name is None:
                 continue
-            if part.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity":
-                # Inflated whole by aiohttp: 64 KiB of gzip could become a gigabyte.
+            if _compressed(part.headers):  # Inflated whole by aiohttp: 64 KiB of gzip could become a gigabyte.
                 raise BadRequest(400, "malformed_body", "form parts may not be compressed (Content-Encoding)")
             if part.name != "file":
                 value = part.decode(await _read_limited(part.read_chunk, _FORM_OVERHEAD))

@@ -116,7 +116,7 @@ class Intake:
             if not submitted.bucket or not submitted.key:
                 raise InvalidEvent(f"{uri}: an intake event names the stored object's bucket and key")
             if submitted.bucket in self._own_buckets:
-                raise InvalidEvent(f"{uri}: an intake event names an object in your own bucket, not one of Atelier's")
+                raise InvalidEvent(f"{uri}: is in one of Atelier's buckets; name an object in your own bucket")
         stored = await self._store.stat(submitted.bucket, submitted.key)
         asset_id = submitted.asset_id or assets.asset_id_for_object(
             submitted.bucket, submitted.key, stored.etag if stored else ""
