@@ -1,8 +1,9 @@
 """Re-render at full fidelity what fail-over served degraded, while the quality pool has spare capacity.
 
 The gate is flow control, not a wait: on every lag sample the router pauses the subscription of
-exported assets while the quality pool has no spare capacity, and resumes it when it has. The
-handler never waits, so nothing it holds can stall a rebalance.
+exported assets while the quality pool has no spare capacity, and resumes it when it has; between
+samples, the re-render that uses up the room the last sample showed pauses it too. The handler
+never waits, so nothing it holds can stall a rebalance.
 """
 
 from collections.abc import Callable
@@ -39,6 +40,8 @@ class Rerenderer:
         self._note_rerender = note_rerender
         # Assets this router queued already: a redelivered export is not re-rendered twice.
         self._queued: LRUCache[str, bool] = LRUCache(maxsize=100_000)
+        # Called when a re-render uses up the spare room (the router pauses the subscription).
+        self.on_full: Callable[[], None] = lambda: None
 
     def spare(self) -> bool:
         """Whether the quality pool has room for low-priority work now (never on a stale reading)."""
@@ -51,6 +54,8 @@ class Rerenderer:
             return None
         self._queued[asset_id] = True
         self._note_rerender("quality")
+        if not self.spare():  # No more until a sample shows room again.
+            self.on_full()
         RERENDERS.labels(exported.asset.brand).inc()
         log.info("re-render queued", asset_id=asset_id, was=exported.model)
         return rerender_request(exported)

@@ -121,6 +121,7 @@ def declare(settings: RouterSettings) -> Service:
         group="router-rerender",
         options=Options(batch=BatchPolicy(max_items=1), buffer=10_000),
     )
+    rerenderer.on_full = rerenders.pause
     monitor.on_sample = lambda: _on_sample(policy, rerenderer, rerenders)
     return service
 

@@ -107,23 +107,45 @@ async def test_a_tier_the_brand_does_not_allow_is_refused() -> None:
         await router.route(tagged(brand="solo", tier=events.TIER_PREVIEW))
 
 
+def rerendering(max_backlog: int) -> tuple[LagMonitor, Rerenderer]:
+    """A lag monitor (never started: no samples) and a re-renderer of its quality pool, always fresh."""
+    monitor = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10)
+    rerenderer = Rerenderer(
+        BrandBook.load(BRANDS),
+        lambda: monitor.estimate("quality"),
+        lambda: False,  # Nothing degraded now.
+        lambda: True,  # A fresh reading.
+        max_backlog,
+        monitor.note_rerender,
+    )
+    return monitor, rerenderer
+
+
+async def rerender_degraded(rerenderer: Rerenderer, count: int) -> None:
+    """Exported assets of acme's that were served degraded, each queued for a re-render."""
+    for index in range(count):
+        header = events.AssetHeader(asset_id=f"a{index}", brand="acme", tier=events.TIER_PRODUCTION)
+        degraded = events.RouteDecision(style="tiles", degraded=True, model_tier=events.MODEL_TIER_FAST)
+        assert await rerenderer.rerender(events.AssetExported(asset=header, route=degraded)) is not None
+
+
 async def test_rerenders_routed_since_the_sample_add_to_the_backlog_not_to_a_new_requests_wait() -> None:
     """Regression: each re-render counted toward the quality pool's lag, the queue a new production
     request waits behind, though the pool serves re-renders after new work: 15 re-renders released at
     once made the next production request of any brand fail over to the fast model for nothing, whose
     degraded output then queued more re-renders."""
-    monitor = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10)  # Never started.
-    rerenderer = Rerenderer(
-        BrandBook.load(BRANDS),
-        lambda: monitor.estimate("quality"),
-        lambda: False,
-        lambda: True,
-        100,
-        monitor.note_rerender,
-    )
-    for index in range(15):
-        header = events.AssetHeader(asset_id=f"a{index}", brand="acme", tier=events.TIER_PRODUCTION)
-        degraded = events.RouteDecision(style="tiles", degraded=True, model_tier=events.MODEL_TIER_FAST)
-        assert await rerenderer.rerender(events.AssetExported(asset=header, route=degraded)) is not None
+    monitor, rerenderer = rerendering(max_backlog=100)
+    await rerender_degraded(rerenderer, 15)
     quality = monitor.estimate("quality")
     assert (quality.lag, quality.backlog, quality.expected_wait_ms) == (0, 15, 0)
+
+
+async def test_the_rerender_that_uses_up_the_spare_room_pauses_them_until_the_next_sample() -> None:
+    """Regression: the re-render gate was checked only at lag samples, so between two samples the
+    router released re-renders as fast as it could take them from a buffer of up to 10,000, far past
+    the backlog the quality pool was allowed."""
+    monitor, rerenderer = rerendering(max_backlog=5)
+    paused_at: list[int] = []
+    rerenderer.on_full = lambda: paused_at.append(monitor.estimate("quality").backlog)
+    await rerender_degraded(rerenderer, 5)
+    assert paused_at == [5]
