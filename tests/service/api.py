@@ -3,8 +3,10 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
+import yaml
 
 from atelier_shared import ObjectStore, Service
 from atelier_status.service import declare as declare_status
@@ -12,9 +14,21 @@ from atelier_status.settings import StatusSettings
 from atelier_uploader.keys import ADMIN, KeyStore
 from atelier_uploader.service import declare
 from atelier_uploader.settings import UploaderSettings
+from tests.conftest import BRANDS as GUIDELINES
 from tests.conftest import Deployment
 
 BRANDS = ("acme", "lumen")
+
+
+def limited_brands(folder: Path, **limits: object) -> Path:
+    """The deployment's brand guidelines, with acme's `limits` replaced."""
+    folder.mkdir()
+    for path in GUIDELINES.glob("*.yaml"):
+        guidelines = yaml.safe_load(path.read_text())
+        if guidelines["brand"] == "acme":
+            guidelines["limits"] = limits
+        (folder / path.name).write_text(yaml.safe_dump(guidelines))
+    return folder
 
 
 @dataclass

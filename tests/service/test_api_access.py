@@ -8,12 +8,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 from openapi_spec_validator import validate
 
 from atelier_uploader.keys import ADMIN
-from tests.conftest import BRANDS, Deployment, jpeg_bytes
-from tests.service.api import RunningApi, running_api, running_uploader
+from tests.conftest import Deployment, jpeg_bytes
+from tests.service.api import RunningApi, limited_brands, running_api, running_uploader
 
 pytestmark = pytest.mark.service
 
@@ -22,17 +21,6 @@ pytestmark = pytest.mark.service
 async def api(deployment: Deployment) -> AsyncIterator[RunningApi]:
     async with running_api(deployment) as running:
         yield running
-
-
-def limited_brands(folder: Path, **limits: object) -> Path:
-    """The deployment's brand guidelines, with acme's `limits` replaced."""
-    folder.mkdir()
-    for path in BRANDS.glob("*.yaml"):
-        guidelines = yaml.safe_load(path.read_text())
-        if guidelines["brand"] == "acme":
-            guidelines["limits"] = limits
-        (folder / path.name).write_text(yaml.safe_dump(guidelines))
-    return folder
 
 
 async def submit(api: RunningApi, brand: str | None, data: bytes, query: str = "", **headers: str) -> tuple[int, dict]:

@@ -2,6 +2,8 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -10,7 +12,7 @@ from prometheus_client import REGISTRY
 from atelier_shared import events, topics
 from tests.conftest import Deployment, jpeg_bytes, s3_frozen
 from tests.kafka import read_topic
-from tests.service.api import RunningApi, running_api, running_uploader
+from tests.service.api import RunningApi, limited_brands, running_api, running_uploader
 
 pytestmark = pytest.mark.service
 
@@ -82,6 +84,42 @@ async def test_a_reference_over_256_characters_is_refused_in_a_form_or_the_query
             assert response.status == 202
 
 
+# A replica whose body buffer is one largest body: one upload without a length holds all of it.
+ONE_BODY = {"max_upload_bytes": 200_000, "upload_buffer_bytes": 200_000}
+
+
+async def post(session: aiohttp.ClientSession, url: str, data: object) -> tuple[int, str]:
+    """(status, error code or "") of an upload."""
+    async with session.post(url, data=data) as response:
+        return response.status, (await response.json()).get("error", {}).get("code", "")
+
+
+@asynccontextmanager
+async def buffer_held(running: RunningApi, brand: str) -> AsyncIterator[asyncio.Task[tuple[int, str]]]:
+    """A brand's upload, sent without a length, holding the replica's whole body buffer (ONE_BODY)
+    until the block ends, when the rest of it is sent; its task."""
+    image = jpeg_bytes(400, 300)
+    sent_half, finish = asyncio.Event(), asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield image[: len(image) // 2]
+        sent_half.set()
+        await finish.wait()
+        yield image[len(image) // 2 :]
+
+    async with running.session(brand) as session:
+        slow = asyncio.create_task(post(session, f"{running.url}/v1/assets?brand={brand}", slow_body()))
+        try:
+            await asyncio.wait_for(sent_half.wait(), timeout=10)
+            async with asyncio.timeout(10):  # Its key checked, it holds the buffer.
+                while REGISTRY.get_sample_value("atelier_upload_body_bytes") != ONE_BODY["upload_buffer_bytes"]:
+                    await asyncio.sleep(0.01)
+            yield slow
+        finally:
+            finish.set()
+            await asyncio.wait([slow], timeout=30)
+
+
 async def test_upload_bodies_beyond_the_replicas_buffer_wait_then_are_answered_busy(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,36 +127,31 @@ async def test_upload_bodies_beyond_the_replicas_buffer_wait_then_are_answered_b
     read, so a burst of large uploads (150 at 40 MB) held gigabytes and the replica was killed for
     its memory, losing every upload in flight. Bodies now reserve their size from a budget first."""
     monkeypatch.setattr("atelier_uploader.api.BODY_WAIT_S", 2.0)
-    image = jpeg_bytes(400, 300)
-    overrides = {"max_upload_bytes": 200_000, "upload_buffer_bytes": 200_000}
-    async with running_api(deployment, **overrides) as running, running.session("acme") as session:
+    async with running_api(deployment, **ONE_BODY) as running, running.session("acme") as session:
         url = f"{running.url}/v1/assets?brand=acme"
-        sent_half, finish = asyncio.Event(), asyncio.Event()
-
-        async def slow_body() -> AsyncIterator[bytes]:  # Chunked: it reserves the most a body may be.
-            yield image[: len(image) // 2]
-            sent_half.set()
-            await finish.wait()
-            yield image[len(image) // 2 :]
-
-        async def post(data: object) -> tuple[int, str]:
-            async with session.post(url, data=data) as response:
-                return response.status, (await response.json()).get("error", {}).get("code", "")
-
-        slow = asyncio.create_task(post(slow_body()))
-        try:
-            await asyncio.wait_for(sent_half.wait(), timeout=10)
-            async with asyncio.timeout(10):  # Its key checked, it holds the buffer.
-                while REGISTRY.get_sample_value("atelier_upload_body_bytes") != 200_000:
-                    await asyncio.sleep(0.01)
-            small = asyncio.create_task(post(jpeg_bytes(64, 48)))
+        async with buffer_held(running, "acme") as slow:
+            small = asyncio.create_task(post(session, url, jpeg_bytes(64, 48)))
             done, _ = await asyncio.wait([small], timeout=1.0)
             assert not done, "a second body was taken in while the first held the whole buffer"
             assert await asyncio.wait_for(small, timeout=30) == (503, "busy")
-        finally:
-            finish.set()
-        assert await asyncio.wait_for(slow, timeout=30) == (202, "")
-        assert await post(jpeg_bytes(64, 48)) == (202, "")  # Room again once the first was done.
+        assert slow.result() == (202, "")
+        assert await post(session, url, jpeg_bytes(64, 48)) == (202, "")  # Room again once the first was done.
+
+
+async def test_a_brand_over_its_rate_is_refused_before_it_waits_for_room(
+    deployment: Deployment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the rate limit was checked after the body was taken in, so a brand sending more
+    than its rate allows held room in the replica's body buffer that other brands' uploads waited for
+    (and, with the buffer full, it was answered 503 busy after a wait instead of 429 at once)."""
+    monkeypatch.setattr("atelier_uploader.api.BODY_WAIT_S", 120.0)  # Waiting for room would outlast the test.
+    brands = limited_brands(tmp_path / "brands", rate="1/minute")
+    async with running_api(deployment, brands_dir=brands, **ONE_BODY) as running, running.session("acme") as session:
+        url = f"{running.url}/v1/assets?brand=acme"
+        assert await post(session, url, jpeg_bytes(64, 48)) == (202, "")  # Its one upload this minute.
+        async with buffer_held(running, "lumen"):
+            refused = await asyncio.wait_for(post(session, url, jpeg_bytes(64, 48)), timeout=30)
+            assert refused == (429, "rate_limited")
 
 
 async def test_store_outage_answers_503_and_accepts_nothing(

@@ -126,7 +126,7 @@ class Quotas:
         the status service's reading, which admit counts with: the service is asked once per upload
         (unless validation took long), and never under the brand's lock (a slow answer would queue
         the brand's other uploads)."""
-        await self._check_rate(brand)
+        await self.check_rate(brand)
         reading = await self._read(brand)
         self._check_quota(brand, asset_id, reading.in_flight)
         return reading
@@ -139,13 +139,14 @@ class Quotas:
             fresh = await self._read(brand)
             reading = fresh if fresh.in_flight is not None else reading  # No answer: the older one still counts.
         async with self._locks[brand]:
-            await self._check_rate(brand)
+            await self.check_rate(brand)
             self._check_quota(brand, asset_id, reading.in_flight)
             for rate in self._rates_of(brand):
                 await self._limiter.hit(rate, brand)
             self._recent[brand][asset_id] = time.monotonic()
 
-    async def _check_rate(self, brand: str) -> None:
+    async def check_rate(self, brand: str) -> None:
+        """Refused when the brand is over a rate limit now (counts nothing)."""
         for rate in self._rates_of(brand):
             if not await self._limiter.test(rate, brand):
                 stats = await self._limiter.get_window_stats(rate, brand)
