@@ -134,7 +134,7 @@ async def test_upload_bodies_beyond_the_replicas_buffer_wait_then_are_answered_b
             done, _ = await asyncio.wait([small], timeout=1.0)
             assert not done, "a second body was taken in while the first held the whole buffer"
             assert await asyncio.wait_for(small, timeout=30) == (503, "busy")
-        assert slow.result() == (202, "")
+        assert slow.done() and slow.result() == (202, "")
         assert await post(session, url, jpeg_bytes(64, 48)) == (202, "")  # Room again once the first was done.
 
 
@@ -152,6 +152,8 @@ async def test_a_brand_over_its_rate_is_refused_before_it_waits_for_room(
         async with buffer_held(running, "lumen"):
             refused = await asyncio.wait_for(post(session, url, jpeg_bytes(64, 48)), timeout=30)
             assert refused == (429, "rate_limited")
+        elsewhere = f"{running.url}/v1/assets?brand=lumen"  # Another brand's: forbidden comes first, as before.
+        assert await post(session, elsewhere, jpeg_bytes(64, 48)) == (403, "brand_forbidden")
 
 
 async def test_store_outage_answers_503_and_accepts_nothing(

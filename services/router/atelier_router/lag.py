@@ -303,6 +303,9 @@ class LagMonitor:
         assert self._admin is not None and self._offsets is not None
         await self._refresh_partitions()
         await self._read_reports()
+        # What was routed before the end offsets are read is in this sample; what is routed while it is
+        # read is not, and still counts until the next one.
+        routed_before, behind_before = dict(self._routed), dict(self._behind)
         ends = await self._offsets.end_offsets([tp for partitions in self._partitions.values() for tp in partitions])
         for pool, spec in self._pools.items():
             partitions = self._partitions[pool]
@@ -317,7 +320,8 @@ class LagMonitor:
                 if partition.topic in spec.ahead:
                     lag += behind
             self._windows[pool].add(Sample(self._clock(), lag, backlog, committed_total))
-            self._routed[pool] = self._behind[pool] = 0
+            self._routed[pool] -= routed_before[pool]
+            self._behind[pool] -= behind_before[pool]
             self._export(self.estimate(pool))
         self._sampled_at = self._clock()
         self.samples_taken += 1

@@ -1,5 +1,6 @@
 """The lag monitor's reading of a group's committed offsets, with the admin client's answers stubbed."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -105,3 +106,39 @@ async def test_partitions_added_to_a_pool_topic_are_read_again() -> None:
     now[0] += 1
     await lag._refresh_partitions()
     assert sum(tp.topic == quality for tp in lag._partitions["quality"]) == 8
+
+
+class Cluster(Topics):
+    """Topics of `count` partitions, every group committed at 0."""
+
+    async def list_consumer_group_offsets(self, group: str, partitions: list[TopicPartition]) -> Any:
+        return {partition: OffsetAndMetadata(0, "") for partition in partitions}
+
+
+class EndOffsets:
+    """End offsets all 0; `meanwhile` runs while they are read (the router routing as it waits)."""
+
+    def __init__(self, meanwhile: Callable[[], None]) -> None:
+        self.meanwhile = meanwhile
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self.meanwhile()
+        return dict.fromkeys(partitions, 0)
+
+
+class NoReports:
+    async def getmany(self, timeout_ms: int = 0) -> dict[Any, Any]:
+        return {}
+
+
+async def test_what_is_routed_while_a_sample_is_read_still_counts_after_it() -> None:
+    """Regression: a sample zeroed the counts of requests routed since the last one, including those
+    routed while it waited for the offsets, which its offsets did not include: they counted nowhere
+    until the next sample, and the sample could resume re-renders the last one had just paused."""
+    lag = LagMonitor(AtelierSettings(), pool_specs(topics.Topics()), 1, 10, 2, 1000, 10)
+    lag._admin = Cluster(4)  # type: ignore[assignment]
+    lag._offsets = EndOffsets(lambda: lag.note_rerender("quality"))  # type: ignore[assignment]
+    lag._stats = NoReports()  # type: ignore[assignment]
+    lag.note_rerender("quality")  # Before the sample: its offsets hold this one.
+    await lag.sample()
+    assert lag.estimate("quality").backlog == 1  # The one routed while it was read.
