@@ -195,9 +195,10 @@ class Stylizer:
         engine = await self._models.engine(batch[0].event.route.style)
         side = self._models.working_side(engine)
         keys = [
-            cache_key(asset.brand, asset.original.sha256, engine.manifest.ref, d.event.route.strength, side)
+            cache_key(
+                d.event.asset.brand, d.event.asset.original.sha256, engine.manifest.ref, d.event.route.strength, side
+            )
             for d in batch
-            for asset in [d.event.asset]
         ]
         leaders = {key: batch[keys.index(key)] for key in dict.fromkeys(keys)}  # Each result's first asking.
         found = await asyncio.gather(*(self._cached(key, delivery) for key, delivery in leaders.items()))
